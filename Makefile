@@ -1,0 +1,38 @@
+# The two commands: `make demo` runs the simulated fleet, `make test` runs every test.
+# Both do all the setup they need (scripts/setup.sh is idempotent and quick when done).
+
+ROBOTS ?= 5
+PORT ?= 8080
+MISSIONS ?= 1
+PYTEST_ARGS ?=
+# DDS discovery stays on this machine unless the caller chose otherwise.
+export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+
+RUN = bash -c '. scripts/env.sh && exec "$$@"' --
+
+.PHONY: all setup build demo test bench clean help
+
+all: help
+
+help:
+	@echo 'make demo   run the simulated fleet (ROBOTS=$(ROBOTS) PORT=$(PORT) MISSIONS=$(MISSIONS))'
+	@echo 'make test   run every test (PYTEST_ARGS="-k name" to select)'
+	@echo 'make bench  run the benchmarks in bench/'
+	@echo 'make setup  only set up .venv and build the workspace'
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+
+demo: setup
+	@$(RUN) python -m fleet_sim.demo --robots $(ROBOTS) --port $(PORT) --missions $(MISSIONS)
+
+test: setup
+	@$(RUN) python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	@$(RUN) python bench/run_all.py
+
+clean:
+	rm -rf build install log demo .pytest_cache

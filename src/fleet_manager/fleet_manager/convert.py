@@ -1,0 +1,112 @@
+"""Conversion between fleet_msgs messages and the manager's plain data: the only place that
+knows both."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from builtin_interfaces.msg import Time as TimeMsg
+from fleet_msgs.msg import FleetEvent, Mission as MissionMsg, Pose2D, RobotEvent, RobotState
+from fleet_msgs.msg import RobotStatus, Waypoint as WaypointMsg
+
+from fleet_manager.core.missions import Mission, MissionRequest, Waypoint
+from fleet_manager.core.model import Event, Mode, Pose, RobotEventReport, RobotRecord
+from fleet_manager.core.model import StatusReport
+
+
+def to_time_msg(t: float | None) -> TimeMsg:
+    """Return a builtin_interfaces/Time for epoch seconds (zero for None)."""
+    if t is None or not math.isfinite(t) or t <= 0:
+        return TimeMsg()
+    sec = int(t)
+    return TimeMsg(sec=sec, nanosec=int(round((t - sec) * 1e9)) % 1_000_000_000)
+
+
+def from_time_msg(msg: TimeMsg) -> float | None:
+    """Return epoch seconds, or None for a zero time."""
+    if msg.sec == 0 and msg.nanosec == 0:
+        return None
+    return msg.sec + msg.nanosec * 1e-9
+
+
+def status_from_msg(msg: RobotStatus) -> StatusReport:
+    """Convert a RobotStatus; a NaN battery becomes None (unknown)."""
+    battery: float | None = float(msg.battery)
+    if battery is not None and math.isnan(battery):
+        battery = None
+    try:
+        mode = Mode(msg.mode)
+    except ValueError:
+        mode = Mode.UNKNOWN
+    return StatusReport(
+        robot_id=msg.robot_id, seq=int(msg.seq), stamp=from_time_msg(msg.stamp) or 0.0,
+        software_version=msg.software_version, mode=mode, battery=battery,
+        pose=Pose(msg.pose.x, msg.pose.y, msg.pose.theta, msg.pose.frame_id or 'map'),
+        current_mission_id=msg.current_mission_id,
+        diagnostics_level=int(msg.diagnostics_level), report_period=float(msg.report_period))
+
+
+def event_report_from_msg(msg: RobotEvent) -> RobotEventReport:
+    """Convert a RobotEvent; malformed data_json becomes ``{'raw': <text>}``."""
+    try:
+        data = json.loads(msg.data_json) if msg.data_json else {}
+        if not isinstance(data, dict):
+            data = {'value': data}
+    except ValueError:
+        data = {'raw': msg.data_json}
+    return RobotEventReport(msg.robot_id, int(msg.seq), from_time_msg(msg.stamp) or 0.0,
+                            msg.type, int(msg.severity), msg.message, data)
+
+
+def robot_to_msg(rec: RobotRecord) -> RobotState:
+    """Convert a registry record to RobotState."""
+    return RobotState(
+        robot_id=rec.robot_id, connectivity=rec.connectivity.value, mode=int(rec.mode),
+        battery=float('nan') if rec.battery is None else float(rec.battery),
+        pose=Pose2D(x=rec.pose.x, y=rec.pose.y, theta=rec.pose.theta,
+                    frame_id=rec.pose.frame_id),
+        last_seen=to_time_msg(rec.last_seen), software_version=rec.software_version,
+        decommissioned=rec.decommissioned, capabilities=list(rec.capabilities),
+        current_mission_id=rec.current_mission_id)
+
+
+def event_to_msg(event: Event) -> FleetEvent:
+    """Convert an event-log entry to FleetEvent (the mission id travels in the payload)."""
+    payload = dict(event.payload)
+    if event.mission_id and 'mission_id' not in payload:
+        payload['mission_id'] = event.mission_id
+    return FleetEvent(id=event.id, stamp=to_time_msg(event.time), kind=event.kind,
+                      robot_id=event.robot_id, payload_json=json.dumps(payload))
+
+
+def waypoint_to_msg(w: Waypoint) -> WaypointMsg:
+    return WaypointMsg(x=w.x, y=w.y, theta=w.theta, frame_id=w.frame_id, dwell=float(w.dwell))
+
+
+def mission_to_msg(m: Mission) -> MissionMsg:
+    """Convert a mission to the Mission message."""
+    return MissionMsg(
+        id=m.id, state=m.state.value, robot_id=m.robot_id, priority=m.priority,
+        waypoints=[waypoint_to_msg(w) for w in m.waypoints], capabilities=list(m.capabilities),
+        pinned_robot=m.pinned_robot, client_ref=m.client_ref,
+        idempotency_key=m.idempotency_key, callback_url=m.callback_url, attempts=m.attempts,
+        created_at=to_time_msg(m.created_at), updated_at=to_time_msg(m.updated_at),
+        deadline=to_time_msg(m.deadline), failure_reason=m.failure_reason)
+
+
+def request_from_msg(msg: MissionMsg) -> MissionRequest:
+    """Convert a submitted Mission message to a request (validation happens in the core)."""
+    return MissionRequest(
+        waypoints=tuple(Waypoint(float(w.x), float(w.y), float(w.theta), w.frame_id or 'map',
+                                 float(w.dwell)) for w in msg.waypoints),
+        priority=int(msg.priority), capabilities=tuple(msg.capabilities),
+        pinned_robot=msg.pinned_robot, client_ref=msg.client_ref,
+        idempotency_key=msg.idempotency_key, callback_url=msg.callback_url,
+        deadline=from_time_msg(msg.deadline))
+
+
+def payload_json(data: dict[str, Any]) -> str:
+    """Serialise a payload compactly."""
+    return json.dumps(data, separators=(',', ':'))

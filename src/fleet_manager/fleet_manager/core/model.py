@@ -1,0 +1,178 @@
+"""Plain data the manager's domain works on; no ROS types (conversion lives in convert.py)."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Connectivity(str, enum.Enum):
+    """Whether the manager hears from a robot."""
+
+    ONLINE = 'online'
+    """A status arrived within the stale timeout."""
+    STALE = 'stale'
+    """No status for ``stale_after_periods`` report periods."""
+    OFFLINE = 'offline'
+    """No status for ``offline_after_periods`` report periods, or never heard from."""
+
+
+class Mode(enum.IntEnum):
+    """What a robot is doing, as its agent reports it (values of RobotStatus.MODE_*)."""
+
+    UNKNOWN = 0
+    """Never reported."""
+    IDLE = 1
+    """Available for work."""
+    WORKING = 2
+    """Executing a mission or driving to its dock."""
+    CHARGING = 3
+    """On its charger."""
+    ERROR = 4
+    """The robot reports an error (diagnostics at ERROR)."""
+
+    @property
+    def label(self) -> str:
+        """The lower-case name used in JSON (``idle``, ``working``, ...)."""
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Pose:
+    """A planar pose; metres and radians."""
+
+    x: float = 0.0
+    y: float = 0.0
+    theta: float = 0.0
+    frame_id: str = 'map'
+
+    def is_finite(self) -> bool:
+        """Return True when every coordinate is a finite number."""
+        return all(math.isfinite(v) for v in (self.x, self.y, self.theta))
+
+    def distance_to(self, x: float, y: float) -> float:
+        """Return the straight-line distance in metres to (x, y)."""
+        return math.hypot(self.x - x, self.y - y)
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """One status report from a robot's agent."""
+
+    robot_id: str
+    seq: int
+    stamp: float
+    software_version: str = ''
+    mode: Mode = Mode.UNKNOWN
+    battery: float | None = None
+    pose: Pose = field(default_factory=Pose)
+    current_mission_id: str = ''
+    diagnostics_level: int = 0
+    report_period: float = 0.0
+
+
+@dataclass(frozen=True)
+class RobotEventReport:
+    """One discrete event from a robot's agent (a recovery, an abort, a mission outcome)."""
+
+    robot_id: str
+    seq: int
+    stamp: float
+    type: str
+    severity: int = 0
+    message: str = ''
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RobotRecord:
+    """The registry's entry for one robot."""
+
+    robot_id: str
+    connectivity: Connectivity = Connectivity.OFFLINE
+    mode: Mode = Mode.UNKNOWN
+    battery: float | None = None
+    pose: Pose = field(default_factory=Pose)
+    last_seen: float | None = None
+    software_version: str = ''
+    decommissioned: bool = False
+    capabilities: tuple[str, ...] = ()
+    group: str = ''
+    dock: str = ''
+    current_mission_id: str = ''
+    diagnostics_level: int = 0
+    report_period: float = 0.0
+    last_seq: int = 0
+    last_event_seq: int = 0
+    heard_at: float | None = None
+    """Manager-side time the robot was last heard from (or the registry was restored)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict (the store's and the API's shape)."""
+        return {
+            'robot_id': self.robot_id,
+            'connectivity': self.connectivity.value,
+            'mode': self.mode.label,
+            'battery': self.battery,
+            'pose': {'x': self.pose.x, 'y': self.pose.y, 'theta': self.pose.theta,
+                     'frame_id': self.pose.frame_id},
+            'last_seen': self.last_seen,
+            'software_version': self.software_version,
+            'decommissioned': self.decommissioned,
+            'capabilities': list(self.capabilities),
+            'group': self.group,
+            'dock': self.dock,
+            'current_mission_id': self.current_mission_id,
+            'diagnostics_level': self.diagnostics_level,
+            'report_period': self.report_period,
+            'last_seq': self.last_seq,
+            'last_event_seq': self.last_event_seq,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> 'RobotRecord':
+        """Rebuild a record written by :meth:`to_dict`."""
+        pose = data.get('pose') or {}
+        return cls(
+            robot_id=data['robot_id'],
+            connectivity=Connectivity(data.get('connectivity', 'offline')),
+            mode=Mode[str(data.get('mode', 'unknown')).upper()],
+            battery=data.get('battery'),
+            pose=Pose(float(pose.get('x', 0.0)), float(pose.get('y', 0.0)),
+                      float(pose.get('theta', 0.0)), pose.get('frame_id', 'map')),
+            last_seen=data.get('last_seen'),
+            software_version=data.get('software_version', ''),
+            decommissioned=bool(data.get('decommissioned', False)),
+            capabilities=tuple(data.get('capabilities', ())),
+            group=data.get('group', ''),
+            dock=data.get('dock', ''),
+            current_mission_id=data.get('current_mission_id', ''),
+            diagnostics_level=int(data.get('diagnostics_level', 0)),
+            report_period=float(data.get('report_period', 0.0)),
+            last_seq=int(data.get('last_seq', 0)),
+            last_event_seq=int(data.get('last_event_seq', 0)),
+        )
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """A fact to append to the event log; the store gives it an id and a time."""
+
+    kind: str
+    robot_id: str = ''
+    payload: dict[str, Any] = field(default_factory=dict)
+    mission_id: str = ''
+
+
+@dataclass(frozen=True)
+class Event:
+    """An entry of the append-only event log."""
+
+    id: int
+    time: float
+    kind: str
+    robot_id: str
+    payload: dict[str, Any]
+    mission_id: str = ''

@@ -1,0 +1,216 @@
+"""The robot registry: who is in the fleet and whether the manager hears from them.
+
+Connectivity follows the reports: ``online`` on every accepted status, ``stale`` after
+``stale_after_periods`` report periods without one and ``offline`` after
+``offline_after_periods``. Every change becomes a ``robot.connectivity`` event. Time is
+passed in by the caller, so the timeouts are tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field, replace
+from typing import Iterable
+
+from fleet_manager.core.config import FleetConfig
+from fleet_manager.core.errors import NotFound
+from fleet_manager.core.model import Connectivity, NewEvent, RobotRecord, StatusReport
+
+CONNECTIVITY_EVENT = 'robot.connectivity'
+SERVICE_EVENT = 'robot.service'
+REGISTERED_EVENT = 'robot.registered'
+
+
+class Rejection(str, enum.Enum):
+    """Why a status report was dropped."""
+
+    EMPTY_ROBOT_ID = 'empty_robot_id'
+    """The report names no robot."""
+    NON_FINITE_POSE = 'non_finite_pose'
+    """The pose holds NaN or infinity."""
+    BAD_BATTERY = 'bad_battery'
+    """The battery is outside 0..1 (NaN means unknown and is accepted)."""
+    UNKNOWN_ROBOT = 'unknown_robot'
+    """The robot is not in the fleet and unknown robots are not accepted."""
+    DUPLICATE = 'duplicate'
+    """The sequence number was already seen (a replay)."""
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """Connectivity timeouts, in report periods, and the default report period (s)."""
+
+    report_period: float = 1.0
+    stale_after_periods: float = 3.0
+    offline_after_periods: float = 10.0
+    accept_unknown_robots: bool = True
+
+
+@dataclass
+class IngestResult:
+    """What happened to one status report."""
+
+    accepted: bool
+    rejection: Rejection | None = None
+    events: list[NewEvent] = field(default_factory=list)
+    record: RobotRecord | None = None
+
+
+class Registry:
+    """In-memory registry; the caller persists the records and events it returns."""
+
+    def __init__(self, fleet: FleetConfig, settings: RegistrySettings) -> None:
+        self._fleet = fleet
+        self._settings = settings
+        self._robots: dict[str, RobotRecord] = {}
+        self.rejections: dict[Rejection, int] = {r: 0 for r in Rejection}
+        for robot_id in fleet.robots:
+            self._robots[robot_id] = self._new_record(robot_id)
+
+    def _new_record(self, robot_id: str) -> RobotRecord:
+        spec = self._fleet.spec_for(robot_id)
+        return RobotRecord(robot_id=robot_id, capabilities=spec.capabilities,
+                           group=spec.group, dock=spec.dock)
+
+    # -- reading -------------------------------------------------------------------------
+    def get(self, robot_id: str) -> RobotRecord:
+        """Return the robot's record; raise NotFound for an unknown id."""
+        try:
+            return self._robots[robot_id]
+        except KeyError:
+            raise NotFound(f'unknown robot {robot_id!r}') from None
+
+    def records(self) -> list[RobotRecord]:
+        """Return every record, ordered by robot id."""
+        return [self._robots[k] for k in sorted(self._robots)]
+
+    def __contains__(self, robot_id: object) -> bool:
+        return robot_id in self._robots
+
+    def counts(self) -> dict[str, int]:
+        """Return robot counts by connectivity, plus ``total`` and ``decommissioned``."""
+        out = {c.value: 0 for c in Connectivity}
+        for rec in self._robots.values():
+            out[rec.connectivity.value] += 1
+        out['total'] = len(self._robots)
+        out['decommissioned'] = sum(1 for r in self._robots.values() if r.decommissioned)
+        return out
+
+    # -- restoring -----------------------------------------------------------------------
+    def restore(self, records: Iterable[RobotRecord], now: float) -> None:
+        """Load persisted records (after a restart).
+
+        The timeouts restart from ``now``: a robot that is still alive reports within one
+        period, and one that is not goes stale and offline on the normal schedule.
+        Capabilities, group and dock come from the current fleet definition.
+        """
+        for rec in records:
+            spec = self._fleet.spec_for(rec.robot_id)
+            if rec.robot_id not in self._fleet.robots and not self._settings.accept_unknown_robots:
+                continue
+            self._robots[rec.robot_id] = replace(
+                rec, capabilities=spec.capabilities, group=spec.group, dock=spec.dock,
+                heard_at=now if rec.connectivity != Connectivity.OFFLINE else rec.heard_at)
+
+    # -- ingest --------------------------------------------------------------------------
+    def ingest(self, report: StatusReport, now: float) -> IngestResult:
+        """Apply one status report received at ``now``; never raises on bad content."""
+        rejection = self._check(report)
+        if rejection is not None:
+            self.rejections[rejection] += 1
+            return IngestResult(False, rejection)
+        events: list[NewEvent] = []
+        rec = self._robots.get(report.robot_id)
+        if rec is None:
+            rec = self._new_record(report.robot_id)
+            self._robots[report.robot_id] = rec
+            events.append(NewEvent(REGISTERED_EVENT, rec.robot_id,
+                                   {'capabilities': list(rec.capabilities)}))
+        if report.seq <= rec.last_seq:
+            self.rejections[Rejection.DUPLICATE] += 1
+            return IngestResult(False, Rejection.DUPLICATE)
+        rec.last_seq = report.seq
+        rec.mode = report.mode
+        rec.battery = report.battery
+        rec.pose = report.pose
+        rec.software_version = report.software_version
+        rec.current_mission_id = report.current_mission_id
+        rec.diagnostics_level = report.diagnostics_level
+        if report.report_period > 0:
+            rec.report_period = report.report_period
+        rec.last_seen = now
+        rec.heard_at = now
+        if rec.connectivity != Connectivity.ONLINE:
+            events.append(self._transition(rec, Connectivity.ONLINE, 'status received'))
+        return IngestResult(True, None, events, rec)
+
+    def accept_event(self, robot_id: str, seq: int) -> bool:
+        """Return True (and remember ``seq``) for a robot event not seen before.
+
+        Agents replay their buffered events after an outage; a replay has a sequence number
+        at or below the newest one seen and is refused here, so it is processed once.
+        """
+        if not robot_id or not robot_id.strip():
+            return False
+        rec = self._robots.get(robot_id)
+        if rec is None:
+            if not self._settings.accept_unknown_robots:
+                return False
+            rec = self._robots[robot_id] = self._new_record(robot_id)
+        if seq <= rec.last_event_seq:
+            return False
+        rec.last_event_seq = seq
+        return True
+
+    def _check(self, report: StatusReport) -> Rejection | None:
+        if not report.robot_id or not report.robot_id.strip():
+            return Rejection.EMPTY_ROBOT_ID
+        if not report.pose.is_finite():
+            return Rejection.NON_FINITE_POSE
+        b = report.battery
+        if b is not None and (math.isinf(b) or b < 0.0 or b > 1.0):
+            return Rejection.BAD_BATTERY
+        if report.robot_id not in self._robots and not self._settings.accept_unknown_robots:
+            return Rejection.UNKNOWN_ROBOT
+        return None
+
+    # -- time ----------------------------------------------------------------------------
+    def period_of(self, rec: RobotRecord) -> float:
+        """Return the report period (s) used for the robot's timeouts."""
+        return rec.report_period if rec.report_period > 0 else self._settings.report_period
+
+    def tick(self, now: float) -> list[NewEvent]:
+        """Apply the timeouts at ``now``; return the connectivity events."""
+        events = []
+        for rec in self.records():
+            if rec.heard_at is None or rec.connectivity == Connectivity.OFFLINE:
+                continue
+            age = now - rec.heard_at
+            period = self.period_of(rec)
+            if age >= self._settings.offline_after_periods * period:
+                events.append(self._transition(
+                    rec, Connectivity.OFFLINE,
+                    f'no status for {age:.1f} s ({self._settings.offline_after_periods:g} periods)'))
+            elif (age >= self._settings.stale_after_periods * period
+                  and rec.connectivity == Connectivity.ONLINE):
+                events.append(self._transition(
+                    rec, Connectivity.STALE,
+                    f'no status for {age:.1f} s ({self._settings.stale_after_periods:g} periods)'))
+        return events
+
+    def _transition(self, rec: RobotRecord, new: Connectivity, reason: str) -> NewEvent:
+        old = rec.connectivity
+        rec.connectivity = new
+        return NewEvent(CONNECTIVITY_EVENT, rec.robot_id,
+                        {'from': old.value, 'to': new.value, 'reason': reason})
+
+    # -- maintenance ---------------------------------------------------------------------
+    def set_in_service(self, robot_id: str, in_service: bool, reason: str) -> list[NewEvent]:
+        """Decommission (``in_service=False``) or recommission a robot; NotFound if unknown."""
+        rec = self.get(robot_id)
+        if rec.decommissioned == (not in_service):
+            return []
+        rec.decommissioned = not in_service
+        return [NewEvent(SERVICE_EVENT, robot_id,
+                         {'in_service': in_service, 'reason': reason})]

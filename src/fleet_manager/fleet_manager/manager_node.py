@@ -1,0 +1,603 @@
+"""The fleet manager: a lifecycle node that adapts ROS to the manager's domain core.
+
+configure  reads parameters and the fleet definition (refusing bad ones with a message that
+           names the file and key), opens the store, restores the registry and the missions,
+           and creates publishers, subscriptions, services and timers;
+activate   starts publishing and processing; deactivate stops both (services answer
+           NOT_ACTIVE); cleanup and shutdown destroy everything and close the store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from typing import Any, Callable
+
+import rclpy
+from action_msgs.msg import GoalStatus
+from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+from fleet_msgs.action import ExecuteMission
+from fleet_msgs.msg import FleetEvent, FleetSummary, Mission as MissionMsg, RobotEvent
+from fleet_msgs.msg import RobotStatus
+from fleet_msgs.srv import CancelMission, GetEvents, GetMission, ListMissions, ListRobots
+from fleet_msgs.srv import RobotCommand, SetRobotService, SubmitMission
+from rclpy.action import ActionClient
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from fleet_manager import convert, params as manager_params
+from fleet_manager.core.assignment import make_policy
+from fleet_manager.core.config import FleetConfig, load_fleet_config
+from fleet_manager.core.errors import ConfigError, Conflict, NotFound, ValidationError
+from fleet_manager.core.missions import CancelOnRobot, Dispatch, MissionBoard, MissionSettings
+from fleet_manager.core.missions import Outcome, Result, SendToDock
+from fleet_manager.core.model import Connectivity, NewEvent
+from fleet_manager.core.registry import CONNECTIVITY_EVENT, Registry, RegistrySettings
+from fleet_manager.store import FleetStore
+
+EVENTS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
+                        reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.VOLATILE)
+ROBOT_EVENTS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
+                              reliability=ReliabilityPolicy.RELIABLE,
+                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
+ROBOT_EVENT_KIND = 'robot.event'
+
+
+def default_fleet_config() -> str:
+    """Return the installed config/fleet.yaml (or the source tree's, when not installed)."""
+    try:
+        return os.path.join(get_package_share_directory('fleet_manager'), 'config', 'fleet.yaml')
+    except PackageNotFoundError:
+        here = os.path.dirname(os.path.abspath(__file__))
+        return os.path.normpath(os.path.join(here, '..', '..', '..', 'config', 'fleet.yaml'))
+
+
+class FleetManager(LifecycleNode):
+    """Registry, missions and event log of one site; the single writer of the fleet store."""
+
+    def __init__(self, node_name: str = 'fleet_manager', **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        manager_params.declare(self)
+        self._lock = threading.RLock()
+        self._active = False
+        self.params: manager_params.ManagerParams | None = None
+        self.fleet: FleetConfig | None = None
+        self.store: FleetStore | None = None
+        self.registry: Registry | None = None
+        self.board: MissionBoard | None = None
+        self._summary_pub: Any = None
+        self._events_pub: Any = None
+        self._missions_pub: Any = None
+        self._subs: list[Any] = []
+        self._services: list[Any] = []
+        self._timers: list[Any] = []
+        self._actions: dict[str, ActionClient] = {}
+        self._commands: dict[str, Any] = {}
+        self._goals: dict[tuple[str, int], Any] = {}
+        self._dirty_robots: set[str] = set()
+        self._want_assign = False
+        self.configure_error = ''
+        """Why the last configure failed (empty after a successful one)."""
+
+    def _refuse(self, message: str) -> TransitionCallbackReturn:
+        self.configure_error = message
+        self.get_logger().error(f'refusing to configure: {message}')
+        return TransitionCallbackReturn.FAILURE
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            p = manager_params.read(self)
+            path = p.fleet_config or default_fleet_config()
+            fleet = load_fleet_config(path)
+            policy = make_policy(p.assignment_policy)
+        except ConfigError as exc:
+            return self._refuse(str(exc))
+        except KeyError as exc:
+            return self._refuse(f'parameter assignment_policy: {exc.args[0]}')
+        if p.offline_after_periods <= p.stale_after_periods:
+            return self._refuse('parameter offline_after_periods must be greater than '
+                                'stale_after_periods')
+        try:
+            store = FleetStore(p.database)
+        except (sqlite3.Error, OSError) as exc:
+            return self._refuse(f'parameter database: cannot open {p.database}: {exc}')
+        self.configure_error = ''
+        now = self._now()
+        self.params, self.fleet, self.store = p, fleet, store
+        self.registry = Registry(fleet, RegistrySettings(
+            p.report_period, p.stale_after_periods, p.offline_after_periods,
+            p.accept_unknown_robots))
+        self.registry.restore(store.load_robots(), now)
+        self.board = MissionBoard(fleet, MissionSettings(
+            max_attempts=p.max_attempts, offline_grace=p.offline_grace,
+            battery_floor=p.battery_floor), policy)
+        self.board.restore(store.load_missions(), now)
+        self._create_interfaces(p)
+        self.get_logger().info(
+            f'configured: fleet {fleet.source} ({len(fleet.robots)} robots listed), '
+            f'store {p.database} ({len(self.registry.records())} robots, '
+            f'{len(self.board.missions())} missions, last event {store.last_event_id()})')
+        return TransitionCallbackReturn.SUCCESS
+
+    def _create_interfaces(self, p: manager_params.ManagerParams) -> None:
+        self._summary_pub = self.create_lifecycle_publisher(FleetSummary, 'fleet/summary', 10)
+        self._events_pub = self.create_lifecycle_publisher(FleetEvent, 'fleet/events', EVENTS_QOS)
+        self._missions_pub = self.create_lifecycle_publisher(MissionMsg, 'fleet/missions', 100)
+        self._subs = [
+            self.create_subscription(RobotStatus, p.status_topic, self._on_status, 100),
+            self.create_subscription(RobotEvent, p.robot_events_topic, self._on_robot_event,
+                                     ROBOT_EVENTS_QOS),
+        ]
+        self._services = [
+            self.create_service(ListRobots, 'fleet/list_robots', self._srv_list_robots),
+            self.create_service(GetEvents, 'fleet/get_events', self._srv_get_events),
+            self.create_service(SubmitMission, 'fleet/submit_mission', self._srv_submit),
+            self.create_service(CancelMission, 'fleet/cancel_mission', self._srv_cancel),
+            self.create_service(GetMission, 'fleet/get_mission', self._srv_get_mission),
+            self.create_service(ListMissions, 'fleet/list_missions', self._srv_list_missions),
+            self.create_service(SetRobotService, 'fleet/set_robot_service',
+                                self._srv_set_service),
+        ]
+        self._timers = [
+            self.create_timer(p.tick_period, self._on_tick),
+            self.create_timer(p.summary_period, self._publish_summary),
+            self.create_timer(p.robot_flush_period, self._flush_robots),
+        ]
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        with self._lock:
+            self._active = True
+            self._want_assign = True
+        self.get_logger().info('active')
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        with self._lock:
+            self._active = False
+        self.get_logger().info('inactive: not publishing or processing')
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def close(self) -> None:
+        """Release everything (flushing the registry and closing the store); idempotent."""
+        self._teardown()
+
+    def _teardown(self) -> None:
+        with self._lock:
+            self._active = False
+            if self.store is not None and not self.store.closed:
+                self._flush_robots(force=True)
+            for t in self._timers:
+                self.destroy_timer(t)
+            for s in self._subs:
+                self.destroy_subscription(s)
+            for s in self._services:
+                self.destroy_service(s)
+            for c in self._actions.values():
+                c.destroy()
+            for c in self._commands.values():
+                self.destroy_client(c)
+            for pub in (self._summary_pub, self._events_pub, self._missions_pub):
+                if pub is not None:
+                    self.destroy_lifecycle_publisher(pub)
+            self._timers, self._subs, self._services = [], [], []
+            self._actions, self._commands, self._goals = {}, {}, {}
+            self._summary_pub = self._events_pub = self._missions_pub = None
+            if self.store is not None:
+                self.store.close()
+            self.store = self.registry = self.board = None
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    @property
+    def active(self) -> bool:
+        """True between activate and deactivate."""
+        return self._active
+
+    def _commit(self, result: Result | None = None, events: list[NewEvent] | None = None,
+                robots: tuple[str, ...] = ()) -> None:
+        """Persist and publish what a domain call returned, then carry out its commands."""
+        assert self.store is not None and self.board is not None and self.registry is not None
+        all_events = list(events or []) + (result.events if result else [])
+        missions = self.board.take_dirty()
+        recs = [self.registry.get(r) for r in robots if r in self.registry]
+        for r in robots:
+            self._dirty_robots.discard(r)
+        stored = self.store.append(all_events, self._now(), recs, missions)
+        for e in stored:
+            self._events_pub.publish(convert.event_to_msg(e))
+        for m in missions:
+            self._missions_pub.publish(convert.mission_to_msg(m))
+        for cmd in (result.commands if result else []):
+            self._execute(cmd)
+
+    def _flush_robots(self, force: bool = False) -> None:
+        with self._lock:
+            if (not self._active and not force) or self.store is None or self.registry is None:
+                return
+            if self._dirty_robots:
+                recs = [self.registry.get(r) for r in sorted(self._dirty_robots)]
+                self._dirty_robots.clear()
+                self.store.append([], self._now(), recs)
+
+    # -- robots ------------------------------------------------------------------------------
+    def _on_status(self, msg: RobotStatus) -> None:
+        with self._lock:
+            if not self._active:
+                return
+            assert self.registry is not None and self.board is not None
+            now = self._now()
+            result = self.registry.ingest(convert.status_from_msg(msg), now)
+            if not result.accepted:
+                rej = result.rejection
+                self.get_logger().warning(
+                    f'dropped status from {msg.robot_id!r}: {rej.value if rej else "?"} '
+                    f'(rejected so far: {self.registry.rejections})',
+                    throttle_duration_sec=5.0)
+                return
+            rec = result.record
+            assert rec is not None
+            self._dirty_robots.add(rec.robot_id)
+            res = self.board.on_robot_status(rec, now)
+            if result.events or res.events:
+                self._commit(res, result.events, (rec.robot_id,))
+            else:
+                for cmd in res.commands:
+                    self._execute(cmd)
+            if not rec.current_mission_id and self.board.mission_of(rec.robot_id) is None:
+                self._want_assign = True
+
+    def _on_robot_event(self, msg: RobotEvent) -> None:
+        with self._lock:
+            if not self._active:
+                return
+            assert self.registry is not None and self.board is not None
+            if not self.registry.accept_event(msg.robot_id, int(msg.seq)):
+                return
+            rep = convert.event_report_from_msg(msg)
+            now = self._now()
+            event = NewEvent(ROBOT_EVENT_KIND, rep.robot_id, {
+                'type': rep.type, 'severity': rep.severity, 'message': rep.message,
+                'data': rep.data, 'seq': rep.seq, 'stamp': rep.stamp},
+                mission_id=str(rep.data.get('mission_id', '')))
+            res = Result()
+            if rep.type == 'mission.finished':
+                res = self._finish(rep.data, rep.robot_id, now)
+            self._commit(res, [event], (rep.robot_id,))
+
+    def _finish(self, data: dict[str, Any], robot_id: str, now: float) -> Result:
+        assert self.board is not None
+        try:
+            outcome = Outcome(data.get('outcome', 'failed'))
+        except ValueError:
+            outcome = Outcome.FAILED
+        detail = {k: data[k] for k in ('error_code', 'nav_error_code', 'nav_error_msg')
+                  if k in data}
+        res = self.board.on_result(str(data.get('mission_id', '')), int(data.get('attempt', 0)),
+                                   robot_id, outcome, str(data.get('reason', '')), now, detail)
+        if res.events:
+            self._want_assign = True
+        return res
+
+    def _on_tick(self) -> None:
+        with self._lock:
+            if not self._active:
+                return
+            assert self.registry is not None and self.board is not None
+            now = self._now()
+            events = self.registry.tick(now)
+            for e in events:
+                if e.kind == CONNECTIVITY_EVENT:
+                    self.board.on_connectivity(e.robot_id, Connectivity(e.payload['to']), now)
+            res = self.board.tick(now)
+            if self._want_assign or res.events or events:
+                self._want_assign = False
+                res.extend(self.board.assign(self._assignable(), now))
+            if events or res.events or res.commands:
+                self._commit(res, events, tuple(e.robot_id for e in events))
+
+    def _assignable(self) -> list[Any]:
+        """Registry records, marking robots whose agent is not reachable as unavailable."""
+        assert self.registry is not None
+        out = []
+        for rec in self.registry.records():
+            client = self._action(rec.robot_id)
+            if not client.server_is_ready():
+                continue
+            out.append(rec)
+        return out
+
+    def _publish_summary(self) -> None:
+        with self._lock:
+            if not self._active or self.registry is None or self.board is None:
+                return
+            c = self.registry.counts()
+            m = self.board.counts()
+            rej = self.registry.rejections
+            dup = sum(v for k, v in rej.items() if k.value == 'duplicate')
+            self._summary_pub.publish(FleetSummary(
+                stamp=convert.to_time_msg(self._now()), robots_total=c['total'],
+                online=c['online'], stale=c['stale'], offline=c['offline'],
+                decommissioned=c['decommissioned'], missions_queued=m['queued'],
+                missions_active=m['assigned'] + m['active'],
+                last_event_id=self.store.last_event_id() if self.store else 0,
+                statuses_rejected=sum(rej.values()) - dup, statuses_duplicate=dup))
+
+    # -- commands to robots ------------------------------------------------------------------
+    def _action(self, robot_id: str) -> ActionClient:
+        client = self._actions.get(robot_id)
+        if client is None:
+            client = ActionClient(self, ExecuteMission, f'/{robot_id}/execute_mission')
+            self._actions[robot_id] = client
+        return client
+
+    def _command_client(self, robot_id: str) -> Any:
+        client = self._commands.get(robot_id)
+        if client is None:
+            client = self.create_client(RobotCommand, f'/{robot_id}/robot_command')
+            self._commands[robot_id] = client
+        return client
+
+    def _execute(self, cmd: Any) -> None:
+        if isinstance(cmd, Dispatch):
+            self._dispatch(cmd)
+        elif isinstance(cmd, CancelOnRobot):
+            self.send_command(cmd.robot_id, 'cancel_mission',
+                              {'mission_id': cmd.mission_id, 'reason': cmd.reason})
+        elif isinstance(cmd, SendToDock):
+            assert self.fleet is not None
+            dock = self.fleet.docks.get(cmd.dock)
+            if dock is not None:
+                self.send_command(cmd.robot_id, 'return_to_dock',
+                                  {'dock': cmd.dock, 'x': dock.x, 'y': dock.y,
+                                   'theta': dock.theta})
+
+    def send_command(self, robot_id: str, command: str, args: dict[str, Any],
+                     done: Callable[[bool, str], None] | None = None) -> None:
+        """Call the agent's robot_command service without blocking; ``done`` gets the answer."""
+        client = self._command_client(robot_id)
+        req = RobotCommand.Request(robot_id=robot_id, command=command,
+                                   args_json=json.dumps(args))
+        future = client.call_async(req)
+
+        def _answer(fut: Any) -> None:
+            resp = fut.result()
+            ok = bool(resp and resp.success)
+            msg = resp.error_msg if resp else 'no answer'
+            if not ok:
+                self.get_logger().warning(f'{robot_id}: command {command} refused: {msg}')
+            if done is not None:
+                done(ok, msg)
+        future.add_done_callback(_answer)
+
+    def _dispatch(self, d: Dispatch) -> None:
+        goal = ExecuteMission.Goal(mission_id=d.mission.id, attempt=d.attempt,
+                                   waypoints=[convert.waypoint_to_msg(w)
+                                              for w in d.mission.waypoints])
+        client = self._action(d.robot_id)
+        mission_id, attempt, robot_id = d.mission.id, d.attempt, d.robot_id
+
+        def on_feedback(fb: Any) -> None:
+            with self._lock:
+                if self.board is not None:
+                    f = fb.feedback
+                    self.board.on_feedback(mission_id, attempt, robot_id, float(f.progress),
+                                           float(f.distance_remaining),
+                                           int(f.number_of_recoveries))
+
+        future = client.send_goal_async(goal, feedback_callback=on_feedback)
+        future.add_done_callback(lambda fut: self._on_goal_response(fut, mission_id, attempt,
+                                                                    robot_id))
+
+    def _on_goal_response(self, future: Any, mission_id: str, attempt: int,
+                          robot_id: str) -> None:
+        handle = future.result()
+        with self._lock:
+            if self.board is None or not self._active:
+                return
+            now = self._now()
+            if handle is None or not handle.accepted:
+                res = self.board.on_result(mission_id, attempt, robot_id, Outcome.FAILED,
+                                           'the robot refused the mission', now)
+                self._want_assign = True
+                self._commit(res)
+                return
+            self._goals[(mission_id, attempt)] = handle
+            self._commit(self.board.on_started(mission_id, attempt, robot_id, now))
+        handle.get_result_async().add_done_callback(
+            lambda fut: self._on_goal_result(fut, mission_id, attempt, robot_id))
+
+    def _on_goal_result(self, future: Any, mission_id: str, attempt: int,
+                        robot_id: str) -> None:
+        wrapped = future.result()
+        with self._lock:
+            self._goals.pop((mission_id, attempt), None)
+            if self.board is None or not self._active or wrapped is None:
+                return
+            r = wrapped.result
+            if wrapped.status == GoalStatus.STATUS_SUCCEEDED and r.error_code == 0:
+                outcome = Outcome.SUCCEEDED
+            elif wrapped.status == GoalStatus.STATUS_CANCELED or \
+                    r.error_code == ExecuteMission.Result.CANCELED:
+                outcome = Outcome.CANCELED
+            else:
+                outcome = Outcome.FAILED
+            data = {'mission_id': mission_id, 'attempt': attempt, 'outcome': outcome.value,
+                    'reason': r.error_msg, 'error_code': int(r.error_code),
+                    'nav_error_code': int(r.nav_error_code), 'nav_error_msg': r.nav_error_msg}
+            self._commit(self._finish(data, robot_id, self._now()))
+
+    # -- services ----------------------------------------------------------------------------
+    def _not_active(self, response: Any) -> Any:
+        response.success = False
+        response.error_code = 2
+        response.error_msg = 'the fleet manager is not active'
+        return response
+
+    def _srv_list_robots(self, req: ListRobots.Request,
+                         resp: ListRobots.Response) -> ListRobots.Response:
+        with self._lock:
+            if not self._active or self.registry is None:
+                return self._not_active(resp)
+            if req.robot_id:
+                try:
+                    recs = [self.registry.get(req.robot_id)]
+                except NotFound as exc:
+                    resp.success, resp.error_code = False, ListRobots.Response.NOT_FOUND
+                    resp.error_msg = str(exc.args[0])
+                    return resp
+            else:
+                recs = self.registry.records()
+            resp.robots = [convert.robot_to_msg(r) for r in recs]
+            resp.success = True
+            return resp
+
+    def _srv_get_events(self, req: GetEvents.Request,
+                        resp: GetEvents.Response) -> GetEvents.Response:
+        with self._lock:
+            if not self._active or self.store is None or self.params is None:
+                return self._not_active(resp)
+            limit = min(req.limit or 100, self.params.events_page_limit)
+            events = self.store.events_after(int(req.after_id), limit, list(req.kinds),
+                                             req.robot_id)
+            resp.events = [convert.event_to_msg(e) for e in events]
+            resp.last_id = self.store.last_event_id()
+            resp.success = True
+            return resp
+
+    def _srv_submit(self, req: SubmitMission.Request,
+                    resp: SubmitMission.Response) -> SubmitMission.Response:
+        with self._lock:
+            if not self._active or self.board is None or self.registry is None:
+                return self._not_active(resp)
+            now = self._now()
+            try:
+                request = convert.request_from_msg(req.mission)
+                mission, duplicate, res = self.board.submit(
+                    request, [r.robot_id for r in self.registry.records()], now)
+            except ValidationError as exc:
+                resp.success, resp.error_code = False, SubmitMission.Response.INVALID
+                resp.error_msg, resp.error_field = exc.reason, exc.field
+                return resp
+            except Conflict as exc:
+                resp.success, resp.error_code = False, SubmitMission.Response.CONFLICT
+                resp.error_msg, resp.error_field = str(exc), 'idempotency_key'
+                return resp
+            if not duplicate:
+                res.extend(self.board.assign(self._assignable(), now))
+                self._commit(res)
+            resp.success, resp.duplicate = True, duplicate
+            resp.mission = convert.mission_to_msg(mission)
+            return resp
+
+    def _srv_cancel(self, req: CancelMission.Request,
+                    resp: CancelMission.Response) -> CancelMission.Response:
+        with self._lock:
+            if not self._active or self.board is None:
+                return self._not_active(resp)
+            try:
+                mission, res = self.board.cancel(req.mission_id, req.reason, self._now())
+            except NotFound as exc:
+                resp.success, resp.error_code = False, CancelMission.Response.NOT_FOUND
+                resp.error_msg = str(exc.args[0])
+                return resp
+            except Conflict as exc:
+                resp.success, resp.error_code = False, CancelMission.Response.CONFLICT
+                resp.error_msg = str(exc)
+                resp.mission = convert.mission_to_msg(self.board.get(req.mission_id))
+                return resp
+            self._want_assign = True
+            self._commit(res)
+            resp.success, resp.mission = True, convert.mission_to_msg(mission)
+            return resp
+
+    def _srv_get_mission(self, req: GetMission.Request,
+                         resp: GetMission.Response) -> GetMission.Response:
+        with self._lock:
+            if not self._active or self.board is None or self.store is None:
+                return self._not_active(resp)
+            try:
+                mission = self.board.get(req.mission_id)
+            except NotFound as exc:
+                resp.success, resp.error_code = False, GetMission.Response.NOT_FOUND
+                resp.error_msg = str(exc.args[0])
+                return resp
+            resp.mission = convert.mission_to_msg(mission)
+            resp.events = [convert.event_to_msg(e) for e in
+                           self.store.events_after(0, 10000, mission_id=mission.id)]
+            resp.success = True
+            return resp
+
+    def _srv_list_missions(self, req: ListMissions.Request,
+                           resp: ListMissions.Response) -> ListMissions.Response:
+        with self._lock:
+            if not self._active or self.store is None:
+                return self._not_active(resp)
+            missions, total = self.store.list_missions(
+                req.state, req.robot_id, convert.from_time_msg(req.since),
+                convert.from_time_msg(req.until), int(req.offset), int(req.limit or 100))
+            resp.missions = [convert.mission_to_msg(m) for m in missions]
+            resp.total, resp.success = total, True
+            return resp
+
+    def _srv_set_service(self, req: SetRobotService.Request,
+                         resp: SetRobotService.Response) -> SetRobotService.Response:
+        with self._lock:
+            if not self._active or self.registry is None or self.board is None:
+                return self._not_active(resp)
+            now = self._now()
+            try:
+                events = self.registry.set_in_service(req.robot_id, req.in_service, req.reason)
+            except NotFound as exc:
+                resp.success, resp.error_code = False, SetRobotService.Response.NOT_FOUND
+                resp.error_msg = str(exc.args[0])
+                return resp
+            res = self.board.set_in_service(req.robot_id, req.in_service, req.reassign_active,
+                                            now)
+            res.extend(self.board.assign(self._assignable(), now))
+            self._commit(res, events, (req.robot_id,))
+            resp.success = True
+            resp.robot = convert.robot_to_msg(self.registry.get(req.robot_id))
+            return resp
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the manager alone, configured and activated, until Ctrl-C or SIGTERM."""
+    rclpy.init(args=args)
+    node = FleetManager()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            node.get_logger().fatal('configuration failed; exiting')
+            raise SystemExit(1)
+        node.trigger_activate()
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.close()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,171 @@
+"""The fleet store: the manager's only storage module (SQLite through sqlite-utils).
+
+The manager is the single writer. Tables:
+- ``events``: the append-only event log; ids come from AUTOINCREMENT, so they increase
+  strictly and are never reused, even after the newest rows were deleted.
+- ``robots``: the registry, one JSON document per robot.
+- ``missions``: one row per mission with indexed columns for filtering and the full
+  document in ``data``.
+Each write is one transaction; the database runs in WAL mode so readers do not block it.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sqlite3
+from typing import Any, Iterable, Sequence
+
+import sqlite_utils
+
+from fleet_manager.core.missions import Mission
+from fleet_manager.core.model import Event, NewEvent, RobotRecord
+
+SCHEMA_VERSION = 1
+
+
+class FleetStore:
+    """Persist the registry, the missions and the event log."""
+
+    def __init__(self, path: str | pathlib.Path) -> None:
+        """Open (creating if needed) the database at ``path``; ``:memory:`` is allowed."""
+        self.path = str(path)
+        if self.path != ':memory:':
+            pathlib.Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db = sqlite_utils.Database(conn)
+        self._db.execute('PRAGMA journal_mode=WAL')
+        self._db.execute('PRAGMA synchronous=NORMAL')
+        self._create()
+
+    def _create(self) -> None:
+        db = self._db
+        db.execute("""CREATE TABLE IF NOT EXISTS events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            time REAL NOT NULL,
+            kind TEXT NOT NULL,
+            robot_id TEXT NOT NULL DEFAULT '',
+            mission_id TEXT NOT NULL DEFAULT '',
+            payload TEXT NOT NULL)""")
+        db['events'].create_index(['mission_id'], if_not_exists=True)
+        db['events'].create_index(['kind'], if_not_exists=True)
+        db['robots'].create({'robot_id': str, 'data': str}, pk='robot_id', if_not_exists=True)
+        db['missions'].create({
+            'id': str, 'state': str, 'robot_id': str, 'priority': int, 'created_at': float,
+            'updated_at': float, 'client_ref': str, 'idempotency_key': str, 'data': str,
+        }, pk='id', if_not_exists=True)
+        db['missions'].create_index(['state'], if_not_exists=True)
+        db['missions'].create_index(['created_at'], if_not_exists=True)
+        db['meta'].create({'key': str, 'value': str}, pk='key', if_not_exists=True)
+        db['meta'].upsert({'key': 'schema_version', 'value': str(SCHEMA_VERSION)}, pk='key')
+
+    def close(self) -> None:
+        """Checkpoint the WAL and close the database; safe to call twice."""
+        if self._db is None:
+            return
+        try:
+            self._db.execute('PRAGMA wal_checkpoint(TRUNCATE)')
+        except sqlite3.Error:
+            pass  # closing must not fail because a checkpoint could not run
+        self._db.conn.close()
+        self._db = None  # type: ignore[assignment]
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        return self._db is None
+
+    # -- event log ---------------------------------------------------------------------------
+    def append(self, events: Sequence[NewEvent], now: float,
+               robots: Iterable[RobotRecord] = (),
+               missions: Iterable[Mission] = ()) -> list[Event]:
+        """Append events and save changed robots and missions in one transaction."""
+        out: list[Event] = []
+        robots = list(robots)
+        missions = list(missions)
+        if not events and not robots and not missions:
+            return out
+        with self._db.conn:
+            self._db.execute('BEGIN')
+            for e in events:
+                cur = self._db.execute(
+                    'INSERT INTO events (time, kind, robot_id, mission_id, payload) '
+                    'VALUES (?, ?, ?, ?, ?)',
+                    [now, e.kind, e.robot_id, e.mission_id, json.dumps(e.payload)])
+                out.append(Event(int(cur.lastrowid), now, e.kind, e.robot_id, e.payload,
+                                 e.mission_id))
+            if robots:
+                self._db['robots'].upsert_all(
+                    [{'robot_id': r.robot_id, 'data': json.dumps(r.to_dict())} for r in robots],
+                    pk='robot_id')
+            if missions:
+                self._db['missions'].upsert_all([self._mission_row(m) for m in missions],
+                                                pk='id')
+        return out
+
+    def events_after(self, after_id: int, limit: int, kinds: Sequence[str] = (),
+                     robot_id: str = '', mission_id: str = '') -> list[Event]:
+        """Return up to ``limit`` events with id > after_id, oldest first, filtered."""
+        where = ['id > ?']
+        args: list[Any] = [after_id]
+        if kinds:
+            where.append(f'kind IN ({", ".join("?" for _ in kinds)})')
+            args.extend(kinds)
+        if robot_id:
+            where.append('robot_id = ?')
+            args.append(robot_id)
+        if mission_id:
+            where.append('mission_id = ?')
+            args.append(mission_id)
+        args.append(limit)
+        rows = self._db.execute(
+            f'SELECT id, time, kind, robot_id, mission_id, payload FROM events '
+            f'WHERE {" AND ".join(where)} ORDER BY id LIMIT ?', args).fetchall()
+        return [Event(r[0], r[1], r[2], r[3], json.loads(r[5]), r[4]) for r in rows]
+
+    def last_event_id(self) -> int:
+        """Return the newest event id, or 0 for an empty log."""
+        row = self._db.execute('SELECT MAX(id) FROM events').fetchone()
+        return int(row[0] or 0)
+
+    # -- registry ----------------------------------------------------------------------------
+    def load_robots(self) -> list[RobotRecord]:
+        """Return every persisted robot record."""
+        return [RobotRecord.from_dict(json.loads(r['data'])) for r in self._db['robots'].rows]
+
+    # -- missions ----------------------------------------------------------------------------
+    @staticmethod
+    def _mission_row(m: Mission) -> dict[str, Any]:
+        return {'id': m.id, 'state': m.state.value, 'robot_id': m.robot_id,
+                'priority': m.priority, 'created_at': m.created_at, 'updated_at': m.updated_at,
+                'client_ref': m.client_ref, 'idempotency_key': m.idempotency_key,
+                'data': json.dumps(m.to_dict())}
+
+    def load_missions(self) -> list[Mission]:
+        """Return every persisted mission."""
+        return [Mission.from_dict(json.loads(r['data'])) for r in self._db['missions'].rows]
+
+    def list_missions(self, state: str = '', robot_id: str = '', since: float | None = None,
+                      until: float | None = None, offset: int = 0,
+                      limit: int = 100) -> tuple[list[Mission], int]:
+        """Return (a page of missions newest first, the total matching the filters)."""
+        where, args = ['1 = 1'], []  # type: list[str], list[Any]
+        if state:
+            where.append('state = ?')
+            args.append(state)
+        if robot_id:
+            where.append('robot_id = ?')
+            args.append(robot_id)
+        if since is not None:
+            where.append('created_at >= ?')
+            args.append(since)
+        if until is not None:
+            where.append('created_at < ?')
+            args.append(until)
+        clause = ' AND '.join(where)
+        total = self._db.execute(f'SELECT COUNT(*) FROM missions WHERE {clause}',
+                                 args).fetchone()[0]
+        rows = self._db.execute(
+            f'SELECT data FROM missions WHERE {clause} ORDER BY created_at DESC, id '
+            f'LIMIT ? OFFSET ?', [*args, limit, offset]).fetchall()
+        return [Mission.from_dict(json.loads(r[0])) for r in rows], int(total)

@@ -1,0 +1,55 @@
+"""A simulated robot as a whole: the simulated base (``SimRobot``) plus its onboard agent.
+
+The agent runs "on the robot", so when the simulator's ``fault`` parameter is ``offline``
+the robot drops off the network: its agent is taken out of the executor (it stops
+reporting and answering) and put back when the fault is cleared.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rclpy.executors import Executor
+
+from fleet_agent.agent_node import FleetAgent
+from fleet_sim.sim_node import SimRobot
+
+
+class SimulatedRobot:
+    """One simulated robot: base + agent, placed at (x, y, theta)."""
+
+    def __init__(self, robot_id: str, x: float = 0.0, y: float = 0.0, theta: float = 0.0,
+                 software_version: str = '1.0.0', report_rate: float = 1.0,
+                 sim_overrides: dict[str, Any] | None = None) -> None:
+        from rclpy.parameter import Parameter
+        self.robot_id = robot_id
+        self.sim = SimRobot(robot_id=robot_id, x=x, y=y, theta=theta, **(sim_overrides or {}))
+        self.agent = FleetAgent(robot_id=robot_id, parameter_overrides=[
+            Parameter('software_version', value=software_version),
+            Parameter('report_rate', value=float(report_rate))])
+        self._executor: Executor | None = None
+        self.online = True
+        self.sim.set_network_hook(self._set_network)
+
+    @property
+    def nodes(self) -> list[Any]:
+        return [self.sim, self.agent]
+
+    def attach(self, executor: Executor) -> None:
+        """Add both nodes to ``executor`` (which the offline fault will use)."""
+        self._executor = executor
+        for n in self.nodes:
+            executor.add_node(n)
+
+    def _set_network(self, up: bool) -> None:
+        if self._executor is None or up == self.online:
+            return
+        self.online = up
+        if up:
+            self._executor.add_node(self.agent)
+        else:
+            self._executor.remove_node(self.agent)
+
+    def destroy(self) -> None:
+        for n in self.nodes:
+            n.destroy_node()

@@ -1,0 +1,312 @@
+"""In-process tests of SimRobot over real DDS.
+
+Every test gets its own robot (unique namespace) spinning in a MultiThreadedExecutor on a
+background thread, plus a client node in the same executor. Run with
+ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and a private ROS_DOMAIN_ID.
+"""
+
+import itertools
+import math
+import threading
+import time
+from typing import Any, Callable, Iterator, List, Optional
+
+from action_msgs.msg import GoalStatus, GoalStatusArray
+from fleet_sim import sim_node
+from fleet_sim.sim_node import SimRobot
+from geometry_msgs.msg import PoseStamped
+from nav2_msgs.action import NavigateThroughPoses, NavigateToPose
+from nav2_msgs.msg import BehaviorTreeLog
+from nav_msgs.msg import Odometry
+import pytest
+import rclpy
+from rclpy.action import ActionClient
+from rclpy.action.client import ClientGoalHandle
+from rclpy.context import Context
+from rclpy.exceptions import InvalidParameterValueException
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter, parameter_value_to_python
+from rclpy.parameter_client import AsyncParameterClient
+from rclpy.qos import qos_profile_action_status_default
+from rclpy.task import Future
+
+TIMEOUT = 10.0  # s, upper bound for any single condition in these tests
+_robot_numbers = itertools.count(1)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
+    """Poll ``condition`` until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f'timed out after {timeout} s waiting for {what}')
+        time.sleep(0.01)
+
+
+def wait_future(future: Future, what: str, timeout: float = TIMEOUT) -> Any:
+    """Wait for an rclpy future completed by the background executor; return its result."""
+    wait_for(future.done, what, timeout)
+    return future.result()
+
+
+def pose_stamped(x: float, y: float, yaw: float = 0.0) -> PoseStamped:
+    pose = PoseStamped()
+    pose.header.frame_id = 'map'
+    pose.pose.position.x = x
+    pose.pose.position.y = y
+    pose.pose.orientation.z = math.sin(yaw / 2.0)
+    pose.pose.orientation.w = math.cos(yaw / 2.0)
+    return pose
+
+
+def odom_yaw(msg: Odometry) -> float:
+    q = msg.pose.pose.orientation
+    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+
+
+class Harness:
+    """A SimRobot and a client node spinning in a background MultiThreadedExecutor."""
+
+    def __init__(self, context: Context, **overrides: Any) -> None:
+        self.robot_id = f'robot{next(_robot_numbers)}'
+        self.robot = SimRobot(self.robot_id, 0.0, 0.0, 0.0, context=context, **overrides)
+        self.node = Node(f'sim_test_client_{self.robot_id}', context=context)
+        self.executor = MultiThreadedExecutor(
+            num_threads=sim_node.RECOMMENDED_EXECUTOR_THREADS, context=context)
+        self.executor.add_node(self.robot)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+        self._lock = threading.Lock()
+        self._odom: Optional[Odometry] = None
+        self.node.create_subscription(Odometry, self.topic('odom'), self._on_odom, 10)
+        self.navigate = ActionClient(self.node, NavigateToPose, self.topic('navigate_to_pose'))
+        self.navigate_through = ActionClient(
+            self.node, NavigateThroughPoses, self.topic('navigate_through_poses'))
+        self.params = AsyncParameterClient(self.node, self.topic('sim'))
+        assert self.navigate.wait_for_server(timeout_sec=TIMEOUT)
+        assert self.navigate_through.wait_for_server(timeout_sec=TIMEOUT)
+        assert self.params.wait_for_services(timeout_sec=TIMEOUT)
+
+    def topic(self, name: str) -> str:
+        return f'/{self.robot_id}/{name}'
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.thread.join(timeout=TIMEOUT)
+        self.robot.destroy_node()
+        self.node.destroy_node()
+
+    def _on_odom(self, msg: Odometry) -> None:
+        with self._lock:
+            self._odom = msg
+
+    @property
+    def odom(self) -> Optional[Odometry]:
+        with self._lock:
+            return self._odom
+
+    def send(self, client: ActionClient, goal: Any,
+             feedback: Optional[List[Any]] = None) -> ClientGoalHandle:
+        callback = None if feedback is None else (lambda msg: feedback.append(msg.feedback))
+        handle = wait_future(client.send_goal_async(goal, feedback_callback=callback),
+                             'the goal response')
+        assert handle.accepted
+        return handle
+
+    def go_to(self, x: float, y: float, yaw: float = 0.0,
+              feedback: Optional[List[Any]] = None) -> ClientGoalHandle:
+        return self.send(self.navigate, NavigateToPose.Goal(pose=pose_stamped(x, y, yaw)),
+                         feedback)
+
+    def result(self, handle: ClientGoalHandle, timeout: float = TIMEOUT) -> Any:
+        return wait_future(handle.get_result_async(), 'the navigation result', timeout)
+
+    def get_param(self, name: str) -> Any:
+        response = wait_future(self.params.get_parameters([name]), f'parameter {name}')
+        return parameter_value_to_python(response.values[0])
+
+    def set_param(self, name: str, value: Any) -> Any:
+        response = wait_future(self.params.set_parameters([Parameter(name, value=value)]),
+                               f'setting parameter {name}')
+        return response.results[0]
+
+
+@pytest.fixture(scope='module')
+def context() -> Iterator[Context]:
+    ctx = Context()
+    rclpy.init(context=ctx)
+    yield ctx
+    rclpy.try_shutdown(context=ctx)
+
+
+@pytest.fixture
+def make_harness(context: Context) -> Iterator[Callable[..., Harness]]:
+    harnesses: List[Harness] = []
+
+    def make(**overrides: Any) -> Harness:
+        harness = Harness(context, **overrides)
+        harnesses.append(harness)
+        return harness
+
+    yield make
+    for harness in reversed(harnesses):
+        harness.close()
+
+
+def test_navigate_to_pose_moves_the_robot_and_succeeds(make_harness) -> None:
+    sim = make_harness(speed=2.0, odom_rate=20.0)
+    feedback: List[NavigateToPose.Feedback] = []
+    handle = sim.go_to(1.0, 0.5, math.pi / 2.0, feedback)
+    response = sim.result(handle)
+    assert response.status == GoalStatus.STATUS_SUCCEEDED
+    assert response.result.error_code == sim_node.NAV_ERROR_NONE
+
+    def odom_at_goal() -> bool:
+        odom = sim.odom
+        return odom is not None and math.hypot(
+            odom.pose.pose.position.x - 1.0, odom.pose.pose.position.y - 0.5) <= 0.05
+    wait_for(odom_at_goal, 'odometry at the goal')
+    odom = sim.odom
+    assert odom.header.frame_id == 'odom' and odom.child_frame_id == 'base_link'
+    assert odom_yaw(odom) == pytest.approx(math.pi / 2.0, abs=0.01)
+    assert feedback, 'no navigation feedback'
+    assert feedback[0].distance_remaining > feedback[-1].distance_remaining
+    assert feedback[0].distance_remaining == pytest.approx(math.hypot(1.0, 0.5), abs=0.2)
+    assert sim.robot.battery_level < 1.0
+    assert sim.get_param('goals_received') == 1
+
+
+def test_fail_next_goal_aborts_with_208_and_resets(make_harness) -> None:
+    sim = make_harness(speed=2.0)
+    assert sim.set_param('fault', 'fail_next_goal').successful
+    response = sim.result(sim.go_to(1.0, 0.0))
+    assert response.status == GoalStatus.STATUS_ABORTED
+    assert response.result.error_code == sim_node.COMPUTE_PATH_NO_VALID_PATH == 208
+    assert 'inject' in response.result.error_msg.lower()
+    assert sim.get_param('fault') == 'none'
+    # The fault was one-shot: the next goal goes through.
+    response = sim.result(sim.go_to(0.2, 0.0))
+    assert response.status == GoalStatus.STATUS_SUCCEEDED
+
+
+def test_goal_inside_a_blocked_area_aborts_with_206(make_harness) -> None:
+    sim = make_harness(blocked_areas=['2.0,2.0,3.0,3.0'])
+    response = sim.result(sim.go_to(2.5, 2.5))
+    assert response.status == GoalStatus.STATUS_ABORTED
+    assert response.result.error_code == sim_node.COMPUTE_PATH_GOAL_OCCUPIED == 206
+    assert 'blocked' in response.result.error_msg
+
+
+def test_path_through_a_blocked_area_stops_at_its_edge(make_harness) -> None:
+    sim = make_harness(speed=2.0, odom_rate=20.0, blocked_areas=['0.5,-1.0,0.7,1.0'],
+                       recovery_interval=0.2, max_recoveries=1)
+    response = sim.result(sim.go_to(1.5, 0.0))
+    assert response.status == GoalStatus.STATUS_ABORTED
+    assert response.result.error_code == sim_node.FOLLOW_PATH_FAILED_TO_MAKE_PROGRESS
+    x = sim.robot.pose.x
+    assert 0.3 < x < 0.5
+
+
+def test_stuck_runs_recoveries_then_aborts_with_105(make_harness) -> None:
+    sim = make_harness(fault='stuck', max_recoveries=2, recovery_interval=0.2)
+    statuses: List[GoalStatusArray] = []
+    bt_events: List[Any] = []
+    sim.node.create_subscription(GoalStatusArray, sim.topic('spin/_action/status'),
+                                 statuses.append, qos_profile_action_status_default)
+    sim.node.create_subscription(
+        BehaviorTreeLog, sim.topic('behavior_tree_log'),
+        lambda msg: bt_events.extend(msg.event_log), 10)
+    feedback: List[NavigateToPose.Feedback] = []
+    response = sim.result(sim.go_to(1.0, 0.0, feedback=feedback))
+    assert response.status == GoalStatus.STATUS_ABORTED
+    assert response.result.error_code == sim_node.FOLLOW_PATH_FAILED_TO_MAKE_PROGRESS == 105
+
+    def spin_goal_aborted() -> bool:
+        return any(s.status == GoalStatus.STATUS_ABORTED
+                   for msg in list(statuses) for s in msg.status_list)
+    wait_for(spin_goal_aborted, 'the failed spin recovery on spin/_action/status')
+    counts = [f.number_of_recoveries for f in feedback]
+    assert counts == sorted(counts)
+    assert {1, 2} <= set(counts)
+    wait_for(lambda: any(e.node_name == 'Spin' and e.current_status == 'FAILURE'
+                         for e in list(bt_events)), 'Spin FAILURE on behavior_tree_log')
+    assert any(e.node_name == 'Spin' and e.current_status == 'RUNNING' for e in bt_events)
+    odom = sim.odom
+    assert odom is not None and odom.pose.pose.position.x == pytest.approx(0.0)
+
+
+def test_clearing_stuck_lets_the_robot_move_on(make_harness) -> None:
+    sim = make_harness(speed=2.0, fault='stuck', max_recoveries=50, recovery_interval=0.2)
+    feedback: List[NavigateToPose.Feedback] = []
+    handle = sim.go_to(0.5, 0.0, feedback=feedback)
+    wait_for(lambda: any(f.number_of_recoveries >= 1 for f in list(feedback)),
+             'a first recovery')
+    assert sim.set_param('fault', 'none').successful
+    response = sim.result(handle)
+    assert response.status == GoalStatus.STATUS_SUCCEEDED
+    assert sim.robot.pose.x == pytest.approx(0.5, abs=0.05)
+
+
+def test_invalid_parameter_values_are_rejected_with_a_reason(make_harness) -> None:
+    sim = make_harness()
+    result = sim.set_param('fault', 'explode')
+    assert not result.successful
+    assert 'fault must be one of' in result.reason and 'explode' in result.reason
+    assert sim.get_param('fault') == 'none'
+    result = sim.set_param('blocked_areas', ['1,2,3,4', '1,2,oops'])
+    assert not result.successful
+    assert 'entry 1' in result.reason and 'oops' in result.reason
+    result = sim.set_param('goals_received', 7)
+    assert not result.successful and 'goals_received' in result.reason
+    assert sim.get_param('goals_received') == 0
+
+
+def test_invalid_fault_override_is_rejected_at_construction(context: Context) -> None:
+    with pytest.raises(InvalidParameterValueException):
+        SimRobot('robot_bad_fault', context=context, fault='explode')
+    with pytest.raises(TypeError, match='no_such_parameter'):
+        SimRobot('robot_bad_name', context=context, no_such_parameter=1)
+
+
+def test_goals_received_counts_accepted_goals(make_harness) -> None:
+    sim = make_harness(speed=2.0, angular_speed=4.0, odom_rate=20.0)
+    first = sim.go_to(10.0, 0.0)
+    second = sim.go_to(0.3, 0.0)  # preempts the first goal, as Nav2 does
+    assert sim.result(first).status == GoalStatus.STATUS_ABORTED
+    assert sim.result(second).status == GoalStatus.STATUS_SUCCEEDED
+    feedback: List[NavigateThroughPoses.Feedback] = []
+    through = sim.send(sim.navigate_through, NavigateThroughPoses.Goal(
+        poses=[pose_stamped(0.3, 0.3), pose_stamped(0.0, 0.3, math.pi)]), feedback)
+    assert sim.result(through).status == GoalStatus.STATUS_SUCCEEDED
+    assert max(f.number_of_poses_remaining for f in feedback) == 2
+    # A goal without poses is rejected and not counted.
+    rejected = wait_future(sim.navigate_through.send_goal_async(NavigateThroughPoses.Goal()),
+                           'the goal response')
+    assert not rejected.accepted
+    assert sim.get_param('goals_received') == 3
+
+
+def test_cancel_stops_the_robot(make_harness) -> None:
+    sim = make_harness(speed=0.5, odom_rate=20.0)
+    handle = sim.go_to(5.0, 0.0)
+    wait_for(lambda: sim.odom is not None and sim.odom.pose.pose.position.x > 0.05,
+             'the robot to start moving')
+    wait_future(handle.cancel_goal_async(), 'the cancel response')
+    assert sim.result(handle).status == GoalStatus.STATUS_CANCELED
+    wait_for(lambda: sim.odom.twist.twist.linear.x == 0.0, 'the robot to stop')
+    assert sim.robot.pose.x < 1.0
+
+
+def test_network_hook_follows_the_offline_fault(make_harness) -> None:
+    sim = make_harness()
+    calls: List[bool] = []
+    sim.robot.set_network_hook(calls.append)
+    assert calls == []
+    assert sim.set_param('fault', 'offline').successful
+    wait_for(lambda: calls == [False], 'the hook to be called with False')
+    # The sim's parameter services stay reachable while the robot is offline.
+    assert sim.set_param('fault', 'none').successful
+    wait_for(lambda: calls == [False, True], 'the hook to be called with True')

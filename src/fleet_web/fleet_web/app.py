@@ -1,0 +1,341 @@
+"""The HTTP API: ``create_app(config, backend)`` builds the aiohttp application.
+
+Views are thin: parse and validate, await the backend (the fleet manager over ROS), shape
+JSON. One error middleware maps every :class:`ApiError` (and aiohttp's own HTTP errors) to
+the single JSON error shape ``{"error": {"code", "message", "field"}}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from fleet_web import validate
+from fleet_web.api_errors import ApiError, BadRequest, NotFoundError, PayloadTooLarge
+from fleet_web.api_errors import RateLimited, Unavailable
+from fleet_web.ros_bridge import FleetBackend
+
+LOG = logging.getLogger('fleet_web')
+API = '/api/v1'
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """How the bridge serves (units in comments)."""
+
+    host: str = '127.0.0.1'
+    port: int = 8080
+    max_body_bytes: int = 256 * 1024  # bytes; larger bodies get 413
+    page_limit: int = 100  # default page size of lists
+    max_page_limit: int = 1000
+    sse_heartbeat: float = 15.0  # s between SSE comments that keep proxies from closing
+    version: str = '0.1.0'
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+BACKEND = web.AppKey('backend', FleetBackend)
+CONFIG = web.AppKey('config', WebConfig)
+
+
+def scope(name: str | None) -> Callable[[Handler], Handler]:
+    """Mark a view with the API-key scope it needs (None: public)."""
+    def mark(handler: Handler) -> Handler:
+        handler.scope = name  # type: ignore[attr-defined]
+        return handler
+    return mark
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None
+                  ) -> web.Response:
+    return web.json_response(data, status=status, headers=headers,
+                             dumps=lambda d: json.dumps(d, separators=(',', ':')))
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map errors to the JSON error shape; an unexpected error is logged and becomes 500."""
+    try:
+        return await handler(request)
+    except RateLimited as exc:
+        return json_response(exc.body(), exc.status,
+                             {'Retry-After': str(max(1, int(exc.retry_after + 0.999)))})
+    except ApiError as exc:
+        return json_response(exc.body(), exc.status)
+    except web.HTTPRequestEntityTooLarge:
+        exc2 = PayloadTooLarge('the request body is too large')
+        return json_response(exc2.body(), exc2.status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: 'not_found', 405: 'method_not_allowed'}.get(exc.status, 'http_error')
+        return json_response({'error': {'code': code, 'message': exc.reason, 'field': None}},
+                             exc.status)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - the one place that turns a bug into a 500, logged
+        LOG.exception('unhandled error serving %s %s', request.method, request.path)
+        return json_response({'error': {'code': 'internal', 'message': 'internal error',
+                                        'field': None}}, 500)
+
+
+def _page(items: list[Any], total: int, limit: int, offset: int) -> dict[str, Any]:
+    return {'items': items, 'total': total, 'limit': limit, 'offset': offset}
+
+
+# -- views ------------------------------------------------------------------------------------
+@scope(None)
+async def health(request: web.Request) -> web.Response:
+    backend = request.app[BACKEND]
+    try:
+        robots = await backend.list_robots()
+        manager = 'reachable'
+    except Unavailable:
+        robots, manager = [], 'unreachable'
+    return json_response({'status': 'ok', 'manager': manager, 'robots': len(robots),
+                          'version': request.app[CONFIG].version})
+
+
+@scope('read')
+async def list_robots(request: web.Request) -> web.Response:
+    cfg = request.app[CONFIG]
+    limit = validate.query_int(request, 'limit', cfg.page_limit, 1, cfg.max_page_limit)
+    offset = validate.query_int(request, 'offset', 0, 0, 10**9)
+    connectivity = request.query.get('connectivity', '')
+    if connectivity and connectivity not in ('online', 'stale', 'offline'):
+        raise BadRequest('connectivity must be online, stale or offline', 'connectivity')
+    robots = await request.app[BACKEND].list_robots()
+    if connectivity:
+        robots = [r for r in robots if r['connectivity'] == connectivity]
+    return json_response(_page(robots[offset:offset + limit], len(robots), limit, offset))
+
+
+@scope('read')
+async def get_robot(request: web.Request) -> web.Response:
+    robots = await request.app[BACKEND].list_robots(request.match_info['robot_id'])
+    return json_response(robots[0])
+
+
+async def _set_service(request: web.Request, in_service: bool) -> web.Response:
+    body = await validate.json_body(request, required=False)
+    reassign = body.get('reassign_active', False)
+    if not isinstance(reassign, bool):
+        raise validate.Unprocessable('reassign_active must be a boolean', 'reassign_active')
+    reason = body.get('reason', '')
+    if not isinstance(reason, str):
+        raise validate.Unprocessable('reason must be a string', 'reason')
+    robot = await request.app[BACKEND].set_robot_service(
+        request.match_info['robot_id'], in_service, reassign, reason)
+    return json_response(robot)
+
+
+@scope('admin')
+async def decommission(request: web.Request) -> web.Response:
+    return await _set_service(request, False)
+
+
+@scope('admin')
+async def recommission(request: web.Request) -> web.Response:
+    return await _set_service(request, True)
+
+
+@scope('incidents:write')
+async def robot_command(request: web.Request) -> web.Response:
+    body = await validate.json_body(request)
+    command = body.get('command')
+    if not isinstance(command, str) or not command:
+        raise validate.Unprocessable('command is required', 'command')
+    args = body.get('args', {})
+    if not isinstance(args, dict):
+        raise validate.Unprocessable('args must be an object', 'args')
+    robot_id = request.match_info['robot_id']
+    await request.app[BACKEND].list_robots(robot_id)  # 404 for an unknown robot
+    await request.app[BACKEND].robot_command(robot_id, command, args)
+    return json_response({'robot_id': robot_id, 'command': command, 'accepted': True}, 202)
+
+
+def _kinds(request: web.Request) -> list[str]:
+    raw = request.query.get('kind', '')
+    return [k for k in raw.split(',') if k] if raw else []
+
+
+def kind_matches(kind: str, patterns: list[str]) -> bool:
+    """True when ``kind`` matches one of ``patterns`` (exact, or ``prefix.*``)."""
+    if not patterns:
+        return True
+    for p in patterns:
+        if p == kind or (p.endswith('.*') and kind.startswith(p[:-1])) or p == '*':
+            return True
+    return False
+
+
+@scope('read')
+async def list_events(request: web.Request) -> web.Response:
+    cfg = request.app[CONFIG]
+    after = validate.query_int(request, 'after', 0, 0, 2**62)
+    limit = validate.query_int(request, 'limit', cfg.page_limit, 1, cfg.max_page_limit)
+    kinds = _kinds(request)
+    exact = [k for k in kinds if not k.endswith('*')]
+    if len(exact) != len(kinds):
+        exact = []  # wildcards are filtered here rather than by the manager
+    events, last_id = await request.app[BACKEND].get_events(
+        after, limit, exact, request.query.get('robot_id', ''))
+    items = [e for e in events if kind_matches(e['kind'], kinds)]
+    next_after = events[-1]['id'] if events else after
+    return json_response({'items': items, 'last_id': last_id, 'next_after': next_after})
+
+
+@scope('read')
+async def stream_events(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events from the event log; resumes after ``Last-Event-ID`` or ``after``."""
+    backend = request.app[BACKEND]
+    cfg = request.app[CONFIG]
+    cursor_raw = request.headers.get('Last-Event-ID') or request.query.get('after') or '0'
+    try:
+        cursor = int(cursor_raw)
+        if cursor < 0:
+            raise ValueError
+    except ValueError:
+        raise BadRequest('Last-Event-ID / after must be a non-negative integer',
+                         'Last-Event-ID') from None
+    kinds = _kinds(request)
+    feed = backend.subscribe()  # subscribe first, so nothing falls between catch-up and live
+    resp = web.StreamResponse(headers={'Content-Type': 'text/event-stream',
+                                       'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no'})
+    try:
+        await resp.prepare(request)
+        await resp.write(b'retry: 2000\n\n')
+
+        async def send(event: dict[str, Any]) -> None:
+            nonlocal cursor
+            if event['id'] <= cursor:
+                return
+            cursor = event['id']
+            if kind_matches(event['kind'], kinds):
+                data = json.dumps(event, separators=(',', ':'))
+                await resp.write(f'id: {event["id"]}\nevent: {event["kind"]}\n'
+                                 f'data: {data}\n\n'.encode())
+
+        async def catch_up() -> None:
+            while True:
+                events, last_id = await backend.get_events(cursor, 500, [])
+                for e in events:
+                    await send(e)
+                if not events or cursor >= last_id:
+                    return
+
+        await catch_up()
+        while True:
+            try:
+                event = await asyncio.wait_for(feed.queue.get(), cfg.sse_heartbeat)
+            except asyncio.TimeoutError:
+                await resp.write(b': keep-alive\n\n')
+                continue
+            if feed.overflowed or event['id'] > cursor + 1:
+                # Fell behind or missed a live message: fill the gap from the log.
+                feed.overflowed = False
+                await catch_up()
+            await send(event)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    except Unavailable:
+        pass  # the manager went away: end the stream; the client reconnects with its id
+    finally:
+        backend.unsubscribe(feed)
+    return resp
+
+
+@scope('missions:write')
+async def submit_mission(request: web.Request) -> web.Response:
+    data = await validate.json_body(request)
+    body = validate.mission_body(data)
+    key = request.headers.get('Idempotency-Key', '')
+    if len(key) > 256:
+        raise validate.Unprocessable('Idempotency-Key must be at most 256 characters',
+                                     'Idempotency-Key')
+    body['idempotency_key'] = key
+    mission, duplicate = await request.app[BACKEND].submit_mission(body)
+    return json_response(mission, 200 if duplicate else 201,
+                         {'Location': f'{API}/missions/{mission["id"]}'})
+
+
+MISSION_STATES = ('queued', 'assigned', 'active', 'succeeded', 'failed', 'canceled')
+
+
+@scope('read')
+async def list_missions(request: web.Request) -> web.Response:
+    cfg = request.app[CONFIG]
+    limit = validate.query_int(request, 'limit', cfg.page_limit, 1, cfg.max_page_limit)
+    offset = validate.query_int(request, 'offset', 0, 0, 10**9)
+    state = request.query.get('state', '')
+    if state and state not in MISSION_STATES:
+        raise BadRequest(f'state must be one of {", ".join(MISSION_STATES)}', 'state')
+    since, until = validate.query_range(request)
+    items, total = await request.app[BACKEND].list_missions(
+        state, request.query.get('robot_id', ''), since, until, offset, limit)
+    return json_response(_page(items, total, limit, offset))
+
+
+@scope('read')
+async def get_mission(request: web.Request) -> web.Response:
+    mission, _ = await request.app[BACKEND].get_mission(request.match_info['mission_id'])
+    return json_response(mission)
+
+
+@scope('read')
+async def mission_events(request: web.Request) -> web.Response:
+    _, events = await request.app[BACKEND].get_mission(request.match_info['mission_id'])
+    return json_response({'items': events, 'total': len(events)})
+
+
+@scope('missions:write')
+async def cancel_mission(request: web.Request) -> web.Response:
+    body = await validate.json_body(request, required=False)
+    reason = body.get('reason', 'canceled over the API')
+    if not isinstance(reason, str):
+        raise validate.Unprocessable('reason must be a string', 'reason')
+    mission = await request.app[BACKEND].cancel_mission(request.match_info['mission_id'],
+                                                        reason)
+    return json_response(mission)
+
+
+@scope(None)
+async def openapi(request: web.Request) -> web.Response:
+    from fleet_web.openapi import document
+    return json_response(document(request.app[CONFIG].version))
+
+
+ROUTES: list[tuple[str, str, Handler]] = [
+    ('GET', f'{API}/health', health),
+    ('GET', f'{API}/openapi.json', openapi),
+    ('GET', f'{API}/robots', list_robots),
+    ('GET', f'{API}/robots/{{robot_id}}', get_robot),
+    ('POST', f'{API}/robots/{{robot_id}}/decommission', decommission),
+    ('POST', f'{API}/robots/{{robot_id}}/recommission', recommission),
+    ('POST', f'{API}/robots/{{robot_id}}/commands', robot_command),
+    ('GET', f'{API}/events', list_events),
+    ('GET', f'{API}/events/stream', stream_events),
+    ('POST', f'{API}/missions', submit_mission),
+    ('GET', f'{API}/missions', list_missions),
+    ('GET', f'{API}/missions/{{mission_id}}', get_mission),
+    ('GET', f'{API}/missions/{{mission_id}}/events', mission_events),
+    ('POST', f'{API}/missions/{{mission_id}}/cancel', cancel_mission),
+]
+
+
+def create_app(config: WebConfig, backend: FleetBackend,
+               middlewares: list[Any] | None = None) -> web.Application:
+    """Build the application; ``middlewares`` run inside the error middleware (auth, ...)."""
+    app = web.Application(client_max_size=config.max_body_bytes,
+                          middlewares=[error_middleware, *(middlewares or [])])
+    app[CONFIG] = config
+    app[BACKEND] = backend
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
+    return app

@@ -1,0 +1,234 @@
+"""API keys of the HTTP API: bearer tokens with scopes, kept only as SHA-256 hashes.
+
+Keys come from the ``api_keys:`` section of the config file, each either::
+
+    - {name: erp, token_sha256: <64 hex digits>, scopes: [read, missions:write]}
+    - {name: ops, token_env: FLEET_OPS_TOKEN, scopes: [admin]}   # token read from the env
+
+and from the environment variable ``FLEET_TOKEN`` (an admin key named ``env:FLEET_TOKEN``).
+Plain tokens are hashed as soon as they are read and never stored, logged or shown in a
+``repr``; a presented token is hashed and compared with every stored hash in constant time
+(:func:`hmac.compare_digest`). ``admin`` implies every other scope.
+
+Hash a token for the config file with ``python -m fleet_web.auth hash-token`` (the token is
+read from standard input, without echo on a terminal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import getpass
+import hashlib
+import hmac
+import logging
+import os
+import re
+import sys
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+from fleet_web.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+ENV_TOKEN_VAR = 'FLEET_TOKEN'
+"""The environment variable whose token, when set, is an admin key."""
+
+_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
+_HEX_RE = re.compile(r'^[0-9a-fA-F]{64}$')
+_KEY_FIELDS = ('name', 'token_sha256', 'token_env', 'scopes')
+
+
+class Scope(str, enum.Enum):
+    """What an API key may do."""
+
+    READ = 'read'
+    """Read fleet state, missions, incidents, events and webhook deliveries."""
+
+    MISSIONS_WRITE = 'missions:write'
+    """Create, cancel and change missions."""
+
+    INCIDENTS_WRITE = 'incidents:write'
+    """Open, acknowledge and resolve incidents."""
+
+    ADMIN = 'admin'
+    """Everything, including operations (e.g. retrying dead webhook deliveries)."""
+
+
+def _scope(value: Scope | str) -> Scope:
+    try:
+        return Scope(value)
+    except ValueError:
+        known = ', '.join(s.value for s in Scope)
+        raise ValueError(f'unknown scope {value!r} (known: {known})') from None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: the key's name and scopes (never the token)."""
+
+    name: str
+    scopes: frozenset[Scope]
+
+    def allows(self, scope: Scope | str) -> bool:
+        """Return True when the key has ``scope`` or ``admin``. ValueError for an unknown
+        scope (so a typo never passes for an admin)."""
+        wanted = _scope(scope)
+        return Scope.ADMIN in self.scopes or wanted in self.scopes
+
+
+def hash_token(token: str) -> str:
+    """Return the lowercase hex SHA-256 of the token (UTF-8): the config's ``token_sha256``."""
+    return hashlib.sha256(token.encode('utf-8')).hexdigest()
+
+
+class KeyStore:
+    """The known API keys, as (SHA-256 digest, :class:`Principal`) pairs.
+
+    ``keys`` are ``(name, token_sha256 hex, scopes)``. Raises ValueError for a malformed
+    hash, an unknown scope, or a duplicate name or hash.
+    """
+
+    def __init__(self, keys: Iterable[tuple[str, str, Iterable[Scope | str]]] = ()) -> None:
+        entries: list[tuple[bytes, Principal]] = []
+        for name, token_sha256, scopes in keys:
+            if not _HEX_RE.match(token_sha256):
+                raise ValueError(f'key {name!r}: token_sha256 must be 64 hex digits')
+            digest = bytes.fromhex(token_sha256)
+            if any(existing.name == name for _, existing in entries):
+                raise ValueError(f'duplicate key name {name!r}')
+            if any(hmac.compare_digest(digest, known) for known, _ in entries):
+                raise ValueError(f'key {name!r} has the same token as another key')
+            principal = Principal(name, frozenset(_scope(s) for s in scopes))
+            entries.append((digest, principal))
+        self._entries = tuple(entries)
+
+    @classmethod
+    def from_config(cls, section: Any, *, file: str, env: Mapping[str, str] | None = None,
+                    include_env_token: bool = True) -> KeyStore:
+        """Build the key store from the ``api_keys:`` section (None: no keys) plus, when
+        ``include_env_token``, ``FLEET_TOKEN`` from ``env`` (default ``os.environ``).
+
+        Raises :class:`ConfigError` naming the file and key (e.g. ``api_keys[0].scopes``),
+        also when a ``token_env`` variable is unset or empty.
+        """
+        env = os.environ if env is None else env
+        if section is None:
+            section = []
+        if not isinstance(section, list):
+            raise ConfigError(file, 'api_keys', 'must be a list of keys')
+        keys: list[tuple[str, str, list[Scope]]] = []
+        where_of: dict[str, str] = {}
+        for index, item in enumerate(section):
+            where = f'api_keys[{index}]'
+            if not isinstance(item, dict):
+                raise ConfigError(file, where, 'must be a mapping')
+            for key in item:
+                if key not in _KEY_FIELDS:
+                    raise ConfigError(file, f'{where}.{key}',
+                                      f"unknown key (allowed: {', '.join(_KEY_FIELDS)})")
+            name = item.get('name')
+            if not isinstance(name, str) or not _NAME_RE.match(name):
+                raise ConfigError(file, f'{where}.name',
+                                  'required: letters, digits, "_", "." or "-" (at most 64)')
+            if name in where_of:
+                raise ConfigError(file, f'{where}.name', f'duplicate key name {name!r}')
+            if ('token_sha256' in item) == ('token_env' in item):
+                raise ConfigError(file, where, 'give exactly one of token_sha256, token_env')
+            if 'token_sha256' in item:
+                digest = item['token_sha256']
+                if not isinstance(digest, str) or not _HEX_RE.match(digest):
+                    raise ConfigError(file, f'{where}.token_sha256',
+                                      'must be 64 hex digits (python -m fleet_web.auth '
+                                      'hash-token)')
+                digest = digest.lower()
+            else:
+                var = item['token_env']
+                if not isinstance(var, str) or not var:
+                    raise ConfigError(file, f'{where}.token_env',
+                                      'must name an environment variable')
+                token = env.get(var, '').strip()
+                if not token:
+                    raise ConfigError(file, f'{where}.token_env',
+                                      f'environment variable {var} is not set or empty')
+                digest = hash_token(token)
+            scopes = item.get('scopes')
+            if not isinstance(scopes, list) or not scopes:
+                raise ConfigError(file, f'{where}.scopes', 'must be a non-empty list of scopes')
+            try:
+                parsed = [_scope(s) for s in scopes]
+            except ValueError as exc:
+                raise ConfigError(file, f'{where}.scopes', str(exc)) from None
+            if digest in where_of.values():
+                raise ConfigError(file, where, 'the same token as another key')
+            where_of[name] = digest
+            keys.append((name, digest, parsed))
+        env_token = env.get(ENV_TOKEN_VAR, '').strip() if include_env_token else ''
+        if env_token:
+            digest = hash_token(env_token)
+            if digest in where_of.values():
+                raise ConfigError(file, 'api_keys',
+                                  f'a key has the same token as {ENV_TOKEN_VAR}')
+            keys.append((f'env:{ENV_TOKEN_VAR}', digest, [Scope.ADMIN]))
+        store = cls(keys)
+        log.info('API keys loaded: %s', ', '.join(store.names()) or 'none')
+        return store
+
+    def names(self) -> list[str]:
+        """Return the key names."""
+        return [principal.name for _, principal in self._entries]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        keys = ', '.join(f"{p.name}[{','.join(sorted(s.value for s in p.scopes))}]"
+                         for _, p in self._entries)
+        return f'KeyStore({keys})'
+
+    def authenticate_token(self, token: str) -> Principal | None:
+        """Return the principal whose token this is, or None. Every stored hash is compared
+        (constant time each, no early exit)."""
+        if not token:
+            return None
+        digest = hashlib.sha256(token.encode('utf-8')).digest()
+        found: Principal | None = None
+        for known, principal in self._entries:
+            if hmac.compare_digest(digest, known):
+                found = principal
+        return found
+
+    def authenticate(self, header_value: str | None) -> Principal | None:
+        """Return the principal of an ``Authorization: Bearer <token>`` header value, or None
+        when the header is missing, malformed or the token is unknown."""
+        if not header_value:
+            return None
+        scheme, _, token = header_value.strip().partition(' ')
+        token = token.strip()
+        if scheme.lower() != 'bearer' or not token or any(c.isspace() for c in token):
+            return None
+        return self.authenticate_token(token)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m fleet_web.auth hash-token``: print the SHA-256 of the token on stdin."""
+    parser = argparse.ArgumentParser(prog='python -m fleet_web.auth',
+                                     description='API key helpers of the fleet HTTP bridge.')
+    commands = parser.add_subparsers(dest='command', required=True)
+    commands.add_parser('hash-token', help='read a token from stdin and print its token_sha256')
+    parser.parse_args(argv)
+    if sys.stdin.isatty():
+        token = getpass.getpass('token: ')
+    else:
+        token = sys.stdin.read()
+    token = token.strip()
+    if not token:
+        print('error: empty token', file=sys.stderr)
+        return 2
+    print(hash_token(token))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

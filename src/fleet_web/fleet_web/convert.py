@@ -1,0 +1,104 @@
+"""Conversion between fleet_msgs messages and the API's JSON: the bridge's only such place."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from typing import Any
+
+from builtin_interfaces.msg import Time as TimeMsg
+from fleet_msgs.msg import FleetEvent, Mission, RobotState, Waypoint
+
+MODES = {0: 'unknown', 1: 'idle', 2: 'working', 3: 'charging', 4: 'error'}
+
+
+def iso(t: TimeMsg) -> str | None:
+    """Return ISO-8601 UTC (``...Z``) for a Time, or None for zero."""
+    if t.sec == 0 and t.nanosec == 0:
+        return None
+    return iso_from_epoch(t.sec + t.nanosec * 1e-9)
+
+
+def iso_from_epoch(seconds: float) -> str:
+    """Return ISO-8601 UTC with millisecond precision for epoch seconds."""
+    stamp = dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
+    return stamp.isoformat(timespec='milliseconds').replace('+00:00', 'Z')
+
+
+def epoch_from_iso(text: str) -> float:
+    """Parse ISO-8601 (a naive time is UTC); raise ValueError when malformed."""
+    stamp = dt.datetime.fromisoformat(text.replace('Z', '+00:00'))
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.timezone.utc)
+    return stamp.timestamp()
+
+
+def time_msg(seconds: float | None) -> TimeMsg:
+    """Return a Time for epoch seconds (zero for None)."""
+    if seconds is None:
+        return TimeMsg()
+    sec = int(seconds)
+    return TimeMsg(sec=sec, nanosec=int((seconds - sec) * 1e9))
+
+
+def _num(value: float) -> float | None:
+    return None if math.isnan(value) else round(float(value), 4)
+
+
+def robot_json(r: RobotState) -> dict[str, Any]:
+    """Return a robot's API representation."""
+    return {
+        'id': r.robot_id,
+        'connectivity': r.connectivity,
+        'mode': MODES.get(r.mode, 'unknown'),
+        'battery': _num(r.battery),
+        'pose': {'x': round(r.pose.x, 4), 'y': round(r.pose.y, 4),
+                 'theta': round(r.pose.theta, 4)},
+        'last_seen': iso(r.last_seen),
+        'software_version': r.software_version,
+        'decommissioned': r.decommissioned,
+        'capabilities': list(r.capabilities),
+        'current_mission_id': r.current_mission_id or None,
+    }
+
+
+def event_json(e: FleetEvent) -> dict[str, Any]:
+    """Return an event-log entry's API representation."""
+    try:
+        payload = json.loads(e.payload_json) if e.payload_json else {}
+    except ValueError:
+        payload = {'raw': e.payload_json}
+    return {'id': int(e.id), 'time': iso(e.stamp), 'kind': e.kind,
+            'robot_id': e.robot_id or None, 'payload': payload}
+
+
+def waypoint_json(w: Waypoint) -> dict[str, Any]:
+    return {'x': w.x, 'y': w.y, 'theta': w.theta, 'frame_id': w.frame_id or 'map',
+            'dwell': round(float(w.dwell), 3)}
+
+
+def mission_json(m: Mission) -> dict[str, Any]:
+    """Return a mission's API representation."""
+    return {
+        'id': m.id, 'state': m.state, 'robot_id': m.robot_id or None, 'priority': m.priority,
+        'waypoints': [waypoint_json(w) for w in m.waypoints],
+        'capabilities': list(m.capabilities), 'pinned_robot': m.pinned_robot or None,
+        'client_ref': m.client_ref or None, 'callback_url': m.callback_url or None,
+        'attempts': m.attempts, 'created_at': iso(m.created_at),
+        'updated_at': iso(m.updated_at), 'deadline': iso(m.deadline),
+        'failure_reason': m.failure_reason or None,
+    }
+
+
+def mission_msg(body: dict[str, Any]) -> Mission:
+    """Build a Mission message from a validated submission body."""
+    return Mission(
+        waypoints=[Waypoint(x=float(w['x']), y=float(w['y']), theta=float(w.get('theta', 0.0)),
+                            frame_id=w.get('frame_id', ''), dwell=float(w.get('dwell', 0.0)))
+                   for w in body['waypoints']],
+        priority=int(body.get('priority', 0)), capabilities=list(body.get('capabilities', [])),
+        pinned_robot=body.get('pinned_robot') or '', client_ref=body.get('client_ref') or '',
+        idempotency_key=body.get('idempotency_key') or '',
+        callback_url=body.get('callback_url') or '',
+        deadline=time_msg(body['deadline_epoch']) if body.get('deadline_epoch') else TimeMsg())

@@ -1,0 +1,204 @@
+"""The bridge's ROS side: an rclpy node whose calls the aiohttp loop awaits.
+
+Threading contract: the rclpy executor spins in its own thread; aiohttp owns the asyncio
+loop. A service call is started from the loop (``call_async`` is thread-safe), and its
+completion is handed back to the loop with ``loop.call_soon_threadsafe``; every call has a
+timeout that becomes :class:`Unavailable` (HTTP 503). Live events reach the loop the same
+way and are fanned out to bounded per-consumer queues; a consumer that falls behind is
+marked and catches up from the event log instead of growing memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, Protocol
+
+from fleet_msgs.msg import FleetEvent
+from fleet_msgs.srv import CancelMission, GetEvents, GetMission, ListMissions, ListRobots
+from fleet_msgs.srv import RobotCommand, SetRobotService, SubmitMission
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from fleet_web import convert
+from fleet_web.api_errors import ConflictError, NotFoundError, Unavailable, Unprocessable
+
+NOT_FOUND, NOT_ACTIVE, INVALID, CONFLICT = 1, 2, 3, 4
+
+
+class EventFeed:
+    """A consumer's view of live events: a bounded queue plus an overflow flag."""
+
+    def __init__(self, maxsize: int = 1000) -> None:
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize)
+        self.overflowed = False
+
+
+class FleetBackend(Protocol):
+    """What the HTTP app needs from the fleet; the ROS node implements it, tests may fake it."""
+
+    async def list_robots(self, robot_id: str = '') -> list[dict[str, Any]]: ...
+
+    async def get_events(self, after: int, limit: int, kinds: list[str],
+                         robot_id: str = '') -> tuple[list[dict[str, Any]], int]: ...
+
+    async def submit_mission(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]: ...
+
+    async def cancel_mission(self, mission_id: str, reason: str) -> dict[str, Any]: ...
+
+    async def get_mission(self, mission_id: str
+                          ) -> tuple[dict[str, Any], list[dict[str, Any]]]: ...
+
+    async def list_missions(self, state: str, robot_id: str, since: float | None,
+                            until: float | None, offset: int,
+                            limit: int) -> tuple[list[dict[str, Any]], int]: ...
+
+    async def set_robot_service(self, robot_id: str, in_service: bool, reassign_active: bool,
+                                reason: str) -> dict[str, Any]: ...
+
+    async def robot_command(self, robot_id: str, command: str,
+                            args: dict[str, Any]) -> None: ...
+
+    def subscribe(self) -> EventFeed: ...
+
+    def unsubscribe(self, feed: EventFeed) -> None: ...
+
+
+class RosFleetBackend(Node):
+    """The bridge node: service clients to the manager and the live event subscription."""
+
+    def __init__(self, manager_namespace: str = '', timeout: float = 5.0,
+                 **kwargs: Any) -> None:
+        super().__init__('fleet_web', **kwargs)
+        self.declare_parameter('manager_namespace', manager_namespace)
+        ns = self.get_parameter('manager_namespace').value.rstrip('/')
+        self.timeout = timeout
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._feeds: set[EventFeed] = set()
+        prefix = f'{ns}/fleet' if ns else '/fleet'
+        self._clients = {
+            'list_robots': self.create_client(ListRobots, f'{prefix}/list_robots'),
+            'get_events': self.create_client(GetEvents, f'{prefix}/get_events'),
+            'submit': self.create_client(SubmitMission, f'{prefix}/submit_mission'),
+            'cancel': self.create_client(CancelMission, f'{prefix}/cancel_mission'),
+            'get_mission': self.create_client(GetMission, f'{prefix}/get_mission'),
+            'list_missions': self.create_client(ListMissions, f'{prefix}/list_missions'),
+            'set_service': self.create_client(SetRobotService, f'{prefix}/set_robot_service'),
+        }
+        self._robot_clients: dict[str, Any] = {}
+        self.create_subscription(FleetEvent, f'{prefix}/events', self._on_event, QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=1000, reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.VOLATILE))
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Bind to the aiohttp loop; call from the loop before serving."""
+        self.loop = loop
+
+    # -- live events ------------------------------------------------------------------------
+    def _on_event(self, msg: FleetEvent) -> None:
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(self._fan_out, convert.event_json(msg))
+
+    def _fan_out(self, event: dict[str, Any]) -> None:
+        for feed in list(self._feeds):
+            try:
+                feed.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                feed.overflowed = True
+
+    def subscribe(self) -> EventFeed:
+        feed = EventFeed()
+        self._feeds.add(feed)
+        return feed
+
+    def unsubscribe(self, feed: EventFeed) -> None:
+        self._feeds.discard(feed)
+
+    # -- calls ------------------------------------------------------------------------------
+    async def _call(self, client: Any, request: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        if not client.service_is_ready():
+            raise Unavailable(f'the fleet manager is not reachable ({client.srv_name})')
+        done: asyncio.Future[Any] = loop.create_future()
+        ros_future = client.call_async(request)
+
+        def finish(fut: Any) -> None:
+            def settle() -> None:
+                if done.done():
+                    return
+                exc = fut.exception()
+                if exc is not None:
+                    done.set_exception(Unavailable(f'{client.srv_name} failed: {exc}'))
+                else:
+                    done.set_result(fut.result())
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(settle)
+        ros_future.add_done_callback(finish)
+        try:
+            resp = await asyncio.wait_for(done, self.timeout)
+        except asyncio.TimeoutError:
+            client.remove_pending_request(ros_future)
+            raise Unavailable(f'the fleet manager did not answer {client.srv_name} '
+                              f'within {self.timeout:g} s') from None
+        if not getattr(resp, 'success', True):
+            code = getattr(resp, 'error_code', 0)
+            message = resp.error_msg or 'request failed'
+            if code == NOT_FOUND:
+                raise NotFoundError(message)
+            if code == NOT_ACTIVE:
+                raise Unavailable(message)
+            if code == CONFLICT:
+                raise ConflictError(message, getattr(resp, 'error_field', None) or None)
+            raise Unprocessable(message, getattr(resp, 'error_field', None) or None)
+        return resp
+
+    async def list_robots(self, robot_id: str = '') -> list[dict[str, Any]]:
+        resp = await self._call(self._clients['list_robots'], ListRobots.Request(robot_id=robot_id))
+        return [convert.robot_json(r) for r in resp.robots]
+
+    async def get_events(self, after: int, limit: int, kinds: list[str],
+                         robot_id: str = '') -> tuple[list[dict[str, Any]], int]:
+        resp = await self._call(self._clients['get_events'], GetEvents.Request(
+            after_id=after, limit=limit, kinds=kinds, robot_id=robot_id))
+        return [convert.event_json(e) for e in resp.events], int(resp.last_id)
+
+    async def submit_mission(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        resp = await self._call(self._clients['submit'],
+                                SubmitMission.Request(mission=convert.mission_msg(body)))
+        return convert.mission_json(resp.mission), bool(resp.duplicate)
+
+    async def cancel_mission(self, mission_id: str, reason: str) -> dict[str, Any]:
+        resp = await self._call(self._clients['cancel'],
+                                CancelMission.Request(mission_id=mission_id, reason=reason))
+        return convert.mission_json(resp.mission)
+
+    async def get_mission(self, mission_id: str
+                          ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        resp = await self._call(self._clients['get_mission'],
+                                GetMission.Request(mission_id=mission_id))
+        return convert.mission_json(resp.mission), [convert.event_json(e) for e in resp.events]
+
+    async def list_missions(self, state: str, robot_id: str, since: float | None,
+                            until: float | None, offset: int,
+                            limit: int) -> tuple[list[dict[str, Any]], int]:
+        resp = await self._call(self._clients['list_missions'], ListMissions.Request(
+            state=state, robot_id=robot_id, since=convert.time_msg(since),
+            until=convert.time_msg(until), offset=offset, limit=limit))
+        return [convert.mission_json(m) for m in resp.missions], int(resp.total)
+
+    async def set_robot_service(self, robot_id: str, in_service: bool, reassign_active: bool,
+                                reason: str) -> dict[str, Any]:
+        resp = await self._call(self._clients['set_service'], SetRobotService.Request(
+            robot_id=robot_id, in_service=in_service, reassign_active=reassign_active,
+            reason=reason))
+        return convert.robot_json(resp.robot)
+
+    async def robot_command(self, robot_id: str, command: str, args: dict[str, Any]) -> None:
+        client = self._robot_clients.get(robot_id)
+        if client is None:
+            client = self.create_client(RobotCommand, f'/{robot_id}/robot_command')
+            self._robot_clients[robot_id] = client
+        await self._call(client, RobotCommand.Request(robot_id=robot_id, command=command,
+                                                      args_json=json.dumps(args)))

@@ -1,0 +1,70 @@
+"""Run rclpy nodes and an aiohttp app in one process, and stop both cleanly.
+
+aiohttp owns the main thread's event loop; the rclpy executor spins in a background thread.
+SIGINT and SIGTERM are handled by the loop (rclpy's own handlers are not installed), so
+Ctrl-C and ``kill`` take the same path: stop serving HTTP, stop the executor, destroy the
+nodes, shut rclpy down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from typing import Any, Callable, Iterable
+
+import rclpy
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
+from aiohttp import web
+
+
+def init_ros(args: list[str] | None = None) -> None:
+    """rclpy.init without rclpy's signal handlers (the asyncio loop handles signals)."""
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+
+
+class Spinner:
+    """An rclpy executor spinning ``nodes`` in a daemon thread."""
+
+    def __init__(self, nodes: Iterable[Any], threads: int = 4) -> None:
+        self.executor = MultiThreadedExecutor(num_threads=threads)
+        for n in nodes:
+            self.executor.add_node(n)
+        self._thread = threading.Thread(target=self._spin, name='rclpy-executor', daemon=True)
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except rclpy.executors.ExternalShutdownException:
+            pass
+
+    def start(self) -> 'Spinner':
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop spinning and wait (bounded) for the thread to end."""
+        self.executor.shutdown(timeout_sec=timeout)
+        self._thread.join(timeout)
+
+
+def stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """Set ``stop`` on SIGINT or SIGTERM."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def serve(app: web.Application, host: str, port: int, stop: asyncio.Event,
+                on_started: Callable[[], None] | None = None) -> None:
+    """Serve ``app`` on host:port until ``stop`` is set, then shut the server down."""
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        if on_started is not None:
+            on_started()
+        await stop.wait()
+    finally:
+        await runner.cleanup()

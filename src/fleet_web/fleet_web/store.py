@@ -1,0 +1,484 @@
+"""The bridge's storage: one SQLite file (WAL mode) opened through sqlite-utils.
+
+This module is the only place that knows SQL and table names. It keeps:
+
+* the **event-log cursor**: the id of the last manager event whose webhook deliveries are fully
+  enqueued, so a restarted bridge resumes reading the log after it;
+* the **webhook outbox**: one row per (subscription, event), with its status (see
+  :class:`DeliveryStatus`), attempts, next attempt time, last error and last HTTP status;
+* **idempotency records** of the HTTP API: ``Idempotency-Key`` -> hash of the request body,
+  response JSON and HTTP status.
+
+Contracts:
+
+* :meth:`Store.enqueue` inserts a batch of deliveries and advances the cursor in ONE
+  transaction: after a crash (even SIGKILL) either the whole batch and the new cursor are
+  there, or neither is.
+* Deliveries of one subscription go out in event-id order: :meth:`Store.claim_due` only ever
+  returns the oldest pending delivery of a subscription (its *head*), and only once that head
+  is due. A dead delivery no longer blocks the ones behind it; retrying it
+  (:meth:`Store.retry_dead`) makes it pending again, and since it is older than anything still
+  pending for its subscription it becomes the head again, so those wait behind it.
+* Claiming does not change a row. The one-in-flight-per-subscription rule is kept by the
+  worker in memory; a delivery in flight when the process dies is still pending and is
+  attempted again after a restart, with the same delivery id and event id (at-least-once).
+
+Times given to the store (``now``, ``next_attempt_at``) are Unix seconds from the caller's
+(injectable) clock; ``created_at``/``updated_at`` are stored as ISO-8601 UTC strings derived
+from them. One :class:`Store` may be shared by threads (calls are serialised by a lock); one
+database file must be used by only one bridge process at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import pathlib
+import sqlite3
+import threading
+from dataclasses import dataclass
+from typing import Any, Collection, Iterable, Mapping
+
+import sqlite_utils
+
+from fleet_web.errors import Conflict, NotFound
+
+SCHEMA_VERSION = 1
+"""The schema this module writes, kept in ``PRAGMA user_version``."""
+
+_CURSOR_TABLE = 'event_cursor'
+_OUTBOX_TABLE = 'webhook_outbox'
+_IDEMPOTENCY_TABLE = 'idempotency_keys'
+_EVENT_LOG_CURSOR = 'event_log'
+
+_SCHEMA = (
+    f"""CREATE TABLE IF NOT EXISTS {_CURSOR_TABLE} (
+        name TEXT PRIMARY KEY,
+        last_event_id INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {_OUTBOX_TABLE} (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        subscription TEXT NOT NULL,
+        event_id INTEGER NOT NULL,
+        event_json TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'delivered', 'dead')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT,
+        last_status INTEGER,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (subscription, event_id)
+    )""",
+    f"""CREATE INDEX IF NOT EXISTS {_OUTBOX_TABLE}_status
+        ON {_OUTBOX_TABLE} (status, subscription, event_id)""",
+    f"""CREATE INDEX IF NOT EXISTS {_OUTBOX_TABLE}_subscription
+        ON {_OUTBOX_TABLE} (subscription, id)""",
+    f"""CREATE TABLE IF NOT EXISTS {_IDEMPOTENCY_TABLE} (
+        principal TEXT NOT NULL,
+        key TEXT NOT NULL,
+        request_sha256 TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        response_json TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (principal, key)
+    )""",
+)
+
+_HEADS_SQL = f"""
+    SELECT o.* FROM {_OUTBOX_TABLE} AS o
+    JOIN (SELECT subscription, MIN(event_id) AS event_id FROM {_OUTBOX_TABLE}
+          WHERE status = 'pending' GROUP BY subscription) AS head
+      ON o.subscription = head.subscription AND o.event_id = head.event_id
+    ORDER BY o.next_attempt_at, o.id
+"""
+
+
+class DeliveryStatus(str, enum.Enum):
+    """The state of one webhook delivery (one outbox row)."""
+
+    PENDING = 'pending'
+    """Not delivered yet: waiting for its first attempt, or for a retry at
+    ``next_attempt_at``. Only the oldest pending delivery of a subscription is attempted."""
+
+    DELIVERED = 'delivered'
+    """The receiver answered 2xx. Never attempted again."""
+
+    DEAD = 'dead'
+    """Dead letter: every one of the subscription's ``max_attempts`` failed. It no longer
+    blocks the deliveries behind it and is attempted again only when retried by an operator."""
+
+
+def iso_utc(ts: float) -> str:
+    """Return Unix seconds ``ts`` as ISO-8601 UTC with milliseconds, e.g.
+    ``2025-01-02T03:04:05.678Z`` (fixed width, so such strings sort by time)."""
+    moment = dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc)
+    return moment.isoformat(timespec='milliseconds').replace('+00:00', 'Z')
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One outbox row: the delivery of one event to one subscription."""
+
+    id: int
+    subscription: str
+    event_id: int
+    event: dict[str, Any]
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    last_status: int | None
+    created_at: str
+    updated_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict (``next_attempt_at`` as ISO-8601 UTC)."""
+        return {
+            'id': self.id,
+            'subscription': self.subscription,
+            'event_id': self.event_id,
+            'event': self.event,
+            'status': self.status.value,
+            'attempts': self.attempts,
+            'next_attempt_at': iso_utc(self.next_attempt_at),
+            'last_error': self.last_error,
+            'last_status': self.last_status,
+            'created_at': self.created_at,
+            'updated_at': self.updated_at,
+        }
+
+
+@dataclass(frozen=True)
+class DeliveryPage:
+    """A page of :meth:`Store.list_deliveries`: the rows, and ``total`` matching rows."""
+
+    items: list[Delivery]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """The stored outcome of an HTTP API request made with an ``Idempotency-Key``."""
+
+    key: str
+    principal: str
+    request_hash: str
+    status: int
+    response: Any
+    created_at: str
+
+
+def _delivery(row: Mapping[str, Any]) -> Delivery:
+    return Delivery(
+        id=int(row['id']),
+        subscription=row['subscription'],
+        event_id=int(row['event_id']),
+        event=json.loads(row['event_json']),
+        status=DeliveryStatus(row['status']),
+        attempts=int(row['attempts']),
+        next_attempt_at=float(row['next_attempt_at']),
+        last_error=row['last_error'],
+        last_status=row['last_status'],
+        created_at=row['created_at'],
+        updated_at=row['updated_at'],
+    )
+
+
+class Store:
+    """The bridge's SQLite database. Open with a path; :meth:`close` when done.
+
+    Creates the file and schema when missing, and switches the file to WAL mode.
+    """
+
+    def __init__(self, path: str | pathlib.Path, *, busy_timeout_s: float = 5.0) -> None:
+        self.path = str(path)
+        conn = sqlite3.connect(self.path, timeout=busy_timeout_s, check_same_thread=False)
+        self._db = sqlite_utils.Database(conn, execute_plugins=False)
+        self._lock = threading.RLock()
+        self._db.enable_wal()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self._db.execute('PRAGMA user_version').fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f'{self.path}: database schema {version} is newer than this bridge '
+                f'understands ({SCHEMA_VERSION})')
+        with self._db.atomic():
+            for statement in _SCHEMA:
+                self._db.execute(statement)
+            self._db.execute(f'PRAGMA user_version = {SCHEMA_VERSION}')
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the database. The store must not be used afterwards."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def journal_mode(self) -> str:
+        """Return SQLite's journal mode of the file (``'wal'``)."""
+        with self._lock:
+            return str(self._db.journal_mode)
+
+    # -- event-log cursor and enqueueing -----------------------------------------------------
+
+    def cursor(self) -> int:
+        """Return the id of the last event whose deliveries are enqueued (0 before any)."""
+        with self._lock:
+            row = self._db.execute(
+                f'SELECT last_event_id FROM {_CURSOR_TABLE} WHERE name = ?',
+                [_EVENT_LOG_CURSOR]).fetchone()
+            return int(row[0]) if row else 0
+
+    def enqueue(self, entries: Iterable[tuple[str, Mapping[str, Any]]], cursor: int,
+                now: float) -> int:
+        """Enqueue ``(subscription name, event)`` deliveries and advance the cursor atomically.
+
+        Everything happens in one transaction: if anything raises (an event without an integer
+        ``id``, an id above ``cursor``, an event that is not JSON-serialisable, a database
+        error), neither the rows nor the cursor change. A (subscription, event id) pair
+        already in the outbox is skipped, so enqueueing a batch again is harmless. The cursor
+        never moves backwards. New rows are pending and due at ``now``.
+
+        Returns the number of rows inserted.
+        """
+        stamp = iso_utc(now)
+        inserted = 0
+        with self._lock, self._db.atomic():
+            for subscription, event in entries:
+                event_id = event.get('id')
+                if not isinstance(event_id, int) or isinstance(event_id, bool):
+                    raise ValueError(f'event without an integer id: {event_id!r}')
+                if event_id > cursor:
+                    raise ValueError(f'event {event_id} is past the new cursor {cursor}')
+                body = json.dumps(dict(event), separators=(',', ':'))
+                result = self._db.execute(
+                    f"""INSERT OR IGNORE INTO {_OUTBOX_TABLE}
+                        (subscription, event_id, event_json, status, attempts,
+                         next_attempt_at, created_at, updated_at)
+                        VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)""",
+                    [subscription, event_id, body, now, stamp, stamp])
+                inserted += result.rowcount
+            self._db.execute(
+                f"""INSERT INTO {_CURSOR_TABLE} (name, last_event_id, updated_at)
+                    VALUES (?, ?, ?)
+                    ON CONFLICT (name) DO UPDATE SET
+                        last_event_id = MAX(last_event_id, excluded.last_event_id),
+                        updated_at = excluded.updated_at""",
+                [_EVENT_LOG_CURSOR, int(cursor), stamp])
+        return inserted
+
+    # -- the delivery queue ------------------------------------------------------------------
+
+    def _heads(self, subscriptions: Collection[str] | None,
+               exclude: Collection[str]) -> list[Delivery]:
+        heads = [_delivery(row) for row in self._db.query(_HEADS_SQL)]
+        return [
+            head for head in heads
+            if (subscriptions is None or head.subscription in subscriptions)
+            and head.subscription not in exclude
+        ]
+
+    def claim_due(self, now: float, *, subscriptions: Collection[str] | None = None,
+                  exclude: Collection[str] = ()) -> list[Delivery]:
+        """Return the next due delivery of each subscription, at most one per subscription.
+
+        A subscription's candidate is its oldest pending delivery (lowest event id); it is
+        returned only when ``next_attempt_at <= now``, so a later event is never handed out
+        while an earlier one is pending. ``subscriptions`` limits the answer to those names
+        (None: all); ``exclude`` skips names (the worker passes those with a delivery in
+        flight). Ordered by due time. Rows are not changed (see the module docstring).
+        """
+        with self._lock:
+            return [d for d in self._heads(subscriptions, exclude) if d.next_attempt_at <= now]
+
+    def next_due_at(self, *, subscriptions: Collection[str] | None = None,
+                    exclude: Collection[str] = ()) -> float | None:
+        """Return the earliest ``next_attempt_at`` of the subscriptions' heads, or None."""
+        with self._lock:
+            heads = self._heads(subscriptions, exclude)
+            return min((d.next_attempt_at for d in heads), default=None)
+
+    def _update_pending(self, delivery_id: int, sets: str, params: list[Any]) -> bool:
+        with self._lock, self._db.atomic():
+            result = self._db.execute(
+                f"""UPDATE {_OUTBOX_TABLE} SET {sets}, attempts = attempts + 1
+                    WHERE id = ? AND status = 'pending'""",
+                [*params, delivery_id])
+            return result.rowcount == 1
+
+    def mark_delivered(self, delivery_id: int, now: float,
+                       status_code: int | None = None) -> bool:
+        """Record a successful attempt: the delivery becomes delivered.
+
+        Returns False (and changes nothing) when the delivery is not pending.
+        """
+        return self._update_pending(
+            delivery_id, "status = 'delivered', last_status = ?, last_error = NULL, "
+            'updated_at = ?', [status_code, iso_utc(now)])
+
+    def schedule_retry(self, delivery_id: int, now: float, next_attempt_at: float,
+                       error: str, status_code: int | None = None) -> bool:
+        """Record a failed attempt and keep the delivery pending until ``next_attempt_at``.
+
+        Returns False (and changes nothing) when the delivery is not pending.
+        """
+        return self._update_pending(
+            delivery_id, 'next_attempt_at = ?, last_error = ?, last_status = ?, updated_at = ?',
+            [next_attempt_at, error, status_code, iso_utc(now)])
+
+    def dead_letter(self, delivery_id: int, now: float, error: str,
+                    status_code: int | None = None) -> bool:
+        """Record a final failed attempt: the delivery becomes dead.
+
+        Returns False (and changes nothing) when the delivery is not pending.
+        """
+        return self._update_pending(
+            delivery_id, "status = 'dead', last_error = ?, last_status = ?, updated_at = ?",
+            [error, status_code, iso_utc(now)])
+
+    def retry_dead(self, delivery_id: int, now: float) -> Delivery:
+        """Make a dead delivery pending again, with its attempts reset, due at ``now``.
+
+        It keeps its id and event id; being older than whatever is still pending for its
+        subscription, it is attempted before those. Raises :class:`NotFound` for an unknown
+        id and :class:`Conflict` when the delivery is not dead. Returns the updated delivery.
+        """
+        with self._lock, self._db.atomic():
+            current = self.get(delivery_id)
+            if current is None:
+                raise NotFound(f'delivery {delivery_id} does not exist')
+            if current.status is not DeliveryStatus.DEAD:
+                raise Conflict(
+                    f'delivery {delivery_id} is {current.status.value}, not dead')
+            self._db.execute(
+                f"""UPDATE {_OUTBOX_TABLE} SET status = 'pending', attempts = 0,
+                    next_attempt_at = ?, updated_at = ? WHERE id = ?""",
+                [now, iso_utc(now), delivery_id])
+            updated = self.get(delivery_id)
+        assert updated is not None
+        return updated
+
+    def retry_all_dead(self, now: float, subscription: str | None = None) -> int:
+        """Make every dead delivery (of ``subscription``, or of all) pending again.
+
+        They are attempted in event-id order per subscription, like any pending delivery.
+        Returns how many were requeued.
+        """
+        where, params = "status = 'dead'", [now, iso_utc(now)]
+        if subscription is not None:
+            where += ' AND subscription = ?'
+            params.append(subscription)
+        with self._lock, self._db.atomic():
+            result = self._db.execute(
+                f"""UPDATE {_OUTBOX_TABLE} SET status = 'pending', attempts = 0,
+                    next_attempt_at = ?, updated_at = ? WHERE {where}""", params)
+            return result.rowcount
+
+    # -- inspection --------------------------------------------------------------------------
+
+    def get(self, delivery_id: int) -> Delivery | None:
+        """Return the delivery with this id, or None."""
+        with self._lock:
+            rows = list(self._db.query(
+                f'SELECT * FROM {_OUTBOX_TABLE} WHERE id = ?', [delivery_id]))
+            return _delivery(rows[0]) if rows else None
+
+    def list_deliveries(self, *, status: DeliveryStatus | str | None = None,
+                        subscription: str | None = None, limit: int = 50, offset: int = 0,
+                        newest_first: bool = True) -> DeliveryPage:
+        """Return a page of deliveries, filtered by status and/or subscription.
+
+        Ordered by delivery id (newest first unless ``newest_first`` is False); ``total``
+        counts every matching row. Raises ValueError for an unknown status or a negative
+        limit/offset.
+        """
+        if limit < 0 or offset < 0:
+            raise ValueError('limit and offset must not be negative')
+        clauses: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            clauses.append('status = ?')
+            params.append(DeliveryStatus(status).value)
+        if subscription is not None:
+            clauses.append('subscription = ?')
+            params.append(subscription)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ''
+        order = 'DESC' if newest_first else 'ASC'
+        with self._lock:
+            total = self._db.execute(
+                f'SELECT COUNT(*) FROM {_OUTBOX_TABLE} {where}', params).fetchone()[0]
+            rows = self._db.query(
+                f'SELECT * FROM {_OUTBOX_TABLE} {where} ORDER BY id {order} LIMIT ? OFFSET ?',
+                [*params, limit, offset])
+            items = [_delivery(row) for row in rows]
+        return DeliveryPage(items=items, total=int(total), limit=limit, offset=offset)
+
+    def counts(self, subscription: str | None = None) -> dict[str, int]:
+        """Return the number of deliveries per status value (every status present, maybe 0)."""
+        where, params = ('WHERE subscription = ?', [subscription]) if subscription else ('', [])
+        counts = {status.value: 0 for status in DeliveryStatus}
+        with self._lock:
+            for status, count in self._db.execute(
+                    f'SELECT status, COUNT(*) FROM {_OUTBOX_TABLE} {where} GROUP BY status',
+                    params).fetchall():
+                counts[status] = int(count)
+        return counts
+
+    def prune_delivered(self, before: float) -> int:
+        """Delete delivered rows last updated before Unix time ``before``; return how many."""
+        with self._lock, self._db.atomic():
+            result = self._db.execute(
+                f"DELETE FROM {_OUTBOX_TABLE} WHERE status = 'delivered' AND updated_at < ?",
+                [iso_utc(before)])
+            return result.rowcount
+
+    # -- idempotency records -----------------------------------------------------------------
+
+    def get_idempotency(self, key: str, principal: str = '') -> IdempotencyRecord | None:
+        """Return the record stored for ``(principal, key)``, or None."""
+        with self._lock:
+            rows = list(self._db.query(
+                f'SELECT * FROM {_IDEMPOTENCY_TABLE} WHERE principal = ? AND key = ?',
+                [principal, key]))
+        if not rows:
+            return None
+        row = rows[0]
+        return IdempotencyRecord(
+            key=row['key'], principal=row['principal'], request_hash=row['request_sha256'],
+            status=int(row['status']), response=json.loads(row['response_json']),
+            created_at=row['created_at'])
+
+    def store_idempotency(self, key: str, request_hash: str, status: int, response: Any,
+                          now: float, principal: str = '') -> IdempotencyRecord:
+        """Store the outcome of a request under ``(principal, key)``; the first one wins.
+
+        ``request_hash`` is the caller's hash of the request body, ``response`` a
+        JSON-serialisable value and ``status`` the HTTP status. Returns the stored record:
+        the existing one when the key was already used (the caller compares its
+        ``request_hash`` to detect a key reused with another body).
+        """
+        with self._lock:
+            with self._db.atomic():
+                self._db.execute(
+                    f"""INSERT OR IGNORE INTO {_IDEMPOTENCY_TABLE}
+                        (principal, key, request_sha256, status, response_json, created_at)
+                        VALUES (?, ?, ?, ?, ?, ?)""",
+                    [principal, key, request_hash, int(status), json.dumps(response),
+                     iso_utc(now)])
+            record = self.get_idempotency(key, principal)
+        assert record is not None
+        return record

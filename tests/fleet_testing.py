@@ -1,0 +1,197 @@
+"""Helpers shared by the ROS-level tests: deadlines, an in-process graph, processes, HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Callable, Iterator, TypeVar
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+T = TypeVar('T')
+
+
+def wait_for(condition: Callable[[], T], timeout: float = 10.0, interval: float = 0.02,
+             message: str = 'condition') -> T:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = condition()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f'timed out after {timeout:g} s waiting for {message} '
+                                 f'(last value: {last!r})')
+        time.sleep(interval)
+
+
+class RosGraph:
+    """An rclpy context with a multi-threaded executor spinning in a background thread."""
+
+    def __init__(self) -> None:
+        import rclpy
+        from rclpy.context import Context
+        from rclpy.executors import MultiThreadedExecutor
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+        self.nodes: list[Any] = []
+
+    def _spin(self) -> None:
+        from rclpy.executors import ExternalShutdownException
+        try:
+            self.executor.spin()
+        except ExternalShutdownException:
+            pass
+
+    def add(self, node: T) -> T:
+        self.nodes.append(node)
+        self.executor.add_node(node)
+        return node
+
+    def node(self, name: str) -> Any:
+        from rclpy.node import Node
+        return self.add(Node(name, context=self.context))
+
+    def remove(self, node: Any) -> None:
+        self.executor.remove_node(node)
+        if node in self.nodes:
+            self.nodes.remove(node)
+        node.destroy_node()
+
+    def call(self, client: Any, request: Any, timeout: float = 10.0) -> Any:
+        """Call a service (waiting for it first) and return the response."""
+        assert client.wait_for_service(timeout_sec=timeout), f'{client.srv_name} not available'
+        future = client.call_async(request)
+        wait_for(future.done, timeout, message=f'answer from {client.srv_name}')
+        return future.result()
+
+    def close(self) -> None:
+        import rclpy
+        self.executor.shutdown(timeout_sec=5.0)
+        for n in list(self.nodes):
+            n.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self._thread.join(5.0)
+
+
+class Collector:
+    """Keep every message a subscription receives."""
+
+    def __init__(self, node: Any, msg_type: Any, topic: str, qos: Any = 100) -> None:
+        self.messages: list[Any] = []
+        self._lock = threading.Lock()
+        self.sub = node.create_subscription(msg_type, topic, self._on, qos)
+
+    def _on(self, msg: Any) -> None:
+        with self._lock:
+            self.messages.append(msg)
+
+    def snapshot(self) -> list[Any]:
+        with self._lock:
+            return list(self.messages)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return int(s.getsockname()[1])
+
+
+def fleet_env(**extra: str) -> dict[str, str]:
+    """The environment for a child process: this session's domain, DDS on loopback."""
+    env = dict(os.environ)
+    env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    env['PYTHONUNBUFFERED'] = '1'
+    env.update(extra)
+    return env
+
+
+class Proc:
+    """A child process whose output goes to a log file under the test's tmp dir."""
+
+    def __init__(self, name: str, args: list[str], log_dir: pathlib.Path,
+                 env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.log_path = log_dir / f'{name}.log'
+        self._log = open(self.log_path, 'wb')
+        self.popen = subprocess.Popen([sys.executable, *args], stdout=self._log,
+                                      stderr=subprocess.STDOUT, env=env or fleet_env(),
+                                      cwd=str(REPO), start_new_session=True)
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors='replace')
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.alive():
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(10)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        """Send ``sig`` and wait; SIGKILL if it does not exit in time. Returns the exit code."""
+        if self.alive():
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(10)
+        self._log.close()
+        return int(self.popen.returncode)
+
+
+@contextlib.contextmanager
+def processes(log_dir: pathlib.Path) -> Iterator[list[Proc]]:
+    """Yield a list to append Procs to; every one is stopped at the end."""
+    procs: list[Proc] = []
+    try:
+        yield procs
+    finally:
+        for p in reversed(procs):
+            p.stop()
+
+
+def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
+         timeout: float = 10.0) -> tuple[int, Any, dict[str, str]]:
+    """Make an HTTP request; return (status, parsed JSON or text, headers)."""
+    data = None
+    hdrs = dict(headers or {})
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        hdrs.setdefault('Content-Type', 'application/json')
+    req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            raw, status, rh = resp.read(), resp.status, dict(resp.headers)
+    except urllib.error.HTTPError as exc:
+        raw, status, rh = exc.read(), exc.code, dict(exc.headers)
+    try:
+        return status, json.loads(raw), rh
+    except ValueError:
+        return status, raw.decode(errors='replace'), rh
+
+
+def get_json(url: str, headers: dict[str, str] | None = None) -> Any:
+    """GET and return JSON when the answer is 200, else None (for polling)."""
+    try:
+        status, body, _ = http('GET', url, headers=headers, timeout=5.0)
+    except OSError:
+        return None
+    return body if status == 200 else None
