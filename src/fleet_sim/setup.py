@@ -30,7 +30,8 @@ setup(
     entry_points={
         'console_scripts': [
             'fleet_demo = fleet_sim.demo:main',
-            'fleet_sim = fleet_sim.sim_node:main',
+            'fleet_sim = fleet_sim.fleet:main',
+            'fleet_sim_base = fleet_sim.sim_node:main',
         ],
     },
 )

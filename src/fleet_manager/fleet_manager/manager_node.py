@@ -9,8 +9,10 @@ activate   starts publishing and processing; deactivate stops both (services ans
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import sys
 import sqlite3
 import threading
 from typing import Any, Callable
@@ -73,8 +75,8 @@ class FleetManager(LifecycleNode):
         self._events_pub: Any = None
         self._missions_pub: Any = None
         self._subs: list[Any] = []
-        self._services: list[Any] = []
-        self._timers: list[Any] = []
+        self._srvs: list[Any] = []
+        self._tmrs: list[Any] = []
         self._actions: dict[str, ActionClient] = {}
         self._commands: dict[str, Any] = {}
         self._goals: dict[tuple[str, int], Any] = {}
@@ -133,7 +135,7 @@ class FleetManager(LifecycleNode):
             self.create_subscription(RobotEvent, p.robot_events_topic, self._on_robot_event,
                                      ROBOT_EVENTS_QOS),
         ]
-        self._services = [
+        self._srvs = [
             self.create_service(ListRobots, 'fleet/list_robots', self._srv_list_robots),
             self.create_service(GetEvents, 'fleet/get_events', self._srv_get_events),
             self.create_service(SubmitMission, 'fleet/submit_mission', self._srv_submit),
@@ -143,7 +145,7 @@ class FleetManager(LifecycleNode):
             self.create_service(SetRobotService, 'fleet/set_robot_service',
                                 self._srv_set_service),
         ]
-        self._timers = [
+        self._tmrs = [
             self.create_timer(p.tick_period, self._on_tick),
             self.create_timer(p.summary_period, self._publish_summary),
             self.create_timer(p.robot_flush_period, self._flush_robots),
@@ -183,11 +185,11 @@ class FleetManager(LifecycleNode):
             self._active = False
             if self.store is not None and not self.store.closed:
                 self._flush_robots(force=True)
-            for t in self._timers:
+            for t in self._tmrs:
                 self.destroy_timer(t)
             for s in self._subs:
                 self.destroy_subscription(s)
-            for s in self._services:
+            for s in self._srvs:
                 self.destroy_service(s)
             for c in self._actions.values():
                 c.destroy()
@@ -196,7 +198,7 @@ class FleetManager(LifecycleNode):
             for pub in (self._summary_pub, self._events_pub, self._missions_pub):
                 if pub is not None:
                     self.destroy_lifecycle_publisher(pub)
-            self._timers, self._subs, self._services = [], [], []
+            self._tmrs, self._subs, self._srvs = [], [], []
             self._actions, self._commands, self._goals = {}, {}, {}
             self._summary_pub = self._events_pub = self._missions_pub = None
             if self.store is not None:
@@ -579,17 +581,32 @@ class FleetManager(LifecycleNode):
             return resp
 
 
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog='fleet_manager',
+        description='The fleet manager lifecycle node (registry, missions, event log). '
+                    'Parameters come from --ros-args; see config/params.yaml.')
+    p.add_argument('--no-autostart', action='store_true',
+                   help='stay unconfigured and let a lifecycle manager (e.g. ros2 launch) '
+                        'drive the transitions; by default the node configures and '
+                        'activates itself')
+    return p
+
+
 def main(args: list[str] | None = None) -> None:
-    """Run the manager alone, configured and activated, until Ctrl-C or SIGTERM."""
-    rclpy.init(args=args)
+    """Run the manager until Ctrl-C or SIGTERM (configured and activated unless told not to)."""
+    argv = args if args is not None else sys.argv
+    options = build_parser().parse_args(rclpy.utilities.remove_ros_args(argv)[1:])
+    rclpy.init(args=argv)
     node = FleetManager()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-            node.get_logger().fatal('configuration failed; exiting')
-            raise SystemExit(1)
-        node.trigger_activate()
+        if not options.no_autostart:
+            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                node.get_logger().fatal(f'configuration failed: {node.configure_error}')
+                raise SystemExit(1)
+            node.trigger_activate()
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

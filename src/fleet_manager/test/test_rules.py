@@ -242,8 +242,8 @@ def test_shift_condition_across_midnight(tmp_path: pathlib.Path, hour: float,
     assert bool(engine.on_fact(fact('nav_aborted', local(hour, day=1)))) is night
 
 
-@pytest.mark.parametrize('hour,inside', [(22.99, False), (23.0, True), (1.0, True),
-                                          (1.5, False), (12.0, True), (13.0, False)])
+@pytest.mark.parametrize('hour,inside', [
+    (22.99, False), (23.0, True), (1.0, True), (1.5, False), (12.0, True), (13.0, False)])
 def test_hours_condition_inline_windows(tmp_path: pathlib.Path, hour: float,
                                         inside: bool) -> None:
     rule = {'name': 'late', 'trigger': {'type': 'event', 'kind': 'nav_aborted'},

@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     web_node = RosFleetBackend()
     extra = [MissionFeeder(fleet, seed=7)] if args.missions else []
 
-    spinner = Spinner([manager, web_node, *extra], threads=4)
+    # The simulated bases block one executor thread per navigation or recovery in progress.
+    spinner = Spinner([manager, web_node, *extra], threads=2 * args.robots + 4)
     for r in robots:
         r.attach(spinner.executor)
     spinner.start()
@@ -114,10 +115,10 @@ def main(argv: list[str] | None = None) -> None:
         code = 1
     finally:
         print('fleet_demo: stopping...', flush=True)
-        manager.close()
-        spinner.stop()
         for r in robots:
-            r.destroy()
+            r.detach()  # robots first, while the executor still settles their goals
+        spinner.stop()
+        manager.close()
         for n in (web_node, manager, *extra):
             n.destroy_node()
         rclpy.try_shutdown()

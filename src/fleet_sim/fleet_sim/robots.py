@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from rclpy.executors import Executor
+from rclpy.parameter import Parameter
 
 from fleet_agent.agent_node import FleetAgent
 from fleet_sim.sim_node import SimRobot
@@ -20,11 +21,12 @@ class SimulatedRobot:
 
     def __init__(self, robot_id: str, x: float = 0.0, y: float = 0.0, theta: float = 0.0,
                  software_version: str = '1.0.0', report_rate: float = 1.0,
-                 sim_overrides: dict[str, Any] | None = None) -> None:
-        from rclpy.parameter import Parameter
+                 sim_overrides: dict[str, Any] | None = None, context: Any = None,
+                 agent_params: dict[str, Any] | None = None) -> None:
         self.robot_id = robot_id
-        self.sim = SimRobot(robot_id=robot_id, x=x, y=y, theta=theta, **(sim_overrides or {}))
-        self.agent = FleetAgent(robot_id=robot_id, parameter_overrides=[
+        self.sim = SimRobot(robot_id, x, y, theta, context=context, **(sim_overrides or {}))
+        self.agent = FleetAgent(robot_id=robot_id, context=context, parameter_overrides=[
+            *(Parameter(k, value=v) for k, v in (agent_params or {}).items()),
             Parameter('software_version', value=software_version),
             Parameter('report_rate', value=float(report_rate))])
         self._executor: Executor | None = None
@@ -49,6 +51,14 @@ class SimulatedRobot:
             self._executor.add_node(self.agent)
         else:
             self._executor.remove_node(self.agent)
+
+    def detach(self) -> None:
+        """Take both nodes out of the executor and destroy them (the sim ends its goals)."""
+        if self._executor is not None:
+            for n in self.nodes:
+                self._executor.remove_node(n)
+            self._executor = None
+        self.destroy()
 
     def destroy(self) -> None:
         for n in self.nodes:

@@ -8,7 +8,8 @@
   ``behavior_tree_log`` (nav2_msgs/BehaviorTreeLog, on recovery status changes); it listens on
   ``cmd_vel_teleop`` (geometry_msgs/Twist) and ``preempt_teleop`` (std_msgs/Empty) while an
   assisted-teleop behavior runs;
-* navigator action servers ``navigate_to_pose`` and ``navigate_through_poses``;
+* navigator action servers ``navigate_to_pose`` and ``navigate_through_poses``; one navigation
+  goal runs at a time across both, and a new one preempts it (the old goal aborts), as in Nav2;
 * behavior-server action servers ``spin``, ``backup``, ``wait``, ``drive_on_heading`` and
   ``assisted_teleop``, which the navigator itself calls through an ActionClient as recoveries.
 
@@ -884,7 +885,10 @@ class SimRobot(Node):
             else:
                 goal_handle.abort()
         except RCLError as error:
-            self.get_logger().warning(f'Could not report the goal state: {error}')
+            if self.context.ok():
+                self.get_logger().warning(f'Could not report the goal state: {error}')
+            else:  # expected when rclpy was shut down (e.g. SIGTERM) before the node
+                self.get_logger().debug(f'Goal state not reported after shutdown: {error}')
 
     # ------------------------------------------------------------------ navigation
 
@@ -1018,7 +1022,7 @@ class SimRobot(Node):
                     next_feedback = now + FEEDBACK_PERIOD
                 mission.wake.wait(timeout=max(0.01, wait))
         finally:
-            if recovery is not None:
+            if recovery is not None and self.context.ok():
                 recovery.cancel()
                 self._finish_recovery(recovery, False)
 
@@ -1050,6 +1054,8 @@ class SimRobot(Node):
 
     def _publish_bt_change(self, behavior: RecoveryBehavior, previous: BtStatus,
                            current: BtStatus) -> None:
+        if not self.context.ok():
+            return
         stamp = self.get_clock().now().to_msg()
         change = BehaviorTreeStatusChange(
             timestamp=stamp, node_name=behavior.value, uid=_BT_UIDS[behavior],
@@ -1121,11 +1127,13 @@ class SimRobot(Node):
 
     def _finish_behavior(self, goal_handle: ServerGoalHandle, result: Any, name: str,
                          outcome: BehaviorOutcome, elapsed: float,
-                         codes: Dict[BehaviorOutcome, int]) -> Any:
+                         codes: Dict[BehaviorOutcome, int],
+                         timeout_message: Optional[str] = None) -> Any:
         """Fill a behavior result, move the goal to its terminal state and return the result."""
         result.total_elapsed_time = _duration_msg(elapsed)
         messages = {
-            BehaviorOutcome.TIMEOUT: f'Exceeded the time allowance before finishing {name}',
+            BehaviorOutcome.TIMEOUT: timeout_message or (
+                f'Exceeded the time allowance before finishing {name}'),
             BehaviorOutcome.BLOCKED: f'{name} stopped: a blocked area is in the way',
             BehaviorOutcome.PREEMPTED: f'{name} preempted by another behavior',
             BehaviorOutcome.SHUTDOWN: 'The robot is shutting down',
@@ -1234,7 +1242,8 @@ class SimRobot(Node):
                     wake.wait(timeout=max(0.01, min(FEEDBACK_PERIOD, duration - elapsed)))
             return self._finish_behavior(
                 goal_handle, Wait.Result(), 'wait', outcome, self._now_s() - start,
-                {BehaviorOutcome.RUNNING: WAIT_UNKNOWN, BehaviorOutcome.TIMEOUT: WAIT_TIMEOUT})
+                {BehaviorOutcome.RUNNING: WAIT_UNKNOWN, BehaviorOutcome.TIMEOUT: WAIT_TIMEOUT},
+                timeout_message='The robot is still stuck after waiting')
 
 
 def main(args: Optional[List[str]] = None) -> None:

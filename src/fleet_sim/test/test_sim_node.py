@@ -12,10 +12,12 @@ import time
 from typing import Any, Callable, Iterator, List, Optional
 
 from action_msgs.msg import GoalStatus, GoalStatusArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from fleet_sim import sim_node
 from fleet_sim.sim_node import SimRobot
-from geometry_msgs.msg import PoseStamped
-from nav2_msgs.action import NavigateThroughPoses, NavigateToPose
+from builtin_interfaces.msg import Duration
+from geometry_msgs.msg import Point, PoseStamped
+from nav2_msgs.action import BackUp, DriveOnHeading, NavigateThroughPoses, NavigateToPose, Spin
 from nav2_msgs.msg import BehaviorTreeLog
 from nav_msgs.msg import Odometry
 import pytest
@@ -30,6 +32,7 @@ from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import qos_profile_action_status_default
 from rclpy.task import Future
+from sensor_msgs.msg import BatteryState
 
 TIMEOUT = 10.0  # s, upper bound for any single condition in these tests
 _robot_numbers = itertools.count(1)
@@ -310,3 +313,46 @@ def test_network_hook_follows_the_offline_fault(make_harness) -> None:
     # The sim's parameter services stay reachable while the robot is offline.
     assert sim.set_param('fault', 'none').successful
     wait_for(lambda: calls == [False, True], 'the hook to be called with True')
+
+
+def test_battery_state_and_diagnostics(make_harness) -> None:
+    sim = make_harness(battery=0.15)
+    batteries: List[BatteryState] = []
+    diagnostics: List[DiagnosticArray] = []
+    sim.node.create_subscription(BatteryState, sim.topic('battery_state'), batteries.append, 10)
+    sim.node.create_subscription(
+        DiagnosticArray, sim.topic('diagnostics'), diagnostics.append, 10)
+    wait_for(lambda: batteries and diagnostics, 'battery_state and diagnostics')
+    battery = batteries[-1]
+    assert battery.present
+    # Idle at its start position, which is the dock: charging.
+    assert battery.power_supply_status == BatteryState.POWER_SUPPLY_STATUS_CHARGING
+    assert 0.15 <= battery.percentage < 0.2
+    assert 18.0 < battery.voltage < 25.2
+    statuses = {status.name: status for status in diagnostics[-1].status}
+    assert set(statuses) == {'motors', 'battery'}
+    assert statuses['battery'].level == DiagnosticStatus.WARN
+    assert statuses['motors'].level == DiagnosticStatus.OK
+
+
+def test_behavior_servers_move_the_robot(make_harness) -> None:
+    sim = make_harness(angular_speed=3.0, odom_rate=20.0)
+    allowance = Duration(sec=5)
+    spin = ActionClient(sim.node, Spin, sim.topic('spin'))
+    backup = ActionClient(sim.node, BackUp, sim.topic('backup'))
+    drive = ActionClient(sim.node, DriveOnHeading, sim.topic('drive_on_heading'))
+    for client in (spin, backup, drive):
+        assert client.wait_for_server(timeout_sec=TIMEOUT)
+
+    response = sim.result(sim.send(spin, Spin.Goal(target_yaw=math.pi / 2.0,
+                                                   time_allowance=allowance)))
+    assert response.status == GoalStatus.STATUS_SUCCEEDED
+    assert sim.robot.pose.theta == pytest.approx(math.pi / 2.0)
+    response = sim.result(sim.send(backup, BackUp.Goal(target=Point(x=0.2), speed=0.5,
+                                                       time_allowance=allowance)))
+    assert response.status == GoalStatus.STATUS_SUCCEEDED
+    assert sim.robot.pose.y == pytest.approx(-0.2)  # backwards while facing +y
+    response = sim.result(sim.send(drive, DriveOnHeading.Goal(
+        target=Point(x=0.5, y=0.1), speed=0.5, time_allowance=allowance)))
+    assert response.status == GoalStatus.STATUS_ABORTED
+    assert response.result.error_code == sim_node.DRIVE_ON_HEADING_INVALID_INPUT

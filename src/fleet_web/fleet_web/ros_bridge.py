@@ -76,7 +76,7 @@ class RosFleetBackend(Node):
         self.loop: asyncio.AbstractEventLoop | None = None
         self._feeds: set[EventFeed] = set()
         prefix = f'{ns}/fleet' if ns else '/fleet'
-        self._clients = {
+        self._srv = {
             'list_robots': self.create_client(ListRobots, f'{prefix}/list_robots'),
             'get_events': self.create_client(GetEvents, f'{prefix}/get_events'),
             'submit': self.create_client(SubmitMission, f'{prefix}/submit_mission'),
@@ -155,42 +155,42 @@ class RosFleetBackend(Node):
         return resp
 
     async def list_robots(self, robot_id: str = '') -> list[dict[str, Any]]:
-        resp = await self._call(self._clients['list_robots'], ListRobots.Request(robot_id=robot_id))
+        resp = await self._call(self._srv['list_robots'], ListRobots.Request(robot_id=robot_id))
         return [convert.robot_json(r) for r in resp.robots]
 
     async def get_events(self, after: int, limit: int, kinds: list[str],
                          robot_id: str = '') -> tuple[list[dict[str, Any]], int]:
-        resp = await self._call(self._clients['get_events'], GetEvents.Request(
+        resp = await self._call(self._srv['get_events'], GetEvents.Request(
             after_id=after, limit=limit, kinds=kinds, robot_id=robot_id))
         return [convert.event_json(e) for e in resp.events], int(resp.last_id)
 
     async def submit_mission(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        resp = await self._call(self._clients['submit'],
+        resp = await self._call(self._srv['submit'],
                                 SubmitMission.Request(mission=convert.mission_msg(body)))
         return convert.mission_json(resp.mission), bool(resp.duplicate)
 
     async def cancel_mission(self, mission_id: str, reason: str) -> dict[str, Any]:
-        resp = await self._call(self._clients['cancel'],
+        resp = await self._call(self._srv['cancel'],
                                 CancelMission.Request(mission_id=mission_id, reason=reason))
         return convert.mission_json(resp.mission)
 
     async def get_mission(self, mission_id: str
                           ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        resp = await self._call(self._clients['get_mission'],
+        resp = await self._call(self._srv['get_mission'],
                                 GetMission.Request(mission_id=mission_id))
         return convert.mission_json(resp.mission), [convert.event_json(e) for e in resp.events]
 
     async def list_missions(self, state: str, robot_id: str, since: float | None,
                             until: float | None, offset: int,
                             limit: int) -> tuple[list[dict[str, Any]], int]:
-        resp = await self._call(self._clients['list_missions'], ListMissions.Request(
+        resp = await self._call(self._srv['list_missions'], ListMissions.Request(
             state=state, robot_id=robot_id, since=convert.time_msg(since),
             until=convert.time_msg(until), offset=offset, limit=limit))
         return [convert.mission_json(m) for m in resp.missions], int(resp.total)
 
     async def set_robot_service(self, robot_id: str, in_service: bool, reassign_active: bool,
                                 reason: str) -> dict[str, Any]:
-        resp = await self._call(self._clients['set_service'], SetRobotService.Request(
+        resp = await self._call(self._srv['set_service'], SetRobotService.Request(
             robot_id=robot_id, in_service=in_service, reassign_active=reassign_active,
             reason=reason))
         return convert.robot_json(resp.robot)

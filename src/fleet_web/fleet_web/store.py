@@ -201,8 +201,12 @@ class Store:
         conn = sqlite3.connect(self.path, timeout=busy_timeout_s, check_same_thread=False)
         self._db = sqlite_utils.Database(conn, execute_plugins=False)
         self._lock = threading.RLock()
-        self._db.enable_wal()
-        self._migrate()
+        try:
+            self._db.enable_wal()
+            self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
 
     def _migrate(self) -> None:
         version = self._db.execute('PRAGMA user_version').fetchone()[0]

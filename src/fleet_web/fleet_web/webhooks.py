@@ -548,7 +548,10 @@ class DeliveryWorker:
         if running is loop:
             self._wake.set()
         else:
-            loop.call_soon_threadsafe(self._wake.set)
+            try:
+                loop.call_soon_threadsafe(self._wake.set)
+            except RuntimeError:  # the loop closed meanwhile: nothing to wake
+                pass
 
     async def _run(self) -> None:
         names = self._subscriptions.keys()
@@ -684,14 +687,14 @@ def _number(item: Mapping[str, Any], key: str, default: float, file: str, where:
             *, integer: bool = False, minimum: float = 0.0,
             exclusive: bool = True) -> float:
     value = item.get(key, default)
-    kinds: tuple[type, ...] = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds):
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (integer and not isinstance(value, int))):
         what = 'an integer' if integer else 'a number'
         raise ConfigError(file, f'{where}.{key}', f'must be {what}, got {value!r}')
     if value < minimum or (exclusive and value == minimum):
         bound = '>' if exclusive else '>='
         raise ConfigError(file, f'{where}.{key}', f'must be {bound} {minimum:g}, got {value}')
-    return value
+    return float(value)
 
 
 def _string(item: Mapping[str, Any], key: str, file: str, where: str,
@@ -759,7 +762,8 @@ def load_subscriptions(section: Any, *, file: str,
                                   f"(allowed: {', '.join(sorted(allowed))})")
         url = item.get('url')
         parsed = urllib.parse.urlsplit(url) if isinstance(url, str) else None
-        if parsed is None or parsed.scheme not in ('http', 'https') or not parsed.hostname:
+        if (not isinstance(url, str) or parsed is None
+                or parsed.scheme not in ('http', 'https') or not parsed.hostname):
             raise ConfigError(file, f'{where}.url', 'required: an http:// or https:// URL')
         events = item.get('events', ['*'])
         if (not isinstance(events, list) or not events

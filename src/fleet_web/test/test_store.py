@@ -196,8 +196,8 @@ def test_prune_delivered_keeps_pending_and_dead(store):
 def test_idempotency_records(store):
     assert store.get_idempotency('k1') is None
     first = store.store_idempotency('k1', 'hash-a', 201, {'mission_id': 'm1'}, NOW, 'erp')
-    assert (first.status, first.response, first.request_hash) == (201, {'mission_id': 'm1'},
-                                                                   'hash-a')
+    assert first.status == 201 and first.request_hash == 'hash-a'
+    assert first.response == {'mission_id': 'm1'}
     # The first outcome wins; the caller compares request_hash to detect reuse.
     again = store.store_idempotency('k1', 'hash-b', 500, {'x': 1}, NOW + 1, 'erp')
     assert again == first
