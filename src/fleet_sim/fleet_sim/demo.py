@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import sys
 
 import rclpy
@@ -20,7 +21,9 @@ from rclpy.parameter import Parameter
 from fleet_manager.core.config import load_fleet_config
 from fleet_manager.core.errors import ConfigError
 from fleet_manager.manager_node import FleetManager, default_fleet_config
-from fleet_web.app import WebConfig, create_app
+from fleet_web.app import WebConfig, create_app, load_services
+from fleet_web.errors import ConfigError as WebConfigError
+from fleet_web.web_node import default_config as default_web_config
 from fleet_web.ros_bridge import RosFleetBackend
 from fleet_web.runtime import Spinner, init_ros, serve, stop_on_signals
 from fleet_sim.feeder import MissionFeeder
@@ -42,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='fleet store path (default: %(default)s)')
     p.add_argument('--fleet-config', default='', help='fleet definition YAML '
                    '(default: the installed config/fleet.yaml)')
+    p.add_argument('--web-config', default='', help='bridge config YAML (API keys, '
+                   'webhooks, rate limit; default: the installed config/web.yaml)')
     p.add_argument('--speed', type=float, default=1.0, help='robot speed in m/s '
                    '(default: %(default)s)')
     return p
@@ -57,6 +62,17 @@ def main(argv: list[str] | None = None) -> None:
     try:
         fleet = load_fleet_config(fleet_path)
     except ConfigError as exc:
+        print(f'fleet_demo: {exc}', file=sys.stderr)
+        raise SystemExit(2)
+
+    # The demo's admin token: FLEET_TOKEN when set, otherwise a fresh one, printed below.
+    token = os.environ.get('FLEET_TOKEN') or secrets.token_urlsafe(24)
+    os.environ['FLEET_TOKEN'] = token
+    try:
+        services = load_services(args.web_config or default_web_config(),
+                                 os.path.join(os.path.dirname(os.path.abspath(args.database)),
+                                              'fleet_web.db'))
+    except WebConfigError as exc:
         print(f'fleet_demo: {exc}', file=sys.stderr)
         raise SystemExit(2)
 
@@ -93,14 +109,18 @@ def main(argv: list[str] | None = None) -> None:
         web_node.attach(loop)
         stop = asyncio.Event()
         stop_on_signals(loop, stop)
-        app = create_app(WebConfig(host=args.host, port=args.port), web_node)
+        app = create_app(WebConfig(host=args.host, port=args.port), web_node, services)
 
         def banner() -> None:
             base = f'http://{args.host}:{args.port}'
             print(f'\nFleet demo running: {args.robots} simulated robots, '
                   f'missions {"on" if args.missions else "off"}.\n'
-                  f'  robots:  curl {base}/api/v1/robots\n'
-                  f'  events:  curl {base}/api/v1/events\n'
+                  f'  token:   export FLEET_TOKEN={token}\n'
+                  f'  robots:  curl -H "Authorization: Bearer $FLEET_TOKEN" '
+                  f'{base}/api/v1/robots\n'
+                  f'  events:  curl -H "Authorization: Bearer $FLEET_TOKEN" '
+                  f'{base}/api/v1/events\n'
+                  f'  metrics: {base}/metrics\n'
                   f'  API doc: {base}/api/v1/openapi.json\n'
                   f'  store:   {os.path.abspath(args.database)}\n'
                   'Ctrl-C to stop.', flush=True)

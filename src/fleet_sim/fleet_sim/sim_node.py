@@ -225,7 +225,7 @@ class _ParamSpec:
     constraints: str = ''
 
     def descriptor(self) -> ParameterDescriptor:
-        text = f'{self.description} Units: {self.units}.' if self.units else self.description
+        text = f'{self.description} Units: {self.units or "none"}.'
         descriptor = ParameterDescriptor(
             name=self.name, description=text, additional_constraints=self.constraints)
         if self.low is not None and isinstance(self.default, float):
@@ -254,8 +254,9 @@ _PARAM_SPECS: Tuple[_ParamSpec, ...] = (
     _ParamSpec('dock_x', 0.0, 'Dock x; the robot charges within 0.3 m of the dock while not '
                'navigating (default: start x).', 'm'),
     _ParamSpec('dock_y', 0.0, 'Dock y (default: start y).', 'm'),
-    _ParamSpec('fault', Fault.NONE.value, 'Injected fault.', '',
-               constraints=f'One of: {_FAULT_VALUES}.'),
+    _ParamSpec('fault', Fault.NONE.value, 'Injected fault: none (healthy), fail_next_goal (next '
+               'navigation goal aborts, then resets), stuck (no progress; recoveries fail), '
+               'offline (off the network).', constraints=f'One of: {_FAULT_VALUES}.'),
     _ParamSpec('blocked_areas', [], 'Axis-aligned rectangles the robot cannot enter.', 'm',
                constraints="Each entry 'x_min,y_min,x_max,y_max'."),
     _ParamSpec('recovery_interval', 1.0, 'Time between recoveries while stuck; also each '
@@ -264,7 +265,8 @@ _PARAM_SPECS: Tuple[_ParamSpec, ...] = (
                f'{FOLLOW_PATH_FAILED_TO_MAKE_PROGRESS}.', 'count', 0, 1000),
     _ParamSpec('goals_received', 0, 'Navigation goals accepted so far; maintained by the node, '
                'set requests from outside are rejected.', 'count', 0, 2 ** 31 - 1),
-    _ParamSpec('software_version', '1.0.0', 'Software version the robot reports.'),
+    _ParamSpec('software_version', '1.0.0', 'Software version the robot reports.',
+               constraints='Free text, e.g. semantic version 1.2.3.'),
 )
 #: Names of all parameters SimRobot declares (and accepts as constructor keywords).
 PARAMETER_NAMES: Tuple[str, ...] = tuple(spec.name for spec in _PARAM_SPECS)
@@ -420,7 +422,7 @@ class SimRobot(Node):
         self._robot_id = robot_id
         self._lock = threading.Lock()
         self._counter_lock = threading.Lock()
-        self._hook_lock = threading.Lock()
+        self._hook_lock = threading.RLock()  # a hook may reinstall itself
         self._internal = threading.local()
         self._closing = threading.Event()
         self._active_cond = threading.Condition()
@@ -428,8 +430,12 @@ class SimRobot(Node):
         self._wakers: Dict[bytes, threading.Event] = {}
 
         self.add_on_set_parameters_callback(self._validate_parameters)
-        with self._internal_update():
-            self._declare_parameters(float(x), float(y))
+        try:
+            with self._internal_update():
+                self._declare_parameters(float(x), float(y))
+        except Exception:
+            super().destroy_node()  # do not leak the node when an override is invalid
+            raise
         self._config = self._read_config()
 
         self._pose = Pose2D(float(x), float(y), physics.normalize_angle(float(theta)))
@@ -566,12 +572,13 @@ class SimRobot(Node):
 
     @contextlib.contextmanager
     def _internal_update(self) -> Iterator[None]:
-        """Mark parameter sets made by this thread as the node's own."""
+        """Mark parameter sets made by this thread as the node's own (nesting allowed)."""
+        previous = getattr(self._internal, 'active', False)
         self._internal.active = True
         try:
             yield
         finally:
-            self._internal.active = False
+            self._internal.active = previous
 
     def _validate_parameters(self, parameters: List[Parameter]) -> SetParametersResult:
         for param in parameters:

@@ -2,9 +2,10 @@
 
 import math
 
+import pytest
+
 from fleet_sim import physics
 from fleet_sim.physics import Area, Pose2D
-import pytest
 
 BOX = Area(1.0, -1.0, 2.0, 1.0)  # straddles the +x axis between x = 1 and x = 2
 

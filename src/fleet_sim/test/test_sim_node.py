@@ -12,10 +12,8 @@ import time
 from typing import Any, Callable, Iterator, List, Optional
 
 from action_msgs.msg import GoalStatus, GoalStatusArray
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from fleet_sim import sim_node
-from fleet_sim.sim_node import SimRobot
 from builtin_interfaces.msg import Duration
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Point, PoseStamped
 from nav2_msgs.action import BackUp, DriveOnHeading, NavigateThroughPoses, NavigateToPose, Spin
 from nav2_msgs.msg import BehaviorTreeLog
@@ -33,6 +31,9 @@ from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import qos_profile_action_status_default
 from rclpy.task import Future
 from sensor_msgs.msg import BatteryState
+
+from fleet_sim import sim_node
+from fleet_sim.sim_node import SimRobot
 
 TIMEOUT = 10.0  # s, upper bound for any single condition in these tests
 _robot_numbers = itertools.count(1)

@@ -10,16 +10,28 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
+import aiohttp
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from fleet_web import validate
-from fleet_web.api_errors import ApiError, BadRequest, NotFoundError, PayloadTooLarge
-from fleet_web.api_errors import RateLimited, Unavailable
+from fleet_web import errors as store_errors, validate
+from fleet_web.api_errors import ApiError, BadRequest, ConflictError, Forbidden
+from fleet_web.api_errors import NotFoundError, PayloadTooLarge, RateLimited, Unauthorized
+from fleet_web.api_errors import Unavailable
+from fleet_web.auth import KeyStore
+from fleet_web.metrics import Metrics
+from fleet_web.pump import EventPump
+from fleet_web.ratelimit import RateLimiter
 from fleet_web.ros_bridge import FleetBackend
+from fleet_web.store import DeliveryStatus, Store
+from fleet_web.webhooks import DeliveryWorker, Outbox, Subscription
+from fleet_web.webhooks import load_subscriptions, read_config_file
 
 LOG = logging.getLogger('fleet_web')
 API = '/api/v1'
@@ -40,8 +52,50 @@ class WebConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class BridgeServices:
+    """What the bridge owns besides the ROS backend: keys, limits, webhooks, metrics."""
+
+    keys: KeyStore
+    limiter: RateLimiter
+    store: Store
+    subscriptions: tuple[Subscription, ...]
+    metrics: Metrics = field(default_factory=Metrics)
+    metrics_public: bool = True
+
+
+def load_services(config_path: str, state_path: str,
+                  env: dict[str, str] | None = None) -> BridgeServices:
+    """Read the bridge's YAML config and open its state database.
+
+    Raises fleet_web.errors.ConfigError naming the file and key for a bad config.
+    """
+    raw = read_config_file(config_path) if config_path else {}
+    allowed = {'api_keys', 'rate_limit', 'webhooks', 'metrics_public'}
+    for key in raw:
+        if key not in allowed:
+            raise store_errors.ConfigError(config_path, key, 'unknown key (allowed: '
+                                           f'{", ".join(sorted(allowed))})')
+    keys = KeyStore.from_config(raw.get('api_keys'), file=config_path, env=env)
+    limiter = RateLimiter.from_config(raw.get('rate_limit'), file=config_path)
+    subs = load_subscriptions(raw.get('webhooks'), file=config_path, env=env)
+    public = raw.get('metrics_public', True)
+    if not isinstance(public, bool):
+        raise store_errors.ConfigError(config_path, 'metrics_public', 'must be true or false')
+    try:
+        if os.path.dirname(state_path):
+            os.makedirs(os.path.dirname(state_path), exist_ok=True)
+        store = Store(state_path)
+    except (OSError, sqlite3.Error) as exc:
+        raise store_errors.ConfigError(state_path, '', f'cannot open the bridge state: {exc}') \
+            from None
+    return BridgeServices(keys, limiter, store, tuple(subs), Metrics(), public)
+
+
 BACKEND = web.AppKey('backend', FleetBackend)
 CONFIG = web.AppKey('config', WebConfig)
+SERVICES = web.AppKey('services', BridgeServices)
+PUMP = web.AppKey('pump', EventPump)
 
 
 def scope(name: str | None) -> Callable[[Handler], Handler]:
@@ -67,7 +121,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_response(exc.body(), exc.status,
                              {'Retry-After': str(max(1, int(exc.retry_after + 0.999)))})
     except ApiError as exc:
-        return json_response(exc.body(), exc.status)
+        headers = {'WWW-Authenticate': 'Bearer'} if exc.status == 401 else None
+        return json_response(exc.body(), exc.status, headers)
+    except store_errors.NotFound as exc:
+        return json_response(NotFoundError(str(exc)).body(), 404)
+    except store_errors.Conflict as exc:
+        return json_response(ConflictError(str(exc)).body(), 409)
     except web.HTTPRequestEntityTooLarge:
         exc2 = PayloadTooLarge('the request body is too large')
         return json_response(exc2.body(), exc2.status)
@@ -83,6 +142,48 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         LOG.exception('unhandled error serving %s %s', request.method, request.path)
         return json_response({'error': {'code': 'internal', 'message': 'internal error',
                                         'field': None}}, 500)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Check the bearer token and the route's scope, then the token's rate limit.
+
+    A route without a declared scope needs ``admin``: forgetting to declare one never opens
+    a route to everybody.
+    """
+    if request.match_info.http_exception is not None:
+        return await handler(request)
+    needed = getattr(request.match_info.handler, 'scope', 'admin')
+    if needed is None:
+        return await handler(request)
+    services = request.app[SERVICES]
+    principal = services.keys.authenticate(request.headers.get('Authorization'))
+    if principal is None:
+        raise Unauthorized('a valid bearer token is required (Authorization: Bearer <token>)')
+    if not principal.allows(needed):
+        raise Forbidden(f'this token lacks the {needed!r} scope')
+    allowed, retry_after = services.limiter.check(principal.name, time.monotonic())
+    if not allowed:
+        raise RateLimited('too many requests for this token', retry_after)
+    request['principal'] = principal
+    return await handler(request)
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Record the latency of every request by route template."""
+    start = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else 'unmatched'
+        if not name.endswith('/events/stream'):
+            request.app[SERVICES].metrics.http.labels(request.method, name, str(status)) \
+                .observe(time.perf_counter() - start)
 
 
 def _page(items: list[Any], total: int, limit: int, offset: int) -> dict[str, Any]:
@@ -305,6 +406,50 @@ async def cancel_mission(request: web.Request) -> web.Response:
     return json_response(mission)
 
 
+async def metrics(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    if not services.metrics_public:
+        principal = services.keys.authenticate(request.headers.get('Authorization'))
+        if principal is None or not principal.allows('read'):
+            raise Unauthorized('a bearer token with the read scope is required')
+    try:
+        services.metrics.set_robots(await request.app[BACKEND].list_robots())
+    except Unavailable:
+        pass  # serve the last known figures
+    return web.Response(body=generate_latest(services.metrics.registry),
+                        headers={'Content-Type': CONTENT_TYPE_LATEST})
+
+
+metrics.scope = None  # type: ignore[attr-defined]  # checked inside: metrics_public
+
+
+@scope('read')
+async def list_deliveries(request: web.Request) -> web.Response:
+    cfg = request.app[CONFIG]
+    limit = validate.query_int(request, 'limit', cfg.page_limit, 1, cfg.max_page_limit)
+    offset = validate.query_int(request, 'offset', 0, 0, 10**9)
+    status = request.query.get('status') or None
+    if status is not None and status not in {s.value for s in DeliveryStatus}:
+        raise BadRequest('status must be one of '
+                         f'{", ".join(s.value for s in DeliveryStatus)}', 'status')
+    page = request.app[SERVICES].store.list_deliveries(
+        status=DeliveryStatus(status) if status else None,
+        subscription=request.query.get('subscription') or None, limit=limit, offset=offset)
+    return json_response(_page([d.to_dict() for d in page.items], page.total, limit, offset))
+
+
+@scope('admin')
+async def retry_delivery(request: web.Request) -> web.Response:
+    try:
+        delivery_id = int(request.match_info['delivery_id'])
+    except ValueError:
+        raise NotFoundError('no such delivery') from None
+    services = request.app[SERVICES]
+    delivery = services.store.retry_dead(delivery_id, time.time())
+    request.app[WORKER].notify()
+    return json_response(delivery.to_dict(), 202)
+
+
 @scope(None)
 async def openapi(request: web.Request) -> web.Response:
     from fleet_web.openapi import document
@@ -326,16 +471,48 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ('GET', f'{API}/missions/{{mission_id}}', get_mission),
     ('GET', f'{API}/missions/{{mission_id}}/events', mission_events),
     ('POST', f'{API}/missions/{{mission_id}}/cancel', cancel_mission),
+    ('GET', f'{API}/webhooks/deliveries', list_deliveries),
+    ('POST', f'{API}/webhooks/deliveries/{{delivery_id}}/retry', retry_delivery),
+    ('GET', '/metrics', metrics),
 ]
+
+WORKER = web.AppKey('worker', DeliveryWorker)
+
+
+async def _background(app: web.Application) -> Any:
+    """Run the webhook worker and the event pump for the app's lifetime; stop both cleanly."""
+    services = app[SERVICES]
+    session = aiohttp.ClientSession()
+    worker = DeliveryWorker(
+        services.store, services.subscriptions, session,
+        on_outcome=lambda sub, outcome, _d: services.metrics.webhooks.labels(
+            sub, getattr(outcome, 'value', str(outcome))).inc())
+    outbox = Outbox(services.store, services.subscriptions, on_enqueued=worker.notify)
+    pump = EventPump(app[BACKEND], outbox, services.metrics)
+    app[WORKER] = worker
+    app[PUMP] = pump
+    await worker.start()
+    task = asyncio.create_task(pump.run(), name='event-pump')
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await worker.stop()
+        await session.close()
+        services.store.close()
 
 
 def create_app(config: WebConfig, backend: FleetBackend,
-               middlewares: list[Any] | None = None) -> web.Application:
-    """Build the application; ``middlewares`` run inside the error middleware (auth, ...)."""
+               services: BridgeServices) -> web.Application:
+    """Build the application: routes, middlewares (metrics, errors, auth) and the background
+    webhook worker and event pump."""
     app = web.Application(client_max_size=config.max_body_bytes,
-                          middlewares=[error_middleware, *(middlewares or [])])
+                          middlewares=[metrics_middleware, error_middleware, auth_middleware])
     app[CONFIG] = config
     app[BACKEND] = backend
+    app[SERVICES] = services
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
+    app.cleanup_ctx.append(_background)
     return app

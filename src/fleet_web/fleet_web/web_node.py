@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 import rclpy
 
-from fleet_web.app import WebConfig, create_app
+from fleet_web.app import BridgeServices, WebConfig, create_app, load_services
+from fleet_web.errors import ConfigError
 from fleet_web.ros_bridge import RosFleetBackend
 from fleet_web.runtime import Spinner, init_ros, serve, stop_on_signals
 
@@ -22,18 +24,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--port', type=int, default=8080, help='TCP port (default: %(default)s)')
     p.add_argument('--config', default='', help='bridge config YAML (API keys, webhooks, rate '
                    'limits); default: the installed config/web.yaml')
+    p.add_argument('--state', default='fleet_web.db',
+                   help='the bridge\'s own SQLite database: webhook outbox and event-log '
+                   'cursor (default: %(default)s)')
     p.add_argument('--timeout', type=float, default=5.0,
                    help='seconds to wait for the manager per call before answering 503 '
                    '(default: %(default)s)')
     return p
 
 
-async def _run(args: argparse.Namespace, node: RosFleetBackend) -> None:
+def default_config() -> str:
+    """Return the installed config/web.yaml ('' when not installed)."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        return os.path.join(get_package_share_directory('fleet_manager'), 'config', 'web.yaml')
+    except (ImportError, LookupError):
+        return ''
+
+
+async def _run(args: argparse.Namespace, node: RosFleetBackend,
+               services: BridgeServices) -> None:
     loop = asyncio.get_running_loop()
     node.attach(loop)
     stop = asyncio.Event()
     stop_on_signals(loop, stop)
-    app = create_app(WebConfig(host=args.host, port=args.port), node)
+    app = create_app(WebConfig(host=args.host, port=args.port), node, services)
     await serve(app, args.host, args.port, stop,
                 lambda: print(f'fleet_web: serving http://{args.host}:{args.port}/', flush=True))
 
@@ -42,11 +57,19 @@ def main(argv: list[str] | None = None) -> None:
     """Run the bridge until Ctrl-C or SIGTERM."""
     ros_args = rclpy.utilities.remove_ros_args(argv if argv is not None else sys.argv)
     args = build_parser().parse_args(ros_args[1:])
+    try:
+        services = load_services(args.config or default_config(), args.state)
+    except ConfigError as exc:
+        print(f'fleet_web: {exc}', file=sys.stderr)
+        raise SystemExit(2)
+    if not services.keys.names():
+        print('fleet_web: no API keys configured (config api_keys or FLEET_TOKEN): every '
+              'protected route will answer 401', file=sys.stderr)
     init_ros(argv)
     node = RosFleetBackend(timeout=args.timeout)
     spinner = Spinner([node]).start()
     try:
-        asyncio.run(_run(args, node))
+        asyncio.run(_run(args, node, services))
     except OSError as exc:
         print(f'fleet_web: cannot serve on {args.host}:{args.port}: {exc.strerror}',
               file=sys.stderr)

@@ -1,0 +1,354 @@
+"""Shared helpers of the benchmark scripts (not a benchmark itself).
+
+- statistics (median, percentiles, summaries),
+- the JSON result file under ``bench/results/``,
+- child processes started in their own session, stopped with SIGTERM (SIGKILL as a last
+  resort) also on Ctrl-C or when this script gets SIGTERM,
+- the environment every process runs in: ``ROS_DOMAIN_ID=57`` (reserved for the benchmarks)
+  and ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``, so nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import pathlib
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any, Callable, Iterable, Sequence
+
+BENCH_DIR = pathlib.Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / 'results'
+DOMAIN_ID = '57'
+
+# Every process of a benchmark (this one included) uses the benchmarks' own ROS domain and
+# keeps DDS discovery on this machine.
+os.environ['ROS_DOMAIN_ID'] = DOMAIN_ID
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+
+
+# -- output --------------------------------------------------------------------------------
+_T0 = time.monotonic()
+
+
+def log(msg: str) -> None:
+    """Progress line on stderr, with the seconds since the script started."""
+    print(f'[{time.monotonic() - _T0:6.1f}s] {msg}', file=sys.stderr, flush=True)
+
+
+def require_env(*modules: str) -> None:
+    """Exit with a hint when the suite's environment is not active."""
+    import importlib
+    missing = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            missing.append(f'{name} ({exc})')
+    if missing:
+        print('error: cannot import ' + ', '.join(missing) + '\n'
+              'hint: run `cd /work/main && ./scripts/setup.sh && . scripts/env.sh` first',
+              file=sys.stderr)
+        raise SystemExit(2)
+
+
+# -- statistics ----------------------------------------------------------------------------
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100) with linear interpolation between closest ranks."""
+    if not values:
+        return float('nan')
+    xs = sorted(values)
+    if len(xs) == 1:
+        return float(xs[0])
+    pos = (len(xs) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return float(xs[lo] + (xs[hi] - xs[lo]) * (pos - lo))
+
+
+def summary(values: Sequence[float], scale: float = 1.0, digits: int = 3) -> dict[str, Any]:
+    """n, median, p90, p99, min, max, mean of ``values`` multiplied by ``scale``."""
+    vs = [v * scale for v in values]
+    if not vs:
+        return {'n': 0}
+    return {
+        'n': len(vs),
+        'median': round(statistics.median(vs), digits),
+        'p90': round(percentile(vs, 90), digits),
+        'p99': round(percentile(vs, 99), digits),
+        'min': round(min(vs), digits),
+        'max': round(max(vs), digits),
+        'mean': round(statistics.fmean(vs), digits),
+    }
+
+
+def ratio(a: float, b: float, digits: int = 3) -> float | None:
+    """a / b rounded, or None when b is zero or either is not finite."""
+    if not b or not math.isfinite(a) or not math.isfinite(b):
+        return None
+    return round(a / b, digits)
+
+
+# -- machine / result file -----------------------------------------------------------------
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        'cpus': os.cpu_count(),
+        'python': platform.python_version(),
+        'platform': platform.platform(),
+        'rmw': os.environ.get('RMW_IMPLEMENTATION', '(default)'),
+        'ros_distro': os.environ.get('ROS_DISTRO', ''),
+    }
+    try:
+        info['loadavg_at_start'] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        pass
+    return info
+
+
+class Result:
+    """Accumulate a benchmark's JSON result and write it to ``bench/results/<name>.json``."""
+
+    def __init__(self, name: str, quick: bool, params: dict[str, Any]) -> None:
+        self.name = name
+        self.started = time.monotonic()
+        self.data: dict[str, Any] = {
+            'benchmark': name,
+            'schema': 1,
+            'quick': quick,
+            'started_at': dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'),
+            'machine': machine_info(),
+            'params': params,
+            'results': {},
+            'headline': [],
+            'goal': None,
+            'notes': [],
+            'status': 'incomplete',
+        }
+
+    def headline(self, metric: str, value: Any, unit: str = '') -> None:
+        """A figure for the summary table of run_all.py."""
+        self.data['headline'].append({'metric': metric, 'value': value, 'unit': unit})
+
+    def goal(self, description: str, passed: bool | None, value: Any = None) -> None:
+        self.data['goal'] = {'description': description, 'value': value, 'pass': passed}
+
+    def note(self, text: str) -> None:
+        self.data['notes'].append(text)
+
+    def write(self, status: str = 'ok') -> pathlib.Path:
+        self.data['status'] = status
+        self.data['duration_s'] = round(time.monotonic() - self.started, 1)
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        path = RESULTS_DIR / f'{self.name}.json'
+        tmp = path.with_suffix('.json.tmp')
+        tmp.write_text(json.dumps(self.data, indent=2, sort_keys=False) + '\n')
+        tmp.replace(path)
+        return path
+
+
+# -- processes -----------------------------------------------------------------------------
+def child_env(**extra: str) -> dict[str, str]:
+    """Environment of a child process: this one plus the benchmark domain settings."""
+    env = dict(os.environ)
+    env['ROS_DOMAIN_ID'] = DOMAIN_ID
+    env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    env['PYTHONUNBUFFERED'] = '1'
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return int(s.getsockname()[1])
+
+
+class Proc:
+    """A child Python process in its own session, with its output in a log file."""
+
+    def __init__(self, name: str, args: list[str], log_dir: pathlib.Path,
+                 env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.log_path = log_dir / f'{name}.log'
+        self._log = open(self.log_path, 'wb')
+        self.popen = subprocess.Popen([sys.executable, *args], stdout=self._log,
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                      env=env or child_env(), cwd=str(REPO),
+                                      start_new_session=True)
+        self.exit_code: int | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            self._log.flush()
+        except ValueError:
+            pass
+        text = self.log_path.read_text(errors='replace').splitlines()
+        return '\n'.join(text[-lines:])
+
+    def terminate(self) -> None:
+        """Send SIGTERM to this process only (by its pid)."""
+        if self.alive():
+            try:
+                self.popen.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the exit; SIGKILL its process group (its own session) after ``timeout``."""
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log(f'{self.name} (pid {self.pid}) did not exit after SIGTERM: SIGKILL')
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.popen.wait(10)
+        try:
+            self._log.close()
+        except ValueError:
+            pass
+        self.exit_code = int(self.popen.returncode)
+        return self.exit_code
+
+
+class ProcessGroup:
+    """Processes to stop (SIGTERM, in reverse start order) when the benchmark ends.
+
+    Use as a context manager. While it is open, SIGTERM to this script raises
+    KeyboardInterrupt, so Ctrl-C and ``kill`` both run the cleanup.
+    """
+
+    def __init__(self, log_dir: pathlib.Path) -> None:
+        self.log_dir = log_dir
+        self.procs: list[Proc] = []
+        self._old_handler: Any = None
+
+    def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Proc:
+        p = Proc(name, args, self.log_dir, env)
+        self.procs.append(p)
+        log(f'started {name} (pid {p.pid}): {" ".join(args[:6])}{" ..." if len(args) > 6 else ""}')
+        return p
+
+    def check_alive(self) -> None:
+        """Raise RuntimeError (with the log tail) when a child exited early."""
+        for p in self.procs:
+            if not p.alive():
+                raise RuntimeError(f'{p.name} exited early with code {p.popen.returncode}; '
+                                   f'last lines of {p.log_path}:\n{p.tail()}')
+
+    def stop_all(self, timeout: float = 15.0) -> dict[str, int]:
+        codes: dict[str, int] = {}
+        for p in reversed(self.procs):
+            p.terminate()
+        for p in reversed(self.procs):
+            codes[p.name] = p.wait(timeout)
+        if self.procs:
+            log('stopped ' + ', '.join(f'{n} (exit {c})' for n, c in codes.items()))
+        self.procs = []
+        return codes
+
+    def __enter__(self) -> 'ProcessGroup':
+        def on_term(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt(f'signal {signum}')
+        self._old_handler = signal.signal(signal.SIGTERM, on_term)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        # A second Ctrl-C during the cleanup must not leave children behind.
+        old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            self.stop_all()
+        finally:
+            signal.signal(signal.SIGINT, old_int)
+            signal.signal(signal.SIGTERM, self._old_handler or signal.SIG_DFL)
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str,
+               interval: float = 0.25, group: ProcessGroup | None = None) -> Any:
+    """Poll ``condition`` until it returns something truthy; RuntimeError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        if group is not None:
+            group.check_alive()
+        last = condition()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f'timed out after {timeout:g} s waiting for {what} '
+                               f'(last: {last!r})')
+        time.sleep(interval)
+
+
+def http_json(method: str, url: str, body: Any = None, token: str | None = None,
+              timeout: float = 5.0) -> tuple[int, Any]:
+    """Blocking HTTP request (setup and checks only, never timed): (status, JSON or text)."""
+    import urllib.error
+    import urllib.request
+    data = None
+    headers = {}
+    if token:
+        headers['Authorization'] = f'Bearer {token}'
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers['Content-Type'] = 'application/json'
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            raw, status = resp.read(), resp.status
+    except urllib.error.HTTPError as exc:
+        raw, status = exc.read(), exc.code
+    except (OSError, ValueError):
+        return 0, None
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors='replace')
+
+
+def write_web_config(path: pathlib.Path) -> pathlib.Path:
+    """A bridge config (config/web.yaml format) that does not throttle the benchmark:
+    no extra API keys (FLEET_TOKEN is the admin key), a rate limit far above what the
+    load generator can reach, no webhooks."""
+    path.write_text('# written by bench/: no throttling, no webhooks\n'
+                    'api_keys: []\n'
+                    'rate_limit:\n  per_second: 1000000\n  burst: 1000000\n'
+                    'webhooks: []\n')
+    return path
+
+
+def fmt(v: Any, unit: str = '') -> str:
+    if v is None:
+        return 'n/a'
+    if isinstance(v, float):
+        s = f'{v:.3g}' if abs(v) < 100 else f'{v:.0f}'
+    else:
+        s = str(v)
+    return f'{s} {unit}'.strip()
+
+
+def chunks(items: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
+    """``items`` in ``n`` nearly equal consecutive slices."""
+    k, r = divmod(len(items), n)
+    start = 0
+    for i in range(n):
+        end = start + k + (1 if i < r else 0)
+        if end > start:
+            yield items[start:end]
+        start = end

@@ -1,0 +1,79 @@
+"""Prometheus metrics of the bridge, on a registry of its own (served at /metrics)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+TERMINAL = ('succeeded', 'failed', 'canceled')
+
+
+class Metrics:
+    """Every metric the bridge exports; fed by the event pump, the HTTP middleware and the
+    webhook worker."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.robots = Gauge('fleet_robots', 'Robots by connectivity', ['connectivity'],
+                            registry=r)
+        self.missions = Counter('fleet_mission_transitions', 'Mission state transitions '
+                                'seen in the event log, by the state entered', ['state'],
+                                registry=r)
+        self.mission_duration = Histogram(
+            'fleet_mission_duration_seconds', 'Time from submission to the end of a mission, '
+            'by outcome', ['outcome'], registry=r,
+            buckets=(5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, float('inf')))
+        self.incidents_open = Gauge('fleet_incidents_open', 'Open (unresolved) incidents',
+                                    registry=r)
+        self.recoveries = Counter('fleet_recoveries', 'Nav2 recovery behaviours started, by '
+                                  'robot', ['robot'], registry=r)
+        self.webhooks = Counter('fleet_webhook_deliveries', 'Webhook delivery attempts by '
+                                'subscription and outcome (delivered, retry, dead)',
+                                ['subscription', 'outcome'], registry=r)
+        self.http = Histogram('fleet_http_request_duration_seconds', 'HTTP request latency '
+                              'by route', ['method', 'route', 'status'], registry=r,
+                              buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5,
+                                       5, float('inf')))
+        self.events = Counter('fleet_events_consumed', 'Event-log entries the bridge read',
+                              registry=r)
+        self.last_event_id = Gauge('fleet_event_log_cursor', 'Id of the last event-log entry '
+                                   'the bridge processed', registry=r)
+        self._started: dict[str, float] = {}
+        self._open: set[str] = set()
+
+    def observe_event(self, event: dict[str, Any], when: float) -> None:
+        """Account for one event-log entry (``when``: its time, epoch seconds)."""
+        self.events.inc()
+        self.last_event_id.set(event['id'])
+        kind, payload = event['kind'], event.get('payload') or {}
+        if kind == 'mission.state':
+            state = str(payload.get('state', ''))
+            mission = str(payload.get('mission_id', ''))
+            self.missions.labels(state).inc()
+            if payload.get('from') is None and mission:
+                if len(self._started) > 100_000:  # bounded: forget the oldest
+                    self._started.pop(next(iter(self._started)))
+                self._started[mission] = when
+            elif state in TERMINAL and mission in self._started:
+                self.mission_duration.labels(state).observe(when - self._started.pop(mission))
+        elif kind == 'robot.event':
+            if str(payload.get('type', '')) == 'recovery_started':
+                self.recoveries.labels(event.get('robot_id') or '').inc()
+        elif kind.startswith('incident.'):
+            incident = str(payload.get('id') or payload.get('incident_id') or '')
+            if kind == 'incident.opened' and incident:
+                self._open.add(incident)
+            elif kind == 'incident.resolved':
+                self._open.discard(incident)
+            self.incidents_open.set(len(self._open))
+
+    def set_robots(self, robots: list[dict[str, Any]]) -> None:
+        """Refresh the connectivity gauge from a robot list."""
+        counts = {'online': 0, 'stale': 0, 'offline': 0}
+        for robot in robots:
+            counts[robot.get('connectivity', 'offline')] = \
+                counts.get(robot.get('connectivity', 'offline'), 0) + 1
+        for state, n in counts.items():
+            self.robots.labels(state).set(n)

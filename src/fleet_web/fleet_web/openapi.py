@@ -1,0 +1,261 @@
+"""The OpenAPI 3 document served at /api/v1/openapi.json; it describes what app.py does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NULLABLE_STR = {'type': ['string', 'null']}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {'$ref': f'#/components/schemas/{name}'}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {'description': description,
+            'content': {'application/json': {'schema': _ref('Error')}}}
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {'description': description, 'content': {'application/json': {'schema': schema}}}
+
+
+def _page_of(item: str) -> dict[str, Any]:
+    return {'type': 'object', 'required': ['items', 'total', 'limit', 'offset'],
+            'properties': {'items': {'type': 'array', 'items': _ref(item)},
+                           'total': {'type': 'integer', 'minimum': 0},
+                           'limit': {'type': 'integer', 'minimum': 1},
+                           'offset': {'type': 'integer', 'minimum': 0}}}
+
+
+def _q(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {'name': name, 'in': 'query', 'required': False, 'schema': schema,
+            'description': description}
+
+
+def _p(name: str, description: str) -> dict[str, Any]:
+    return {'name': name, 'in': 'path', 'required': True,
+            'schema': {'type': 'string', 'minLength': 1}, 'description': description}
+
+
+LIMIT = _q('limit', {'type': 'integer', 'minimum': 1, 'maximum': 1000}, 'page size')
+OFFSET = _q('offset', {'type': 'integer', 'minimum': 0, 'maximum': 1_000_000_000},
+            'items to skip')
+COMMON = {'401': _error('no or unknown bearer token'),
+          '403': _error('the token lacks the scope'),
+          '429': {'description': 'rate limited; see Retry-After',
+                  'headers': {'Retry-After': {'schema': {'type': 'integer'}}},
+                  'content': {'application/json': {'schema': _ref('Error')}}},
+          '503': _error('the fleet manager did not answer in time')}
+
+
+def _op(summary: str, scope: str | None, responses: dict[str, Any],
+        parameters: list[dict[str, Any]] | None = None,
+        body: dict[str, Any] | None = None, tag: str = 'fleet') -> dict[str, Any]:
+    op: dict[str, Any] = {'summary': summary, 'tags': [tag], 'responses': dict(responses)}
+    if scope is None:
+        op['security'] = []
+    else:
+        op['description'] = f'Requires scope `{scope}` (or `admin`).'
+        op['responses'].update({k: v for k, v in COMMON.items() if k not in responses})
+    if parameters:
+        op['parameters'] = parameters
+    if body is not None:
+        op['requestBody'] = body
+    return op
+
+
+SCHEMAS: dict[str, Any] = {
+    'Error': {
+        'type': 'object', 'required': ['error'],
+        'properties': {'error': {
+            'type': 'object', 'required': ['code', 'message', 'field'],
+            'properties': {'code': {'type': 'string'}, 'message': {'type': 'string'},
+                           'field': NULLABLE_STR}}}}},
+    'Pose': {'type': 'object', 'required': ['x', 'y', 'theta'],
+             'properties': {'x': {'type': 'number'}, 'y': {'type': 'number'},
+                            'theta': {'type': 'number'}}},
+    'Robot': {
+        'type': 'object',
+        'required': ['id', 'connectivity', 'mode', 'battery', 'pose', 'last_seen',
+                     'software_version'],
+        'properties': {
+            'id': {'type': 'string'},
+            'connectivity': {'type': 'string', 'enum': ['online', 'stale', 'offline']},
+            'mode': {'type': 'string',
+                     'enum': ['unknown', 'idle', 'working', 'charging', 'error']},
+            'battery': {'type': ['number', 'null'], 'minimum': 0, 'maximum': 1},
+            'pose': _ref('Pose'),
+            'last_seen': {'type': ['string', 'null'], 'format': 'date-time'},
+            'software_version': {'type': 'string'},
+            'decommissioned': {'type': 'boolean'},
+            'capabilities': {'type': 'array', 'items': {'type': 'string'}},
+            'current_mission_id': NULLABLE_STR}},
+    'Event': {
+        'type': 'object', 'required': ['id', 'time', 'kind', 'robot_id', 'payload'],
+        'properties': {'id': {'type': 'integer', 'minimum': 1},
+                       'time': {'type': ['string', 'null'], 'format': 'date-time'},
+                       'kind': {'type': 'string'}, 'robot_id': NULLABLE_STR,
+                       'payload': {'type': 'object'}}},
+    'Waypoint': {
+        'type': 'object', 'required': ['x', 'y'], 'additionalProperties': False,
+        'properties': {'x': {'type': 'number'}, 'y': {'type': 'number'},
+                       'theta': {'type': 'number'}, 'frame_id': {'type': 'string'},
+                       'dwell': {'type': 'number', 'minimum': 0}}},
+    'MissionSubmission': {
+        'type': 'object', 'required': ['waypoints'], 'additionalProperties': False,
+        'properties': {
+            'waypoints': {'type': 'array', 'minItems': 1, 'maxItems': 100,
+                          'items': _ref('Waypoint')},
+            'priority': {'type': 'integer'},
+            'capabilities': {'type': 'array', 'items': {'type': 'string'}},
+            'pinned_robot': NULLABLE_STR, 'client_ref': NULLABLE_STR,
+            'callback_url': NULLABLE_STR,
+            'deadline': {'type': ['string', 'null'], 'format': 'date-time'}}},
+    'Mission': {
+        'type': 'object',
+        'required': ['id', 'state', 'robot_id', 'priority', 'waypoints', 'client_ref',
+                     'attempts', 'created_at', 'updated_at', 'failure_reason'],
+        'properties': {
+            'id': {'type': 'string'},
+            'state': {'type': 'string', 'enum': ['queued', 'assigned', 'active', 'succeeded',
+                                                 'failed', 'canceled']},
+            'robot_id': NULLABLE_STR, 'priority': {'type': 'integer'},
+            'waypoints': {'type': 'array', 'items': _ref('Waypoint')},
+            'capabilities': {'type': 'array', 'items': {'type': 'string'}},
+            'pinned_robot': NULLABLE_STR, 'client_ref': NULLABLE_STR,
+            'callback_url': NULLABLE_STR, 'attempts': {'type': 'integer', 'minimum': 0},
+            'created_at': {'type': ['string', 'null'], 'format': 'date-time'},
+            'updated_at': {'type': ['string', 'null'], 'format': 'date-time'},
+            'deadline': {'type': ['string', 'null'], 'format': 'date-time'},
+            'failure_reason': NULLABLE_STR}},
+    'ServiceChange': {
+        'type': 'object',
+        'properties': {'reassign_active': {'type': 'boolean'}, 'reason': {'type': 'string'}}},
+    'Command': {
+        'type': 'object', 'required': ['command'],
+        'properties': {'command': {'type': 'string',
+                                   'enum': ['pause', 'resume', 'return_to_dock',
+                                            'cancel_mission']},
+                       'args': {'type': 'object'}}},
+    'Delivery': {'type': 'object', 'required': ['id', 'subscription', 'event_id', 'status'],
+                 'properties': {'id': {'type': 'integer'}, 'subscription': {'type': 'string'},
+                                'event_id': {'type': 'integer'},
+                                'status': {'type': 'string',
+                                           'enum': ['pending', 'delivered', 'dead']}}},
+}
+
+
+def document(version: str) -> dict[str, Any]:
+    """Return the OpenAPI 3.1 document of the API."""
+    robot_id = _p('robot_id', 'robot id')
+    mission_id = _p('mission_id', 'mission id')
+    since = _q('since', {'type': 'string', 'format': 'date-time'}, 'created at or after')
+    until = _q('until', {'type': 'string', 'format': 'date-time'}, 'created before')
+    kind = _q('kind', {'type': 'string'}, 'comma-separated kinds; `prefix.*` wildcards')
+    json_body = lambda ref, required=True: {  # noqa: E731
+        'required': required, 'content': {'application/json': {'schema': _ref(ref)}}}
+    bad = {'400': _error('malformed request'), '413': _error('body too large'),
+           '422': _error('invalid field (named in error.field)')}
+    paths: dict[str, Any] = {
+        '/api/v1/health': {'get': _op('Liveness and manager reachability', None, {
+            '200': _json('ok', {'type': 'object', 'required': ['status', 'manager'],
+                                'properties': {'status': {'type': 'string'},
+                                               'manager': {'type': 'string'},
+                                               'robots': {'type': 'integer'},
+                                               'version': {'type': 'string'}}})})},
+        '/api/v1/robots': {'get': _op('List robots', 'read', {
+            '200': _json('a page of robots', _page_of('Robot')),
+            '400': _error('bad query parameter')}, [
+            LIMIT, OFFSET, _q('connectivity', {'type': 'string',
+                                               'enum': ['online', 'stale', 'offline']},
+                              'filter')])},
+        '/api/v1/robots/{robot_id}': {'get': _op('One robot', 'read', {
+            '200': _json('the robot', _ref('Robot')), '404': _error('unknown robot')},
+            [robot_id])},
+        '/api/v1/robots/{robot_id}/decommission': {'post': _op(
+            'Take a robot out of service', 'admin', {
+                '200': _json('the robot', _ref('Robot')), '404': _error('unknown robot'),
+                **bad}, [robot_id], json_body('ServiceChange', False))},
+        '/api/v1/robots/{robot_id}/recommission': {'post': _op(
+            'Put a robot back in service', 'admin', {
+                '200': _json('the robot', _ref('Robot')), '404': _error('unknown robot'),
+                **bad}, [robot_id], json_body('ServiceChange', False))},
+        '/api/v1/robots/{robot_id}/commands': {'post': _op(
+            'Send the robot a command', 'incidents:write', {
+                '202': _json('sent', {'type': 'object'}), '404': _error('unknown robot'),
+                **bad}, [robot_id], json_body('Command'))},
+        '/api/v1/events': {'get': _op('Page through the event log', 'read', {
+            '200': _json('events after the cursor', {
+                'type': 'object', 'required': ['items', 'last_id', 'next_after'],
+                'properties': {'items': {'type': 'array', 'items': _ref('Event')},
+                               'last_id': {'type': 'integer'},
+                               'next_after': {'type': 'integer'}}}),
+            '400': _error('bad query parameter')}, [
+            _q('after', {'type': 'integer', 'minimum': 0}, 'return events with id > after'),
+            LIMIT, kind, _q('robot_id', {'type': 'string'}, 'filter')])},
+        '/api/v1/events/stream': {'get': _op(
+            'Server-Sent Events from the event log; resumes after Last-Event-ID', 'read', {
+                '200': {'description': 'text/event-stream; `id:` is the event id',
+                        'content': {'text/event-stream': {'schema': {'type': 'string'}}}},
+                '400': _error('bad cursor')}, [
+                {'name': 'Last-Event-ID', 'in': 'header', 'required': False,
+                 'schema': {'type': 'string'}, 'description': 'resume after this id'},
+                _q('after', {'type': 'integer', 'minimum': 0}, 'resume after this id'),
+                kind])},
+        '/api/v1/missions': {
+            'post': _op('Submit a mission', 'missions:write', {
+                '201': _json('created', _ref('Mission')),
+                '200': _json('the original mission (same Idempotency-Key and body)',
+                             _ref('Mission')),
+                '409': _error('Idempotency-Key reused with a different body'), **bad},
+                [{'name': 'Idempotency-Key', 'in': 'header', 'required': False,
+                  'schema': {'type': 'string', 'maxLength': 256}}],
+                json_body('MissionSubmission')),
+            'get': _op('List missions, newest first', 'read', {
+                '200': _json('a page of missions', _page_of('Mission')),
+                '400': _error('bad query parameter')}, [
+                LIMIT, OFFSET, _q('state', {'type': 'string', 'enum': [
+                    'queued', 'assigned', 'active', 'succeeded', 'failed', 'canceled']},
+                    'filter'), _q('robot_id', {'type': 'string'}, 'filter'), since, until])},
+        '/api/v1/missions/{mission_id}': {'get': _op('One mission', 'read', {
+            '200': _json('the mission', _ref('Mission')), '404': _error('unknown mission')},
+            [mission_id])},
+        '/api/v1/missions/{mission_id}/events': {'get': _op(
+            'The mission\'s timeline', 'read', {
+                '200': _json('its events in order', {
+                    'type': 'object', 'required': ['items', 'total'],
+                    'properties': {'items': {'type': 'array', 'items': _ref('Event')},
+                                   'total': {'type': 'integer'}}}),
+                '404': _error('unknown mission')}, [mission_id])},
+        '/api/v1/missions/{mission_id}/cancel': {'post': _op('Cancel a mission',
+                                                             'missions:write', {
+            '200': _json('the canceled mission', _ref('Mission')),
+            '404': _error('unknown mission'), '409': _error('already finished'), **bad},
+            [mission_id], {'required': False, 'content': {'application/json': {'schema': {
+                'type': 'object', 'properties': {'reason': {'type': 'string'}}}}}})},
+        '/api/v1/webhooks/deliveries': {'get': _op('Webhook deliveries (dead letters with '
+                                                   'status=dead)', 'read', {
+            '200': _json('a page of deliveries', _page_of('Delivery')),
+            '400': _error('bad query parameter')}, [
+            LIMIT, OFFSET, _q('status', {'type': 'string',
+                                         'enum': ['pending', 'delivered', 'dead']}, 'filter'),
+            _q('subscription', {'type': 'string'}, 'filter')], tag='webhooks')},
+        '/api/v1/webhooks/deliveries/{delivery_id}/retry': {'post': _op(
+            'Retry a dead-lettered delivery', 'admin', {
+                '202': _json('queued again', _ref('Delivery')),
+                '404': _error('no such delivery'), '409': _error('not dead')},
+            [_p('delivery_id', 'delivery id')], tag='webhooks')},
+    }
+    return {
+        'openapi': '3.1.0',
+        'info': {'title': 'Fleet operations API', 'version': version,
+                 'description': 'The business bridge of the fleet operations suite. Errors '
+                                'always have the shape {"error": {"code", "message", '
+                                '"field"}}.'},
+        'servers': [{'url': '/'}],
+        'security': [{'bearer': []}],
+        'paths': paths,
+        'components': {'schemas': SCHEMAS, 'securitySchemes': {
+            'bearer': {'type': 'http', 'scheme': 'bearer'}}},
+    }

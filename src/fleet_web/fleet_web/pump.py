@@ -1,0 +1,78 @@
+"""The event pump: reads the manager's event log from the bridge's persisted cursor and
+feeds the webhook outbox and the metrics.
+
+It wakes on live events and otherwise polls; what it reads comes from the log itself
+(``get_events``), so a missed live message or a bridge restart never loses an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fleet_web import convert
+from fleet_web.api_errors import Unavailable
+from fleet_web.metrics import Metrics
+from fleet_web.ros_bridge import FleetBackend
+from fleet_web.webhooks import Outbox
+
+LOG = logging.getLogger('fleet_web.pump')
+
+
+class EventPump:
+    """Move events from the manager's log into the outbox, batch by batch."""
+
+    def __init__(self, backend: FleetBackend, outbox: Outbox, metrics: Metrics,
+                 batch: int = 500, poll_s: float = 1.0) -> None:
+        self._backend = backend
+        self._outbox = outbox
+        self._metrics = metrics
+        self._batch = batch
+        self._poll_s = poll_s
+        self.caught_up = asyncio.Event()
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        feed = self._backend.subscribe()
+        backoff = self._poll_s
+        try:
+            while True:
+                try:
+                    progressed = await self.step()
+                    backoff = self._poll_s
+                except Unavailable:
+                    progressed = False
+                    backoff = min(backoff * 2, 10.0)
+                if progressed:
+                    continue
+                self.caught_up.set()
+                try:
+                    await asyncio.wait_for(feed.queue.get(), backoff)
+                except asyncio.TimeoutError:
+                    pass
+                while not feed.queue.empty():  # one fetch serves every queued wake-up
+                    feed.queue.get_nowait()
+                feed.overflowed = False
+        finally:
+            self._backend.unsubscribe(feed)
+
+    async def step(self) -> bool:
+        """Ingest one batch after the cursor; return True when it read anything."""
+        cursor = self._outbox.cursor()
+        events, _ = await self._backend.get_events(cursor, self._batch, [])
+        if not events:
+            return False
+        self._outbox.ingest(events)
+        for e in events:
+            try:
+                when = convert.epoch_from_iso(e['time']) if e.get('time') else 0.0
+            except ValueError:
+                when = 0.0
+            self._metrics.observe_event(e, when)
+        return True
+
+
+def summary(events: list[dict[str, Any]]) -> str:
+    """One line naming a batch, for logs."""
+    return f'{len(events)} event(s) {events[0]["id"]}..{events[-1]["id"]}' if events else 'none'
