@@ -24,8 +24,9 @@ from fleet_web import errors as store_errors, validate
 from fleet_web.api_errors import ApiError, BadRequest, ConflictError, Forbidden
 from fleet_web.api_errors import NotFoundError, PayloadTooLarge, RateLimited, Unauthorized
 from fleet_web.api_errors import Unavailable
-from fleet_web.auth import KeyStore
+from fleet_web.auth import KeyStore, Principal
 from fleet_web.metrics import Metrics
+from fleet_web.openapi import document
 from fleet_web.pump import EventPump
 from fleet_web.ratelimit import RateLimiter
 from fleet_web.ros_bridge import FleetBackend
@@ -96,6 +97,7 @@ BACKEND = web.AppKey('backend', FleetBackend)
 CONFIG = web.AppKey('config', WebConfig)
 SERVICES = web.AppKey('services', BridgeServices)
 PUMP = web.AppKey('pump', EventPump)
+PRINCIPAL = web.RequestKey('principal', Principal)
 
 
 def scope(name: str | None) -> Callable[[Handler], Handler]:
@@ -165,7 +167,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     allowed, retry_after = services.limiter.check(principal.name, time.monotonic())
     if not allowed:
         raise RateLimited('too many requests for this token', retry_after)
-    request['principal'] = principal
+    request[PRINCIPAL] = principal
     return await handler(request)
 
 
@@ -452,7 +454,6 @@ async def retry_delivery(request: web.Request) -> web.Response:
 
 @scope(None)
 async def openapi(request: web.Request) -> web.Response:
-    from fleet_web.openapi import document
     return json_response(document(request.app[CONFIG].version))
 
 

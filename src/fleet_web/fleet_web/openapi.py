@@ -71,7 +71,7 @@ SCHEMAS: dict[str, Any] = {
         'properties': {'error': {
             'type': 'object', 'required': ['code', 'message', 'field'],
             'properties': {'code': {'type': 'string'}, 'message': {'type': 'string'},
-                           'field': NULLABLE_STR}}}}},
+                           'field': NULLABLE_STR}}}},
     'Pose': {'type': 'object', 'required': ['x', 'y', 'theta'],
              'properties': {'x': {'type': 'number'}, 'y': {'type': 'number'},
                             'theta': {'type': 'number'}}},

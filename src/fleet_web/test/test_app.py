@@ -1,0 +1,300 @@
+"""The HTTP app over real sockets, against an in-memory backend (the FleetBackend Protocol)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pathlib
+from typing import Any, AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from fleet_web.api_errors import ConflictError, NotFoundError, Unprocessable
+from fleet_web.app import ROUTES, WebConfig, create_app, load_services
+from fleet_web.auth import hash_token
+from fleet_web.ros_bridge import EventFeed
+
+TOKENS = {'admin': 'admin-token', 'reader': 'read-token', 'ops': 'ops-token',
+          'wms': 'wms-token'}
+
+
+class FakeBackend:
+    """An in-memory fleet: robots, an event log and missions."""
+
+    def __init__(self) -> None:
+        self.robots = [{'id': 'r1', 'connectivity': 'online', 'mode': 'idle', 'battery': 0.5,
+                        'pose': {'x': 1.0, 'y': 2.0, 'theta': 0.0},
+                        'last_seen': '2026-01-01T00:00:00.000Z', 'software_version': '1.0',
+                        'decommissioned': False, 'capabilities': [],
+                        'current_mission_id': None}]
+        self.events: list[dict[str, Any]] = []
+        self.feeds: set[EventFeed] = set()
+        self.missions: dict[str, dict[str, Any]] = {}
+
+    def append(self, kind: str, live: bool = True) -> dict[str, Any]:
+        e = {'id': len(self.events) + 1, 'time': '2026-01-01T00:00:00.000Z', 'kind': kind,
+             'robot_id': 'r1', 'payload': {}}
+        self.events.append(e)
+        if live:
+            for f in self.feeds:
+                f.queue.put_nowait(e)
+        return e
+
+    async def list_robots(self, robot_id: str = '') -> list[dict[str, Any]]:
+        if robot_id:
+            found = [r for r in self.robots if r['id'] == robot_id]
+            if not found:
+                raise NotFoundError(f'unknown robot {robot_id!r}')
+            return found
+        return self.robots
+
+    async def get_events(self, after: int, limit: int, kinds: list[str],
+                         robot_id: str = '') -> tuple[list[dict[str, Any]], int]:
+        out = [e for e in self.events if e['id'] > after and (not kinds or e['kind'] in kinds)]
+        return out[:limit], len(self.events)
+
+    async def submit_mission(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        if body.get('pinned_robot') == 'ghost':
+            raise Unprocessable('robot ghost is not in the fleet', 'pinned_robot')
+        m = {'id': f'm{len(self.missions) + 1}', 'state': 'queued', 'robot_id': None,
+             'priority': body.get('priority', 0), 'waypoints': body['waypoints'],
+             'client_ref': None, 'attempts': 0, 'created_at': None, 'updated_at': None,
+             'failure_reason': None}
+        self.missions[m['id']] = m
+        return m, False
+
+    async def cancel_mission(self, mission_id: str, reason: str) -> dict[str, Any]:
+        if mission_id not in self.missions:
+            raise NotFoundError('unknown mission')
+        if self.missions[mission_id]['state'] == 'canceled':
+            raise ConflictError('already canceled')
+        self.missions[mission_id]['state'] = 'canceled'
+        return self.missions[mission_id]
+
+    async def get_mission(self, mission_id: str) -> tuple[dict[str, Any], list[Any]]:
+        if mission_id not in self.missions:
+            raise NotFoundError('unknown mission')
+        return self.missions[mission_id], []
+
+    async def list_missions(self, *args: Any) -> tuple[list[dict[str, Any]], int]:
+        return list(self.missions.values()), len(self.missions)
+
+    async def set_robot_service(self, robot_id: str, in_service: bool, reassign: bool,
+                                reason: str) -> dict[str, Any]:
+        return (await self.list_robots(robot_id))[0]
+
+    async def robot_command(self, robot_id: str, command: str, args: dict[str, Any]) -> None:
+        return None
+
+    def subscribe(self) -> EventFeed:
+        feed = EventFeed()
+        self.feeds.add(feed)
+        return feed
+
+    def unsubscribe(self, feed: EventFeed) -> None:
+        self.feeds.discard(feed)
+
+
+@pytest.fixture
+def web_yaml(tmp_path: pathlib.Path) -> pathlib.Path:
+    path = tmp_path / 'web.yaml'
+    path.write_text(json.dumps({
+        'api_keys': [
+            {'name': 'admin', 'token_sha256': hash_token(TOKENS['admin']), 'scopes': ['admin']},
+            {'name': 'reader', 'token_sha256': hash_token(TOKENS['reader']), 'scopes': ['read']},
+            {'name': 'ops', 'token_sha256': hash_token(TOKENS['ops']),
+             'scopes': ['read', 'incidents:write']},
+            {'name': 'wms', 'token_sha256': hash_token(TOKENS['wms']),
+             'scopes': ['read', 'missions:write']}],
+        'rate_limit': {'per_second': 1000, 'burst': 1000}}))
+    return path
+
+
+class Served:
+    def __init__(self, base: str, backend: FakeBackend, session: aiohttp.ClientSession):
+        self.base, self.backend, self.session = base, backend, session
+
+    async def req(self, method: str, path: str, token: str | None = 'admin',
+                  **kw: Any) -> tuple[int, Any, Any]:
+        headers = dict(kw.pop('headers', {}))
+        if token:
+            headers['Authorization'] = f'Bearer {TOKENS[token]}'
+        async with self.session.request(method, self.base + path, headers=headers,
+                                        **kw) as resp:
+            text = await resp.text()
+            try:
+                body = json.loads(text)
+            except ValueError:
+                body = text
+            return resp.status, body, resp.headers
+
+
+async def serve(web_yaml: pathlib.Path, tmp_path: pathlib.Path,
+                backend: FakeBackend | None = None) -> AsyncIterator[Served]:
+    backend = backend or FakeBackend()
+    services = load_services(str(web_yaml), str(tmp_path / 'state.db'), env={})
+    app = create_app(WebConfig(max_body_bytes=4096), backend, services)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, '127.0.0.1', 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    async with aiohttp.ClientSession() as session:
+        try:
+            yield Served(f'http://127.0.0.1:{port}', backend, session)
+        finally:
+            await runner.cleanup()
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+# One request per route class: (method, path, body, scope needed).
+ROUTE_CASES = [
+    ('GET', '/api/v1/robots', None, 'read'),
+    ('GET', '/api/v1/robots/r1', None, 'read'),
+    ('GET', '/api/v1/events', None, 'read'),
+    ('GET', '/api/v1/missions', None, 'read'),
+    ('GET', '/api/v1/webhooks/deliveries', None, 'read'),
+    ('POST', '/api/v1/missions', {'waypoints': [{'x': 1, 'y': 2}]}, 'missions:write'),
+    ('POST', '/api/v1/robots/r1/commands', {'command': 'pause'}, 'incidents:write'),
+    ('POST', '/api/v1/robots/r1/decommission', {}, 'admin'),
+]
+ALLOWED = {'read': {'reader', 'ops', 'wms', 'admin'}, 'missions:write': {'wms', 'admin'},
+           'incidents:write': {'ops', 'admin'}, 'admin': {'admin'}}
+
+
+def test_every_route_declares_a_scope_and_cases_cover_each_scope() -> None:
+    scopes = {getattr(h, 'scope', 'undeclared') for _, _, h in ROUTES}
+    assert 'undeclared' not in scopes
+    assert {c[3] for c in ROUTE_CASES} == scopes - {None}
+
+
+@pytest.mark.parametrize('method,path,body,scope', ROUTE_CASES)
+def test_auth_401_403_and_allowed(web_yaml: pathlib.Path, tmp_path: pathlib.Path,
+                                  method: str, path: str, body: Any, scope: str) -> None:
+    async def check() -> None:
+        async for s in serve(web_yaml, tmp_path):
+            status, err, headers = await s.req(method, path, token=None, json=body)
+            assert status == 401 and err['error']['code'] == 'unauthorized'
+            assert headers['WWW-Authenticate'] == 'Bearer'
+            status, _, _ = await s.req(method, path, token=None, json=body,
+                                       headers={'Authorization': 'Bearer wrong'})
+            assert status == 401
+            for who in TOKENS:
+                status, resp, _ = await s.req(method, path, token=who, json=body)
+                if who in ALLOWED[scope]:
+                    assert status < 300, (who, status, resp)
+                else:
+                    assert status == 403 and resp['error']['code'] == 'forbidden', (who, resp)
+    run(check())
+
+
+def test_public_routes_and_errors(web_yaml: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    async def check() -> None:
+        async for s in serve(web_yaml, tmp_path):
+            status, body, _ = await s.req('GET', '/api/v1/health', token=None)
+            assert status == 200 and body['manager'] == 'reachable'
+            status, body, _ = await s.req('GET', '/api/v1/openapi.json', token=None)
+            assert status == 200 and '/api/v1/missions' in body['paths']
+            status, body, _ = await s.req('GET', '/api/v1/robots/nope')
+            assert status == 404 and body['error']['code'] == 'not_found'
+            status, body, _ = await s.req('GET', '/api/v1/nowhere')
+            assert status == 404 and body == {'error': {'code': 'not_found',
+                                                        'message': 'Not Found', 'field': None}}
+            status, body, _ = await s.req('POST', '/api/v1/missions', data=b'{"waypoints": [',
+                                          headers={'Content-Type': 'application/json'})
+            assert status == 400 and body['error']['code'] == 'bad_request'
+            status, body, _ = await s.req('POST', '/api/v1/missions',
+                                          data=b'{"waypoints":[{"x": NaN, "y": 0}]}')
+            assert status == 400 and 'NaN' in body['error']['message']
+            cases = [({'waypoints': []}, 'waypoints'),
+                     ({'waypoints': [{'x': '1', 'y': 0}]}, 'waypoints[0].x'),
+                     ({'waypoints': [{'x': 1}]}, 'waypoints[0].y'),
+                     ({'waypoints': [{'x': 1, 'y': 1}], 'priority': 1.5}, 'priority'),
+                     ({'waypoints': [{'x': 1, 'y': 1}], 'colour': 'red'}, 'colour'),
+                     ({'waypoints': [{'x': 1, 'y': 1}], 'pinned_robot': 'ghost'},
+                      'pinned_robot')]
+            for payload, field in cases:
+                status, body, _ = await s.req('POST', '/api/v1/missions', json=payload)
+                assert status == 422 and body['error']['field'] == field, (payload, body)
+            status, body, _ = await s.req('POST', '/api/v1/missions',
+                                          json={'waypoints': [{'x': 1, 'y': 1}] * 400})
+            assert status == 413 and body['error']['code'] == 'payload_too_large'
+            status, body, _ = await s.req('GET', '/api/v1/missions?since=2026-01-02T00:00:00Z'
+                                          '&until=2026-01-01T00:00:00Z')
+            assert status == 400 and body['error']['field'] == 'until'
+            status, body, _ = await s.req('GET', '/api/v1/events?after=-1')
+            assert status == 400 and body['error']['field'] == 'after'
+            status, body, _ = await s.req('POST', '/api/v1/missions/nope/cancel')
+            assert status == 404
+    run(check())
+
+
+def test_rate_limit_answers_429_with_retry_after(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / 'web.yaml'
+    path.write_text(json.dumps({'api_keys': [{'name': 'admin', 'scopes': ['admin'],
+                                              'token_sha256': hash_token(TOKENS['admin'])}],
+                                'rate_limit': {'per_second': 0.5, 'burst': 2}}))
+
+    async def check() -> None:
+        async for s in serve(path, tmp_path):
+            codes = [(await s.req('GET', '/api/v1/robots'))[0] for _ in range(3)]
+            assert codes == [200, 200, 429]
+            status, body, headers = await s.req('GET', '/api/v1/robots')
+            assert status == 429 and int(headers['Retry-After']) >= 1
+    run(check())
+
+
+async def read_sse(resp: aiohttp.ClientResponse, count: int) -> list[tuple[int, str]]:
+    """Read ``count`` SSE events as (id, kind)."""
+    out: list[tuple[int, str]] = []
+    event_id, kind = None, None
+    while len(out) < count:
+        line = (await resp.content.readline()).decode().rstrip('\n')
+        if line.startswith('id: '):
+            event_id = int(line[4:])
+        elif line.startswith('event: '):
+            kind = line[7:]
+        elif line == '' and event_id is not None:
+            out.append((event_id, kind or ''))
+            event_id = kind = None
+    return out
+
+
+def test_sse_resumes_from_last_event_id_without_gaps(web_yaml: pathlib.Path,
+                                                     tmp_path: pathlib.Path) -> None:
+    async def check() -> None:
+        backend = FakeBackend()
+        for _ in range(5):
+            backend.append('robot.connectivity', live=False)
+        async for s in serve(web_yaml, tmp_path, backend):
+            auth = {'Authorization': f'Bearer {TOKENS["reader"]}'}
+            async with s.session.get(s.base + '/api/v1/events/stream', headers=auth) as resp:
+                assert resp.headers['Content-Type'].startswith('text/event-stream')
+                first = await read_sse(resp, 5)
+                backend.append('mission.state')
+                first += await read_sse(resp, 1)
+            assert [i for i, _ in first] == [1, 2, 3, 4, 5, 6]
+            # While disconnected: events 7..9, one of them never sent live (a lost message).
+            backend.append('mission.state')
+            backend.append('robot.event', live=False)
+            backend.append('mission.state')
+            headers = dict(auth, **{'Last-Event-ID': '6'})
+            async with s.session.get(s.base + '/api/v1/events/stream',
+                                     headers=headers) as resp:
+                resumed = await read_sse(resp, 3)
+                # A live event that skips an id makes the stream fill the gap from the log.
+                backend.append('robot.event', live=False)
+                backend.append('mission.state')
+                resumed += await read_sse(resp, 2)
+            assert [i for i, _ in resumed] == [7, 8, 9, 10, 11]
+            async with s.session.get(s.base + '/api/v1/events/stream?kind=mission.*',
+                                     headers=dict(auth, **{'Last-Event-ID': '0'})) as resp:
+                only = await read_sse(resp, 4)
+            assert only == [(6, 'mission.state'), (7, 'mission.state'), (9, 'mission.state'),
+                            (11, 'mission.state')]
+    run(check())
