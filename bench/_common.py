@@ -184,6 +184,7 @@ class Proc:
                                       env=env or child_env(), cwd=str(REPO),
                                       start_new_session=True)
         self.exit_code: int | None = None
+        self.stop_timeout = 15.0
 
     @property
     def pid(self) -> int:
@@ -237,10 +238,14 @@ class ProcessGroup:
     def __init__(self, log_dir: pathlib.Path) -> None:
         self.log_dir = log_dir
         self.procs: list[Proc] = []
+        self.stops: list[dict[str, dict[str, Any]]] = []
         self._old_handler: Any = None
 
-    def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Proc:
+    def start(self, name: str, args: list[str], env: dict[str, str] | None = None,
+              stop_timeout: float = 15.0) -> Proc:
+        """Start a child; at the end it gets SIGTERM and ``stop_timeout`` s to exit."""
         p = Proc(name, args, self.log_dir, env)
+        p.stop_timeout = stop_timeout
         self.procs.append(p)
         log(f'started {name} (pid {p.pid}): {" ".join(args[:6])}{" ..." if len(args) > 6 else ""}')
         return p
@@ -252,16 +257,22 @@ class ProcessGroup:
                 raise RuntimeError(f'{p.name} exited early with code {p.popen.returncode}; '
                                    f'last lines of {p.log_path}:\n{p.tail()}')
 
-    def stop_all(self, timeout: float = 15.0) -> dict[str, int]:
-        codes: dict[str, int] = {}
+    def stop_all(self) -> dict[str, dict[str, Any]]:
+        """SIGTERM every child, then wait for each (SIGKILL after its stop_timeout).
+        Returns {name: {'exit': code, 'seconds': time to exit}}."""
+        out: dict[str, dict[str, Any]] = {}
+        t0 = time.monotonic()
         for p in reversed(self.procs):
             p.terminate()
         for p in reversed(self.procs):
-            codes[p.name] = p.wait(timeout)
+            code = p.wait(max(0.1, p.stop_timeout - (time.monotonic() - t0)))
+            out[p.name] = {'exit': code, 'seconds': round(time.monotonic() - t0, 2)}
         if self.procs:
-            log('stopped ' + ', '.join(f'{n} (exit {c})' for n, c in codes.items()))
+            log('stopped ' + ', '.join(f'{n} (exit {v["exit"]}, {v["seconds"]:.1f} s)'
+                                       for n, v in out.items()))
+        self.stops.append(out)
         self.procs = []
-        return codes
+        return out
 
     def __enter__(self) -> 'ProcessGroup':
         def on_term(signum: int, frame: Any) -> None:
@@ -320,6 +331,41 @@ def http_json(method: str, url: str, body: Any = None, token: str | None = None,
         return status, json.loads(raw)
     except ValueError:
         return status, raw.decode(errors='replace')
+
+
+def domain_nodes(wait: float = 1.5) -> list[str]:
+    """Names of the ROS nodes already visible on the benchmark domain (runs in a child
+    process so that this one never holds an rclpy context)."""
+    code = ('import sys, time, rclpy\n'
+            'from rclpy.context import Context\n'
+            'ctx = Context(); rclpy.init(context=ctx)\n'
+            'n = rclpy.create_node("bench_probe", context=ctx)\n'
+            f'time.sleep({wait})\n'
+            'names = sorted({ns.rstrip("/") + "/" + nm for nm, ns in '
+            'n.get_node_names_and_namespaces() if nm != "bench_probe"})\n'
+            'print("\\n".join(names))\n'
+            'n.destroy_node(); rclpy.try_shutdown(context=ctx)\n')
+    try:
+        out = subprocess.run([sys.executable, '-c', code], env=child_env(), cwd=str(REPO),
+                             capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return []
+    return [ln for ln in out.stdout.splitlines() if ln.strip()]
+
+
+def require_empty_domain(allow: bool = False) -> None:
+    """Refuse to run when other nodes use the benchmark domain (a second fleet manager
+    would answer half of the service calls and dispatch to the same robots)."""
+    nodes = domain_nodes()
+    if not nodes:
+        return
+    shown = ', '.join(nodes[:8]) + (' ...' if len(nodes) > 8 else '')
+    msg = (f'ROS_DOMAIN_ID={DOMAIN_ID} is not empty: {len(nodes)} node(s) already running '
+           f'({shown}); stop them first')
+    if allow:
+        log(f'warning: {msg}')
+        return
+    raise RuntimeError(msg + ' (or pass --allow-foreign-nodes)')
 
 
 def write_web_config(path: pathlib.Path) -> pathlib.Path:

@@ -22,9 +22,9 @@ from action_msgs.msg import GoalStatus
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from fleet_msgs.action import ExecuteMission
 from fleet_msgs.msg import FleetEvent, FleetSummary, Mission as MissionMsg, RobotEvent
-from fleet_msgs.msg import RobotStatus
+from fleet_msgs.msg import RobotStatus, TelemetrySample
 from fleet_msgs.srv import CancelMission, GetEvents, GetMission, ListMissions, ListRobots
-from fleet_msgs.srv import RobotCommand, SetRobotService, SubmitMission
+from fleet_msgs.srv import GetTelemetry, RobotCommand, SetRobotService, SubmitMission
 from rclpy.action import ActionClient
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -81,6 +81,9 @@ class FleetManager(LifecycleNode):
         self._commands: dict[str, Any] = {}
         self._goals: dict[tuple[str, int], Any] = {}
         self._dirty_robots: set[str] = set()
+        self._telemetry: list[dict[str, Any]] = []
+        self._telemetry_last: dict[str, float] = {}
+        self._pruned_at = 0.0
         self._want_assign = False
         self.configure_error = ''
         """Why the last configure failed (empty after a successful one)."""
@@ -144,6 +147,7 @@ class FleetManager(LifecycleNode):
             self.create_service(ListMissions, 'fleet/list_missions', self._srv_list_missions),
             self.create_service(SetRobotService, 'fleet/set_robot_service',
                                 self._srv_set_service),
+            self.create_service(GetTelemetry, 'fleet/get_telemetry', self._srv_telemetry),
         ]
         self._tmrs = [
             self.create_timer(p.tick_period, self._on_tick),
@@ -239,6 +243,13 @@ class FleetManager(LifecycleNode):
                 recs = [self.registry.get(r) for r in sorted(self._dirty_robots)]
                 self._dirty_robots.clear()
                 self.store.append([], self._now(), recs)
+            if self._telemetry:
+                self.store.add_telemetry(self._telemetry)
+                self._telemetry = []
+            now = self._now()
+            if self.params is not None and now - self._pruned_at > 600.0:
+                self._pruned_at = now
+                self.store.prune_telemetry(now - self.params.telemetry_retention)
 
     # -- robots ------------------------------------------------------------------------------
     def _on_status(self, msg: RobotStatus) -> None:
@@ -258,6 +269,7 @@ class FleetManager(LifecycleNode):
             rec = result.record
             assert rec is not None
             self._dirty_robots.add(rec.robot_id)
+            self._sample_telemetry(rec, now)
             res = self.board.on_robot_status(rec, now)
             if result.events or res.events:
                 self._commit(res, result.events, (rec.robot_id,))
@@ -266,6 +278,19 @@ class FleetManager(LifecycleNode):
                     self._execute(cmd)
             if not rec.current_mission_id and self.board.mission_of(rec.robot_id) is None:
                 self._want_assign = True
+
+    def _sample_telemetry(self, rec: Any, now: float) -> None:
+        assert self.params is not None
+        last = self._telemetry_last.get(rec.robot_id)
+        if last is not None and now - last < self.params.telemetry_period:
+            return
+        self._telemetry_last[rec.robot_id] = now
+        self._telemetry.append({
+            'robot_id': rec.robot_id, 'time': now,
+            'battery': rec.battery if rec.battery is not None else float('nan'),
+            'x': rec.pose.x, 'y': rec.pose.y, 'theta': rec.pose.theta, 'mode': int(rec.mode),
+            'diagnostics_level': rec.diagnostics_level,
+            'connectivity': rec.connectivity.value})
 
     def _on_robot_event(self, msg: RobotEvent) -> None:
         with self._lock:
@@ -578,6 +603,34 @@ class FleetManager(LifecycleNode):
             self._commit(res, events, (req.robot_id,))
             resp.success = True
             resp.robot = convert.robot_to_msg(self.registry.get(req.robot_id))
+            return resp
+
+    def _srv_telemetry(self, req: GetTelemetry.Request,
+                       resp: GetTelemetry.Response) -> GetTelemetry.Response:
+        with self._lock:
+            if not self._active or self.store is None or self.registry is None \
+                    or self.params is None:
+                return self._not_active(resp)
+            if req.robot_id not in self.registry:
+                resp.success, resp.error_code = False, GetTelemetry.Response.NOT_FOUND
+                resp.error_msg = f'unknown robot {req.robot_id!r}'
+                return resp
+            self._flush_robots(force=True)
+            now = self._now()
+            until = convert.from_time_msg(req.until) or now
+            since = convert.from_time_msg(req.since) or (now - self.params.telemetry_retention)
+            if until < since:
+                resp.success, resp.error_code = False, GetTelemetry.Response.INVALID
+                resp.error_msg = 'until must not be before since'
+                return resp
+            rows = self.store.telemetry(req.robot_id, since, until, float(req.step))
+            resp.samples = [TelemetrySample(
+                stamp=convert.to_time_msg(r['time']),
+                battery=float('nan') if r['battery'] is None else float(r['battery']),
+                x=r['x'], y=r['y'], theta=r['theta'], mode=int(r['mode']),
+                diagnostics_level=int(r['diagnostics_level']),
+                connectivity=r['connectivity']) for r in rows]
+            resp.success = True
             return resp
 
 

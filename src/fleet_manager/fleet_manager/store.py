@@ -56,6 +56,11 @@ class FleetStore:
         }, pk='id', if_not_exists=True)
         db['missions'].create_index(['state'], if_not_exists=True)
         db['missions'].create_index(['created_at'], if_not_exists=True)
+        db['telemetry'].create({
+            'robot_id': str, 'time': float, 'battery': float, 'x': float, 'y': float,
+            'theta': float, 'mode': int, 'diagnostics_level': int, 'connectivity': str,
+        }, if_not_exists=True)
+        db['telemetry'].create_index(['robot_id', 'time'], if_not_exists=True)
         db['meta'].create({'key': str, 'value': str}, pk='key', if_not_exists=True)
         db['meta'].upsert({'key': 'schema_version', 'value': str(SCHEMA_VERSION)}, pk='key')
 
@@ -132,6 +137,38 @@ class FleetStore:
     def load_robots(self) -> list[RobotRecord]:
         """Return every persisted robot record."""
         return [RobotRecord.from_dict(json.loads(r['data'])) for r in self._db['robots'].rows]
+
+    # -- telemetry history ---------------------------------------------------------------------
+    def add_telemetry(self, samples: Sequence[dict[str, Any]]) -> None:
+        """Append telemetry samples (keys: robot_id, time, battery, x, y, theta, mode,
+        diagnostics_level, connectivity) in one transaction."""
+        if samples:
+            with self._db.conn:
+                self._db.execute('BEGIN')
+                self._db['telemetry'].insert_all(samples)
+
+    def telemetry(self, robot_id: str, since: float, until: float,
+                  step: float = 0.0, limit: int = 10_000) -> list[dict[str, Any]]:
+        """Return a robot's samples in [since, until], oldest first; with ``step`` > 0, the
+        first sample of each ``step``-second bucket."""
+        cols = 'robot_id, time, battery, x, y, theta, mode, diagnostics_level, connectivity'
+        if step > 0:
+            # SQLite takes the bare columns from the row that holds MIN(time).
+            sql = (f'SELECT {cols}, MIN(time) FROM telemetry WHERE robot_id = ? AND time >= ? '
+                   'AND time <= ? GROUP BY CAST(time / ? AS INTEGER) ORDER BY time LIMIT ?')
+            args: list[Any] = [robot_id, since, until, step, limit]
+        else:
+            sql = (f'SELECT {cols} FROM telemetry WHERE robot_id = ? AND time >= ? '
+                   'AND time <= ? ORDER BY time LIMIT ?')
+            args = [robot_id, since, until, limit]
+        names = cols.split(', ')
+        return [dict(zip(names, row)) for row in self._db.execute(sql, args).fetchall()]
+
+    def prune_telemetry(self, before: float) -> int:
+        """Delete samples older than ``before``; return how many."""
+        with self._db.conn:
+            cur = self._db.execute('DELETE FROM telemetry WHERE time < ?', [before])
+        return int(cur.rowcount)
 
     # -- missions ----------------------------------------------------------------------------
     @staticmethod

@@ -408,6 +408,82 @@ async def cancel_mission(request: web.Request) -> web.Response:
     return json_response(mission)
 
 
+INCIDENT_STATES = ('triggered', 'acknowledged', 'resolved')
+
+
+@scope('read')
+async def list_incidents(request: web.Request) -> web.Response:
+    cfg = request.app[CONFIG]
+    limit = validate.query_int(request, 'limit', cfg.page_limit, 1, cfg.max_page_limit)
+    offset = validate.query_int(request, 'offset', 0, 0, 10**9)
+    state = request.query.get('state', '')
+    if state and state not in INCIDENT_STATES:
+        raise BadRequest(f'state must be one of {", ".join(INCIDENT_STATES)}', 'state')
+    since, until = validate.query_range(request)
+    items, total = await request.app[BACKEND].list_incidents(
+        state, request.query.get('robot_id', ''), request.query.get('type', ''), since,
+        until, offset, limit)
+    return json_response(_page(items, total, limit, offset))
+
+
+@scope('read')
+async def get_incident(request: web.Request) -> web.Response:
+    return json_response(await request.app[BACKEND].get_incident(
+        request.match_info['incident_id']))
+
+
+async def _incident_action(request: web.Request, action: str) -> web.Response:
+    body = await validate.json_body(request, required=False)
+    note = body.get('note', '')
+    if not isinstance(note, str) or len(note) > 4000:
+        raise validate.Unprocessable('note must be a string of at most 4000 characters',
+                                     'note')
+    who = body.get('who') or request[PRINCIPAL].name
+    if not isinstance(who, str) or len(who) > 128:
+        raise validate.Unprocessable('who must be a string of at most 128 characters', 'who')
+    return json_response(await request.app[BACKEND].incident_action(
+        action, request.match_info['incident_id'], who, note))
+
+
+@scope('incidents:write')
+async def ack_incident(request: web.Request) -> web.Response:
+    return await _incident_action(request, 'ack')
+
+
+@scope('incidents:write')
+async def resolve_incident(request: web.Request) -> web.Response:
+    return await _incident_action(request, 'resolve')
+
+
+MAX_TELEMETRY_SPAN = 7 * 24 * 3600.0
+
+
+@scope('read')
+async def robot_telemetry(request: web.Request) -> web.Response:
+    since, until = validate.query_range(request, MAX_TELEMETRY_SPAN)
+    raw_step = request.query.get('step', '0')
+    try:
+        step = float(raw_step)
+        if not 0 <= step <= 86400 or step != step:
+            raise ValueError
+    except ValueError:
+        raise BadRequest('step must be a number of seconds between 0 and 86400',
+                         'step') from None
+    robot_id = request.match_info['robot_id']
+    items = await request.app[BACKEND].get_telemetry(robot_id, since, until, step)
+    return json_response({'robot_id': robot_id, 'items': items})
+
+
+@scope('read')
+async def slos(request: web.Request) -> web.Response:
+    return json_response(await request.app[BACKEND].get_report('slos'))
+
+
+@scope('read')
+async def kpis(request: web.Request) -> web.Response:
+    return json_response(await request.app[BACKEND].get_report('kpis'))
+
+
 async def metrics(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     if not services.metrics_public:
@@ -472,6 +548,13 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ('GET', f'{API}/missions/{{mission_id}}', get_mission),
     ('GET', f'{API}/missions/{{mission_id}}/events', mission_events),
     ('POST', f'{API}/missions/{{mission_id}}/cancel', cancel_mission),
+    ('GET', f'{API}/robots/{{robot_id}}/telemetry', robot_telemetry),
+    ('GET', f'{API}/incidents', list_incidents),
+    ('GET', f'{API}/incidents/{{incident_id}}', get_incident),
+    ('POST', f'{API}/incidents/{{incident_id}}/ack', ack_incident),
+    ('POST', f'{API}/incidents/{{incident_id}}/resolve', resolve_incident),
+    ('GET', f'{API}/slos', slos),
+    ('GET', f'{API}/kpis', kpis),
     ('GET', f'{API}/webhooks/deliveries', list_deliveries),
     ('POST', f'{API}/webhooks/deliveries/{{delivery_id}}/retry', retry_delivery),
     ('GET', '/metrics', metrics),

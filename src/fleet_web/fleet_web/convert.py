@@ -8,7 +8,8 @@ import math
 from typing import Any
 
 from builtin_interfaces.msg import Time as TimeMsg
-from fleet_msgs.msg import FleetEvent, Mission, RobotState, Waypoint
+from fleet_msgs.msg import FleetEvent, Incident, Mission, RobotState, TelemetrySample
+from fleet_msgs.msg import Waypoint
 
 MODES = {0: 'unknown', 1: 'idle', 2: 'working', 3: 'charging', 4: 'error'}
 
@@ -102,3 +103,32 @@ def mission_msg(body: dict[str, Any]) -> Mission:
         idempotency_key=body.get('idempotency_key') or '',
         callback_url=body.get('callback_url') or '',
         deadline=time_msg(body['deadline_epoch']) if body.get('deadline_epoch') else TimeMsg())
+
+
+def incident_json(i: Incident) -> dict[str, Any]:
+    """Return an incident's API representation (detail_json spread into it)."""
+    try:
+        detail = json.loads(i.detail_json) if i.detail_json else {}
+    except ValueError:
+        detail = {}
+    out = {
+        'id': i.id, 'type': i.type, 'severity': i.severity, 'state': i.state,
+        'title': i.title, 'robot_id': i.robot_id or None, 'mission_id': i.mission_id or None,
+        'area': i.area or None,
+        'pose': {'x': round(i.pose.x, 4), 'y': round(i.pose.y, 4),
+                 'theta': round(i.pose.theta, 4)},
+        'opened_at': iso(i.opened_at), 'last_seen': iso(i.last_seen), 'count': int(i.count),
+    }
+    for key in ('recurrence', 'runbook', 'context', 'timeline', 'escalation', 'bag_path'):
+        out[key] = detail.get(key)
+    if out['timeline'] is None:
+        out['timeline'] = []
+    return out
+
+
+def telemetry_json(t: TelemetrySample) -> dict[str, Any]:
+    """Return one telemetry sample's API representation."""
+    return {'time': iso(t.stamp), 'battery': _num(t.battery), 'x': round(t.x, 4),
+            'y': round(t.y, 4), 'theta': round(t.theta, 4),
+            'mode': MODES.get(t.mode, 'unknown'), 'diagnostics_level': int(t.diagnostics_level),
+            'connectivity': t.connectivity}

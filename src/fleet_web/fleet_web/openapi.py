@@ -138,6 +138,32 @@ SCHEMAS: dict[str, Any] = {
                                    'enum': ['pause', 'resume', 'return_to_dock',
                                             'cancel_mission']},
                        'args': {'type': 'object'}}},
+    'Incident': {
+        'type': 'object',
+        'required': ['id', 'type', 'severity', 'state', 'robot_id', 'opened_at', 'last_seen',
+                     'count', 'timeline'],
+        'properties': {
+            'id': {'type': 'string'}, 'type': {'type': 'string'},
+            'severity': {'type': 'string', 'enum': ['SEV0', 'SEV1', 'SEV2', 'SEV3']},
+            'state': {'type': 'string', 'enum': ['triggered', 'acknowledged', 'resolved']},
+            'title': {'type': 'string'}, 'robot_id': NULLABLE_STR, 'mission_id': NULLABLE_STR,
+            'area': NULLABLE_STR, 'pose': _ref('Pose'),
+            'opened_at': {'type': ['string', 'null'], 'format': 'date-time'},
+            'last_seen': {'type': ['string', 'null'], 'format': 'date-time'},
+            'count': {'type': 'integer', 'minimum': 0},
+            'recurrence': {'type': ['object', 'null']}, 'runbook': {'type': ['object', 'null']},
+            'context': {'type': ['object', 'null']},
+            'timeline': {'type': 'array', 'items': {'type': 'object'}},
+            'escalation': {'type': ['object', 'null']}, 'bag_path': NULLABLE_STR}},
+    'Note': {'type': 'object', 'properties': {'note': {'type': 'string', 'maxLength': 4000},
+                                              'who': {'type': 'string', 'maxLength': 128}}},
+    'TelemetrySample': {
+        'type': 'object', 'required': ['time', 'battery', 'x', 'y', 'theta', 'mode'],
+        'properties': {'time': {'type': ['string', 'null'], 'format': 'date-time'},
+                       'battery': {'type': ['number', 'null']}, 'x': {'type': 'number'},
+                       'y': {'type': 'number'}, 'theta': {'type': 'number'},
+                       'mode': {'type': 'string'}, 'diagnostics_level': {'type': 'integer'},
+                       'connectivity': {'type': 'string'}}},
     'Delivery': {'type': 'object', 'required': ['id', 'subscription', 'event_id', 'status'],
                  'properties': {'id': {'type': 'integer'}, 'subscription': {'type': 'string'},
                                 'event_id': {'type': 'integer'},
@@ -234,6 +260,45 @@ def document(version: str) -> dict[str, Any]:
             '404': _error('unknown mission'), '409': _error('already finished'), **bad},
             [mission_id], {'required': False, 'content': {'application/json': {'schema': {
                 'type': 'object', 'properties': {'reason': {'type': 'string'}}}}}})},
+        '/api/v1/robots/{robot_id}/telemetry': {'get': _op(
+            'Downsampled telemetry history', 'read', {
+                '200': _json('samples, oldest first', {
+                    'type': 'object', 'required': ['robot_id', 'items'],
+                    'properties': {'robot_id': {'type': 'string'},
+                                   'items': {'type': 'array',
+                                             'items': _ref('TelemetrySample')}}}),
+                '400': _error('bad range or step (error.field names it)'),
+                '404': _error('unknown robot')}, [
+                robot_id, _q('since', {'type': 'string', 'format': 'date-time'}, 'from'),
+                _q('until', {'type': 'string', 'format': 'date-time'}, 'to (span <= 7 days)'),
+                _q('step', {'type': 'number', 'minimum': 0, 'maximum': 86400},
+                   'seconds between samples')])},
+        '/api/v1/incidents': {'get': _op('List incidents, newest first', 'read', {
+            '200': _json('a page of incidents', _page_of('Incident')),
+            '400': _error('bad query parameter')}, [
+            LIMIT, OFFSET, _q('state', {'type': 'string', 'enum': [
+                'triggered', 'acknowledged', 'resolved']}, 'filter'),
+            _q('robot_id', {'type': 'string'}, 'filter'),
+            _q('type', {'type': 'string'}, 'filter'), since, until], tag='incidents')},
+        '/api/v1/incidents/{incident_id}': {'get': _op(
+            'One incident with context, runbook and timeline', 'read', {
+                '200': _json('the incident', _ref('Incident')),
+                '404': _error('unknown incident')},
+            [_p('incident_id', 'incident id')], tag='incidents')},
+        '/api/v1/incidents/{incident_id}/ack': {'post': _op(
+            'Acknowledge: stops escalation', 'incidents:write', {
+                '200': _json('the incident', _ref('Incident')),
+                '404': _error('unknown incident'), '409': _error('already resolved'), **bad},
+            [_p('incident_id', 'incident id')], json_body('Note', False), tag='incidents')},
+        '/api/v1/incidents/{incident_id}/resolve': {'post': _op(
+            'Resolve, with a note', 'incidents:write', {
+                '200': _json('the incident', _ref('Incident')),
+                '404': _error('unknown incident'), '409': _error('already resolved'), **bad},
+            [_p('incident_id', 'incident id')], json_body('Note', False), tag='incidents')},
+        '/api/v1/slos': {'get': _op('SLOs: SLI, error budget, burn rates, alerts', 'read', {
+            '200': _json('status of every SLO', {'type': 'object'})}, tag='observability')},
+        '/api/v1/kpis': {'get': _op('Fleet KPIs', 'read', {
+            '200': _json('the KPIs', {'type': 'object'})}, tag='observability')},
         '/api/v1/webhooks/deliveries': {'get': _op('Webhook deliveries (dead letters with '
                                                    'status=dead)', 'read', {
             '200': _json('a page of deliveries', _page_of('Delivery')),

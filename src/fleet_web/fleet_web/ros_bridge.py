@@ -15,7 +15,8 @@ import json
 from typing import Any, Protocol
 
 from fleet_msgs.msg import FleetEvent
-from fleet_msgs.srv import CancelMission, GetEvents, GetMission, ListMissions, ListRobots
+from fleet_msgs.srv import CancelMission, GetEvents, GetIncident, GetMission, GetReport
+from fleet_msgs.srv import GetTelemetry, IncidentAction, ListIncidents, ListMissions, ListRobots
 from fleet_msgs.srv import RobotCommand, SetRobotService, SubmitMission
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -59,6 +60,20 @@ class FleetBackend(Protocol):
     async def robot_command(self, robot_id: str, command: str,
                             args: dict[str, Any]) -> None: ...
 
+    async def list_incidents(self, state: str, robot_id: str, type_: str,
+                             since: float | None, until: float | None, offset: int,
+                             limit: int) -> tuple[list[dict[str, Any]], int]: ...
+
+    async def get_incident(self, incident_id: str) -> dict[str, Any]: ...
+
+    async def incident_action(self, action: str, incident_id: str, who: str,
+                              note: str) -> dict[str, Any]: ...
+
+    async def get_telemetry(self, robot_id: str, since: float | None, until: float | None,
+                            step: float) -> list[dict[str, Any]]: ...
+
+    async def get_report(self, name: str) -> dict[str, Any]: ...
+
     def subscribe(self) -> EventFeed: ...
 
     def unsubscribe(self, feed: EventFeed) -> None: ...
@@ -84,6 +99,12 @@ class RosFleetBackend(Node):
             'get_mission': self.create_client(GetMission, f'{prefix}/get_mission'),
             'list_missions': self.create_client(ListMissions, f'{prefix}/list_missions'),
             'set_service': self.create_client(SetRobotService, f'{prefix}/set_robot_service'),
+            'list_incidents': self.create_client(ListIncidents, f'{prefix}/list_incidents'),
+            'get_incident': self.create_client(GetIncident, f'{prefix}/get_incident'),
+            'ack': self.create_client(IncidentAction, f'{prefix}/ack_incident'),
+            'resolve': self.create_client(IncidentAction, f'{prefix}/resolve_incident'),
+            'telemetry': self.create_client(GetTelemetry, f'{prefix}/get_telemetry'),
+            'report': self.create_client(GetReport, f'{prefix}/get_report'),
         }
         self._robot_clients: dict[str, Any] = {}
         self.create_subscription(FleetEvent, f'{prefix}/events', self._on_event, QoSProfile(
@@ -194,6 +215,39 @@ class RosFleetBackend(Node):
             robot_id=robot_id, in_service=in_service, reassign_active=reassign_active,
             reason=reason))
         return convert.robot_json(resp.robot)
+
+    async def list_incidents(self, state: str, robot_id: str, type_: str,
+                             since: float | None, until: float | None, offset: int,
+                             limit: int) -> tuple[list[dict[str, Any]], int]:
+        resp = await self._call(self._srv['list_incidents'], ListIncidents.Request(
+            state=state, robot_id=robot_id, type=type_, since=convert.time_msg(since),
+            until=convert.time_msg(until), offset=offset, limit=limit))
+        return [convert.incident_json(i) for i in resp.incidents], int(resp.total)
+
+    async def get_incident(self, incident_id: str) -> dict[str, Any]:
+        resp = await self._call(self._srv['get_incident'],
+                                GetIncident.Request(incident_id=incident_id))
+        return convert.incident_json(resp.incident)
+
+    async def incident_action(self, action: str, incident_id: str, who: str,
+                              note: str) -> dict[str, Any]:
+        resp = await self._call(self._srv[action], IncidentAction.Request(
+            incident_id=incident_id, who=who, note=note))
+        return convert.incident_json(resp.incident)
+
+    async def get_telemetry(self, robot_id: str, since: float | None, until: float | None,
+                            step: float) -> list[dict[str, Any]]:
+        resp = await self._call(self._srv['telemetry'], GetTelemetry.Request(
+            robot_id=robot_id, since=convert.time_msg(since), until=convert.time_msg(until),
+            step=step))
+        return [convert.telemetry_json(t) for t in resp.samples]
+
+    async def get_report(self, name: str) -> dict[str, Any]:
+        resp = await self._call(self._srv['report'], GetReport.Request(name=name))
+        try:
+            return json.loads(resp.report_json or '{}')
+        except ValueError:
+            raise Unavailable(f'the manager sent a malformed {name} report') from None
 
     async def robot_command(self, robot_id: str, command: str, args: dict[str, Any]) -> None:
         client = self._robot_clients.get(robot_id)

@@ -1,0 +1,681 @@
+"""The glue between the manager's facts and the incident cores; plain Python, no rclpy.
+
+:class:`IncidentFlow` owns the rule engine, the incident book and the escalator, and keeps
+what an incident needs to be useful to the person who opens it: per robot a bounded ring of
+the last status samples (the trajectory), the last diagnostics event, the software version
+and the recent events, plus the recent configuration changes of the site.
+
+The node calls it with what it already has and carries out what comes back::
+
+    flow = IncidentFlow(workflows, runbooks, fleet, clock, ids)
+    flow.restore(stored_incident_dicts)                 # once, before anything else
+    res = flow.on_status(record, now)                   # every accepted RobotStatus
+    res = flow.on_event(event, record, now)             # every event the manager logs
+    res = flow.tick(now)                                # periodically (escalation)
+    res = flow.acknowledge(incident_id, who, note, now) # operator actions (API)
+    res = flow.resolve(incident_id, who, note, now)
+
+Every call returns a :class:`FlowResult`: events to append to the event log, commands to
+send to robots, incidents that changed (persist and publish them), notifications to
+deliver and snapshot-bag requests. Each fact is evaluated at ``now`` (the manager's clock),
+not at the robot's stamp.
+
+Correlation beyond the book's dedup key: while an incident is open, a further fact of the
+robot that the opening rule's ``event``/``count`` trigger would count (same kind, ``match``
+and ``when`` conditions, within the dedup window, same dedup key) is folded into it even
+when the trigger does not fire, so ``count`` is the number of facts behind the incident: 3
+recoveries open a stuck incident with count 3, the 4th makes it 4. A ``count`` trigger per
+robot opens its incident with the count it consumed.
+
+Rule actions other than ``open_incident`` are not repeated by a flood: a ``command``,
+``notify`` or ``escalate`` action tied to an incident (the incident the same rule opened or
+updated in the same firing) runs once per incident; one without an incident runs at most
+once per ``action_cooldown`` seconds per rule, robot and command/channel.
+"""
+
+from __future__ import annotations
+
+import builtins
+import collections
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
+
+from fleet_manager.core.config import FleetConfig
+from fleet_manager.core.escalation import Escalator, Notification, NotifyReason
+from fleet_manager.core.incident_model import (Action, Command, CommandAction, EscalateAction,
+                                               FleetFact, NotifyAction, OpenIncidentAction,
+                                               Telemetry)
+from fleet_manager.core.incidents import Incident, IncidentBook, IncidentState
+from fleet_manager.core.model import Event, NewEvent, Pose, RobotRecord
+from fleet_manager.core.rules import CountTrigger, EventTrigger, Rule, RuleEngine, Workflows
+from fleet_manager.core.runbooks import Runbook
+
+__all__ = [
+    'BagRequest', 'CommandRequest', 'FlowResult', 'IncidentFlow', 'incident_summary',
+    'INCIDENT_ACKNOWLEDGED', 'INCIDENT_ESCALATED', 'INCIDENT_OPENED', 'INCIDENT_RESOLVED',
+    'INCIDENT_UPDATED', 'NOTIFICATION_SENT', 'ROBOT_EVENT_KIND',
+]
+
+ROBOT_EVENT_KIND = 'robot.event'
+"""The manager's event kind for a robot's RobotEvent (payload type/severity/message/data)."""
+INCIDENT_OPENED = 'incident.opened'
+INCIDENT_UPDATED = 'incident.updated'
+INCIDENT_ACKNOWLEDGED = 'incident.acknowledged'
+INCIDENT_RESOLVED = 'incident.resolved'
+INCIDENT_ESCALATED = 'incident.escalated'
+NOTIFICATION_SENT = 'notification.sent'
+#: Kinds this module produces; fed back through on_event they are ignored (no loops).
+OWN_KIND_PREFIXES = ('incident.', 'notification.')
+DIAGNOSTICS_EVENT_TYPE = 'diagnostics_level'
+_PRUNE_PERIOD = 600.0  # s between IncidentBook.prune calls from tick
+
+
+class CommandRequest(NamedTuple):
+    """Send ``command`` with ``args`` to ``robot_id`` (the node's ``send_command``)."""
+
+    robot_id: str
+    command: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BagRequest:
+    """Write a snapshot bag for ``incident_id`` of ``robot_id`` covering [since, until] (s)."""
+
+    incident_id: str
+    robot_id: str
+    since: float
+    until: float
+
+
+@dataclass
+class FlowResult:
+    """What one IncidentFlow call asks the node to do, in this order.
+
+    ``events``: append to the event log (then publish them); ``incidents``: changed
+    incidents, each once, to persist and publish; ``commands``: send to robots;
+    ``notifications``: deliver (each is also in ``events`` as ``notification.sent``);
+    ``bags``: write snapshot bags.
+    """
+
+    events: list[NewEvent] = field(default_factory=list)
+    commands: list[CommandRequest] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
+    bags: list[BagRequest] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.commands or self.incidents or self.bags
+                    or self.notifications)
+
+    def changed(self, incident: Incident) -> None:
+        """Record that ``incident`` changed (kept once, in first-change order)."""
+        if all(i.id != incident.id for i in self.incidents):
+            self.incidents.append(incident)
+
+    def extend(self, other: 'FlowResult') -> 'FlowResult':
+        """Append ``other``'s contents; return self."""
+        self.events.extend(other.events)
+        self.commands.extend(other.commands)
+        for inc in other.incidents:
+            self.changed(inc)
+        self.bags.extend(other.bags)
+        self.notifications.extend(other.notifications)
+        return self
+
+
+def incident_summary(inc: Incident) -> dict[str, Any]:
+    """Return the event-log payload of an incident: everything but context and timeline."""
+    pose = None if inc.pose is None else {'x': inc.pose.x, 'y': inc.pose.y,
+                                          'theta': inc.pose.theta,
+                                          'frame_id': inc.pose.frame_id}
+    return {
+        'id': inc.id, 'type': inc.type, 'severity': inc.severity.value,
+        'state': inc.state.value, 'title': inc.title, 'robot_id': inc.robot_id,
+        'mission_id': inc.mission_id, 'area': inc.area, 'pose': pose,
+        'opened_at': inc.opened_at, 'last_seen': inc.last_seen, 'count': inc.count,
+        'rule': inc.rule, 'recurrence': inc.recurrence.get('text', ''),
+        'escalation_level': inc.escalation.level, 'policy': inc.escalation.policy,
+        'acknowledged_by': inc.acknowledged_by, 'resolved_by': inc.resolved_by,
+        'runbook': (inc.runbook or {}).get('title', ''),
+    }
+
+
+@dataclass
+class _RobotMemory:
+    """What the flow remembers about one robot for incident context (bounded)."""
+
+    samples: collections.deque[dict[str, Any]]
+    events: collections.deque[dict[str, Any]]
+    diagnostics: dict[str, Any] | None = None
+    software_version: str = ''
+    record: RobotRecord | None = None
+
+
+def _finite(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _pose_from_data(data: Mapping[str, Any]) -> Pose | None:
+    """Return the pose an event's data carries (``pose: [x, y, theta]`` or a mapping)."""
+    raw = data.get('pose')
+    if isinstance(raw, (list, tuple)) and len(raw) >= 2:
+        values = [_finite(v) for v in raw[:3]]
+    elif isinstance(raw, Mapping):
+        values = [_finite(raw.get(k, 0.0)) for k in ('x', 'y', 'theta')]
+    else:
+        return None
+    if any(v is None for v in values[:2]):
+        return None
+    theta = values[2] if len(values) > 2 and values[2] is not None else 0.0
+    return Pose(float(values[0]), float(values[1]), float(theta))  # type: ignore[arg-type]
+
+
+class IncidentFlow:
+    """Rule engine + incident book + escalator, fed with the manager's facts.
+
+    ``workflows`` is a validated workflows.yaml, ``runbooks`` the runbooks by incident type,
+    ``fleet`` the fleet definition (areas, docks, site), ``clock`` returns epoch seconds
+    (used when a method's ``now`` is None) and ``ids`` returns fresh incident ids; it must
+    not repeat ids across restarts, e.g. ``sequential_ids(start=next_sequence(stored))``
+    (ids still held by the book are skipped as a safeguard).
+
+    ``history`` status samples, ``recent_events`` events per robot and ``config_changes``
+    configuration changes are kept for incident context; a snapshot bag covers the
+    ``bag_seconds`` before an incident opened. Not thread-safe: call it from one thread
+    (under the node's lock).
+    """
+
+    def __init__(self, workflows: Workflows, runbooks: Mapping[str, Runbook],
+                 fleet: FleetConfig, clock: Callable[[], float], ids: Callable[[], str], *,
+                 history: int = 60, recent_events: int = 20, config_changes: int = 20,
+                 bag_seconds: float = 60.0, action_cooldown: float = 60.0,
+                 update_event_every: int = 100) -> None:
+        if history < 1 or recent_events < 1 or config_changes < 1:
+            raise ValueError('history, recent_events and config_changes must be at least 1')
+        if update_event_every < 1:
+            raise ValueError('update_event_every must be at least 1')
+        self.workflows = workflows
+        self.fleet = fleet
+        self.history = history
+        self.recent_events = recent_events
+        self.bag_seconds = float(bag_seconds)
+        self.action_cooldown = float(action_cooldown)
+        self.update_event_every = update_event_every
+        self._clock = clock
+        self._ids = ids
+        self._now = float(clock())
+        self.engine = RuleEngine(workflows)
+        self.book = IncidentBook(workflows.incidents, clock=lambda: self._now,
+                                 ids=self._fresh_id, runbooks=runbooks)
+        self.escalator = Escalator(workflows.escalation)
+        self._rules: dict[str, Rule] = {r.name: r for r in workflows.rules}
+        self._robots: dict[str, _RobotMemory] = {}
+        self._open_by_robot: dict[str, set[str]] = {}
+        self._incident_actions: dict[str, set[tuple[str, ...]]] = {}
+        self._cooldowns: dict[tuple[str, ...], float] = {}
+        self._last_prune = self._now
+        self.config_changes: collections.deque[dict[str, Any]] = collections.deque(
+            maxlen=config_changes)
+        """Recent configuration changes (newest last); see :meth:`record_config_change`."""
+
+    # -- inputs ----------------------------------------------------------------------------
+    def on_event(self, event: NewEvent | Event, record: RobotRecord | None = None,
+                 now: float | None = None) -> FlowResult:
+        """Evaluate one logged event: ``robot.event`` (payload type, severity, message,
+        data, seq), ``robot.connectivity``, ``mission.state`` or any other robot event.
+
+        ``record`` is the robot's registry record (None if unknown): it gives the pose,
+        area, group and current mission. Events without a robot and the kinds this class
+        produces (``incident.*``, ``notification.*``) are ignored.
+        """
+        now = self._begin(now)
+        kind, robot = event.kind, event.robot_id
+        if not robot or kind.startswith(OWN_KIND_PREFIXES):
+            return FlowResult()
+        mem = self._memory(robot)
+        self._remember_record(mem, record)
+        record = record or mem.record
+        payload = dict(event.payload or {})
+        if kind == ROBOT_EVENT_KIND:
+            fact_kind = str(payload.get('type', ''))
+            raw = payload.get('data')
+            data = dict(raw) if isinstance(raw, Mapping) else {}
+            severity = int(payload.get('severity', 0) or 0)
+            message = str(payload.get('message', ''))
+            if fact_kind == DIAGNOSTICS_EVENT_TYPE:
+                mem.diagnostics = {'time': now, 'message': message, 'severity': severity,
+                                   **data}
+        else:
+            fact_kind, data, severity = kind, payload, 0
+            message = str(payload.get('reason', ''))
+        if not fact_kind:
+            return FlowResult()
+        mission_id = (event.mission_id or str(data.get('mission_id') or '')
+                      or (record.current_mission_id if record else ''))
+        mem.events.append({'time': now, 'kind': fact_kind, 'severity': severity,
+                           'message': message, 'data': data})
+        pose = record.pose if record is not None and record.pose.is_finite() \
+            else _pose_from_data(data)
+        fact = FleetFact(kind=fact_kind, robot_id=robot, time=now, data=data,
+                         area=self._area(pose), group=self._group(robot, record),
+                         site=self.fleet.site, mission_id=mission_id or None, pose=pose,
+                         severity=severity, message=message)
+        return self._perform(self.engine.on_fact(fact), now, fact)
+
+    def on_status(self, record: RobotRecord, now: float | None = None) -> FlowResult:
+        """Evaluate a robot's telemetry (an accepted status: battery thresholds, offline)
+        and add a sample (time, x, y, theta, battery, mode) to its trajectory ring."""
+        now = self._begin(now)
+        mem = self._memory(record.robot_id)
+        self._remember_record(mem, record)
+        pose = record.pose
+        if pose.is_finite():
+            mem.samples.append({'time': now, 'x': pose.x, 'y': pose.y, 'theta': pose.theta,
+                                'battery': _finite(record.battery), 'mode': record.mode.label})
+        area = self._area(pose if pose.is_finite() else None)
+        telemetry = Telemetry.from_record(record, time=now, area=area, site=self.fleet.site)
+        return self._perform(self.engine.on_telemetry(telemetry), now, None)
+
+    def tick(self, now: float | None = None) -> FlowResult:
+        """Advance escalation of the open incidents to ``now``; prune old resolved ones."""
+        now = self._begin(now)
+        res = FlowResult()
+        incidents = sorted((self.book.get(i) for ids in self._open_by_robot.values()
+                            for i in ids), key=lambda i: (i.opened_at, i.id))
+        before = {i.id: (i.state, i.escalation.to_dict()) for i in incidents}
+        self._deliver(self.escalator.tick(now, incidents), res, now)
+        for inc in incidents:
+            if before[inc.id] != (inc.state, inc.escalation.to_dict()):
+                res.changed(inc)
+        self._cooldowns = {k: t for k, t in self._cooldowns.items()
+                           if now - t < self.action_cooldown}
+        if now - self._last_prune >= _PRUNE_PERIOD:
+            self._last_prune = now
+            self.book.prune(now)
+        return res
+
+    def record_config_change(self, change: Mapping[str, Any],
+                             now: float | None = None) -> None:
+        """Remember a configuration change (e.g. ``{'what': 'workflows', 'by': 'alice'}``)
+        for the context of incidents opened later; the oldest beyond the bound drop out."""
+        self.config_changes.append({'time': self._begin(now), **dict(change)})
+
+    def forget_robot(self, robot_id: str) -> None:
+        """Drop the robot's context memory and trigger memory (decommissioned robot)."""
+        self._robots.pop(robot_id, None)
+        self.engine.forget_robot(robot_id)
+
+    # -- operator actions ------------------------------------------------------------------
+    def acknowledge(self, incident_id: str, who: str, note: str = '',
+                    now: float | None = None) -> FlowResult:
+        """Acknowledge (stops escalation). Raises IncidentNotFound, or InvalidTransition
+        unless the incident is triggered."""
+        self._begin(now)
+        inc = self.book.acknowledge(incident_id, who, note)
+        res = FlowResult()
+        self._incident_event(res, INCIDENT_ACKNOWLEDGED, inc, {'who': who, 'note': note})
+        return res
+
+    def resolve(self, incident_id: str, who: str, note: str = '',
+                now: float | None = None) -> FlowResult:
+        """Resolve with ``note`` on the timeline. Raises IncidentNotFound, or
+        InvalidTransition when already resolved. The next matching fact opens a new
+        incident, whose recurrence counts this one."""
+        self._begin(now)
+        inc = self.book.resolve(incident_id, who, note)
+        self._unindex(inc)
+        res = FlowResult()
+        self._incident_event(res, INCIDENT_RESOLVED, inc, {'who': who, 'note': note})
+        return res
+
+    # -- reading and persistence -----------------------------------------------------------
+    def get(self, incident_id: str) -> Incident:
+        """Return the incident; IncidentNotFound for an unknown (or pruned) id."""
+        return self.book.get(incident_id)
+
+    def to_dicts(self) -> builtins.list[dict[str, Any]]:
+        """Return every incident the flow holds as JSON-serialisable dicts, oldest first."""
+        return [inc.to_dict() for inc in self.book.incidents()]
+
+    def restore(self, dicts: Iterable[Mapping[str, Any]]) -> int:
+        """Load incidents written by :meth:`to_dicts` / ``Incident.to_dict`` (call once,
+        before any event); returns how many. KeyError/ValueError for malformed ones."""
+        incidents = [Incident.from_dict(d) for d in dicts]
+        self.book.restore(incidents)
+        for inc in incidents:
+            if inc.is_open:
+                self._open_by_robot.setdefault(inc.robot_id, set()).add(inc.id)
+        return len(incidents)
+
+    @staticmethod
+    def next_sequence(dicts: Iterable[Mapping[str, Any]], prefix: str = 'INC-') -> int:
+        """Return the first free number for ``sequential_ids(prefix, start)`` after the
+        stored incidents ``dicts`` (1 when none use the prefix)."""
+        pattern = re.compile(rf'^{re.escape(prefix)}(\d+)$')
+        highest = 0
+        for d in dicts:
+            m = pattern.match(str(d.get('id', '')))
+            if m:
+                highest = max(highest, int(m.group(1)))
+        return highest + 1
+
+    # -- internals: facts to actions -------------------------------------------------------
+    def _begin(self, now: float | None) -> float:
+        self._now = float(self._clock() if now is None else now)
+        return self._now
+
+    def _fresh_id(self) -> str:
+        for _ in range(1_000_000):
+            candidate = self._ids()
+            if candidate not in self.book:
+                return candidate
+        raise RuntimeError('the incident id generator keeps returning used ids')
+
+    def _memory(self, robot_id: str) -> _RobotMemory:
+        mem = self._robots.get(robot_id)
+        if mem is None:
+            mem = _RobotMemory(collections.deque(maxlen=self.history),
+                               collections.deque(maxlen=self.recent_events))
+            self._robots[robot_id] = mem
+        return mem
+
+    @staticmethod
+    def _remember_record(mem: _RobotMemory, record: RobotRecord | None) -> None:
+        if record is not None:
+            mem.record = record
+            if record.software_version:
+                mem.software_version = record.software_version
+
+    def _area(self, pose: Pose | None) -> str | None:
+        return None if pose is None else self.fleet.area_at(pose.x, pose.y)
+
+    def _group(self, robot_id: str, record: RobotRecord | None) -> str | None:
+        if record is not None and record.group:
+            return record.group
+        return self.fleet.spec_for(robot_id).group or None
+
+    def _perform(self, actions: Iterable[Action], now: float,
+                 fact: FleetFact | None) -> FlowResult:
+        """Carry out a firing's actions in order; then fold ``fact`` into open incidents
+        it belongs to that no action of this firing already counted it for."""
+        res = FlowResult()
+        by_rule: dict[str, str] = {}
+        counted: set[str] = set()
+        for action in actions:
+            if isinstance(action, OpenIncidentAction):
+                inc = self._observe(action, res, now)
+                by_rule[action.rule] = inc.id
+                counted.add(inc.id)
+            elif isinstance(action, CommandAction):
+                self._command(action, by_rule.get(action.rule), res, now)
+            elif isinstance(action, NotifyAction):
+                self._notify_action(action, by_rule.get(action.rule), res, now)
+            elif isinstance(action, EscalateAction):
+                self._escalate_action(action, by_rule.get(action.rule), res, now)
+        if fact is not None:
+            self._fold(fact, counted, res, now)
+        return res
+
+    def _facts_behind(self, action: OpenIncidentAction) -> int:
+        """How many facts a new incident stands for: a per-robot count trigger's count."""
+        rule = self._rules.get(action.rule)
+        trigger = rule.trigger if rule is not None else None
+        if isinstance(trigger, CountTrigger) and 'robot' in trigger.per \
+                and action.fact.kind in trigger.kinds:
+            return trigger.count
+        return 1
+
+    def _observe(self, action: OpenIncidentAction, res: FlowResult, now: float) -> Incident:
+        severity = None
+        existing = self._open_by_robot.get(action.robot_id, set())
+        for inc_id in existing:
+            inc = self.book.get(inc_id)
+            if inc.type == action.type:
+                severity = inc.severity
+        inc, created = self.book.observe(action, action.fact,
+                                         self._context(action.robot_id, now))
+        if created:
+            # The flow owns the book; an incident stands for the facts that opened it.
+            inc.count = max(inc.count, self._facts_behind(action))
+            self._open_by_robot.setdefault(inc.robot_id, set()).add(inc.id)
+            self._incident_event(res, INCIDENT_OPENED, inc, {'reason': action.reason})
+            res.bags.append(BagRequest(inc.id, inc.robot_id, now - self.bag_seconds, now))
+            # Page level 1 with the opening rather than at the next tick.
+            self._deliver(self.escalator.tick(now, [inc]), res, now)
+        else:
+            self._updated(inc, res, action.reason, raised=severity is not None
+                          and severity != inc.severity)
+        return inc
+
+    def _updated(self, inc: Incident, res: FlowResult, reason: str, raised: bool) -> None:
+        res.changed(inc)
+        if raised or inc.suppressed_repeats == 0 or inc.count % self.update_event_every == 0:
+            self._incident_event(res, INCIDENT_UPDATED, inc, {'reason': reason})
+
+    def _counts_toward(self, rule: Rule, fact: FleetFact) -> bool:
+        trigger = rule.trigger
+        if not isinstance(trigger, (CountTrigger, EventTrigger)):
+            return False
+        if fact.kind not in trigger.kinds or not rule.applies_to(fact):
+            return False
+        for name, expected in trigger.match.items():
+            actual = fact.data.get(name, _MISSING)
+            if actual is _MISSING or (actual not in expected if isinstance(expected, list)
+                                      else actual != expected):
+                return False
+        return True
+
+    def _fold(self, fact: FleetFact, counted: set[str], res: FlowResult, now: float) -> None:
+        window = self.book.settings.dedup_window
+        for inc_id in sorted(self._open_by_robot.get(fact.robot_id, set()) - counted):
+            inc = self.book.get(inc_id)
+            rule = self._rules.get(inc.rule)
+            if (not inc.is_open or rule is None or not self._counts_toward(rule, fact)
+                    or now - inc.last_seen > window
+                    or self.book.key_for(inc.type, fact.robot_id, fact.area) != inc.dedup_key):
+                continue
+            action = OpenIncidentAction(
+                rule=inc.rule, robot_id=fact.robot_id, time=fact.time, fact=fact,
+                reason=f'{fact.kind} on {fact.robot_id} while {inc.id} is open',
+                type=inc.type, severity=inc.severity, policy=inc.escalation.policy,
+                title=inc.title)
+            got, created = self.book.observe(action, fact, self._context(fact.robot_id, now))
+            if created:  # only if the dedup index disagreed; treat it as a new incident
+                self._open_by_robot.setdefault(got.robot_id, set()).add(got.id)
+                self._incident_event(res, INCIDENT_OPENED, got, {'reason': action.reason})
+            else:
+                self._updated(got, res, action.reason, raised=False)
+
+    def _once(self, incident_id: str | None, key: tuple[str, ...], now: float) -> bool:
+        """True the first time ``key`` runs for the incident (or, without one, the first
+        time within the cooldown); records the run."""
+        if incident_id is not None:
+            done = self._incident_actions.setdefault(incident_id, set())
+            if key in done:
+                return False
+            done.add(key)
+            return True
+        last = self._cooldowns.get(key)
+        if last is not None and now - last < self.action_cooldown:
+            return False
+        self._cooldowns[key] = now
+        return True
+
+    def _command(self, action: CommandAction, incident_id: str | None, res: FlowResult,
+                 now: float) -> None:
+        robot = action.robot_id
+        if not self._once(incident_id, (action.rule, robot, 'command', action.command.value),
+                          now):
+            return
+        args = dict(action.args)
+        args.setdefault('reason', f'{action.rule}: {action.reason}')
+        record = self._memory(robot).record
+        skipped = ''
+        if action.command == Command.CANCEL_MISSION:
+            mission = str(args.get('mission_id') or (record.current_mission_id if record
+                                                     else '') or action.fact.mission_id or '')
+            if mission:
+                args['mission_id'] = mission
+        elif action.command == Command.RETURN_TO_DOCK:
+            dock = str(args.get('dock') or (record.dock if record else '')
+                       or self.fleet.spec_for(robot).dock)
+            pose = self.fleet.docks.get(dock)
+            if pose is None:
+                skipped = f'no dock configured for {robot}' if not dock else \
+                    f'unknown dock {dock!r}'
+            else:
+                args.update({'dock': dock, 'x': pose.x, 'y': pose.y, 'theta': pose.theta})
+        if not skipped:
+            res.commands.append(CommandRequest(robot, action.command.value, args))
+        if incident_id is not None:
+            inc = self.book.add_note(
+                incident_id, action.rule,
+                f'{"skipped" if skipped else "sent"} command {action.command.value}'
+                + (f': {skipped}' if skipped else ''),
+                kind='command_skipped' if skipped else 'command',
+                data={'command': action.command.value, 'args': args})
+            res.changed(inc)
+
+    def _notify_action(self, action: NotifyAction, incident_id: str | None,
+                       res: FlowResult, now: float) -> None:
+        if not self._once(incident_id, (action.rule, action.robot_id, 'notify',
+                                        action.channel), now):
+            return
+        config = self.workflows.escalation
+        channel = config.channels.get(action.channel)
+        inc = self.book.get(incident_id) if incident_id is not None else None
+        note = {'incident_id': incident_id or '', 'level': 0, 'repeat': 0,
+                'target': action.channel, 'channel': action.channel,
+                'channel_type': channel.type if channel else '',
+                'address': channel.address if channel else '', 'time': now,
+                'reason': 'rule', 'via': f'rule:{action.rule}', 'policy': '',
+                'message': action.message, 'robot_id': action.robot_id, 'rule': action.rule}
+        mission = (inc.mission_id if inc else action.fact.mission_id) or ''
+        res.events.append(NewEvent(NOTIFICATION_SENT, action.robot_id, note, mission))
+        res.notifications.append(note)
+        if inc is not None:
+            self.book.add_note(inc.id, action.rule, f'notified {action.channel}',
+                               kind='notified', data=note)
+            res.changed(inc)
+
+    def _escalate_action(self, action: EscalateAction, incident_id: str | None,
+                         res: FlowResult, now: float) -> None:
+        if incident_id is not None:
+            targets = [self.book.get(incident_id)]
+        else:
+            targets = sorted((self.book.get(i) for i in
+                              self._open_by_robot.get(action.robot_id, set())),
+                             key=lambda i: (i.opened_at, i.id))
+            if action.incident_type:
+                targets = [i for i in targets if i.type == action.incident_type]
+        for inc in targets:
+            if not self._once(inc.id, (action.rule, 'escalate'), now):
+                continue
+            try:
+                notes = self.escalator.escalate_now(inc, now, action.policy)
+            except KeyError:  # the policy was validated at load; nothing else to do
+                continue
+            res.changed(inc)
+            self._deliver(notes, res, now)
+
+    # -- internals: notifications and events -----------------------------------------------
+    def _address(self, target: str) -> str:
+        config = self.workflows.escalation
+        if target in config.users:
+            return config.users[target].address
+        channel = config.channels.get(target)
+        return channel.address if channel else ''
+
+    def _message(self, inc: Incident) -> str:
+        where = f' in {inc.area}' if inc.area else ''
+        recur = inc.recurrence.get('text', '')
+        recur = f' ({recur})' if recur and inc.recurrence.get('count', 1) > 1 else ''
+        return (f'{inc.severity.value} {inc.title}: {inc.robot_id}{where}{recur} '
+                f'[{inc.id}, x{inc.count}]')
+
+    def _deliver(self, notifications: Iterable[Notification], res: FlowResult,
+                 now: float) -> None:
+        """Record each notification attempt (timeline, ``notification.sent``) and hand it
+        to the node; an escalation (not the opening page) is logged once per incident."""
+        escalated: set[str] = set()
+        channels = self.workflows.escalation.channels
+        for n in notifications:
+            inc = self.book.get(n.incident_id)
+            if n.reason != NotifyReason.OPENED and inc.id not in escalated:
+                escalated.add(inc.id)
+                self._incident_event(res, INCIDENT_ESCALATED, inc, {
+                    'level': n.level, 'repeat': n.repeat, 'reason': n.reason.value,
+                    'policy': n.policy})
+            note = n.to_dict()
+            channel = channels.get(n.channel)
+            note.update({'channel_type': channel.type if channel else '',
+                         'address': self._address(n.target), 'message': self._message(inc),
+                         'robot_id': inc.robot_id, 'rule': inc.rule})
+            self.book.add_note(inc.id, 'escalation',
+                               f'notified {n.target} via {n.channel} (level {n.level}, '
+                               f'{n.reason.value})', kind='notified', data=n.to_dict())
+            res.events.append(NewEvent(NOTIFICATION_SENT, inc.robot_id, note,
+                                       inc.mission_id or ''))
+            res.notifications.append(note)
+            res.changed(inc)
+
+    def _incident_event(self, res: FlowResult, kind: str, inc: Incident,
+                        extra: Mapping[str, Any]) -> None:
+        payload = incident_summary(inc)
+        payload.update(extra)
+        res.events.append(NewEvent(kind, inc.robot_id, payload, inc.mission_id or ''))
+        res.changed(inc)
+
+    def _unindex(self, inc: Incident) -> None:
+        ids = self._open_by_robot.get(inc.robot_id)
+        if ids is not None:
+            ids.discard(inc.id)
+            if not ids:
+                del self._open_by_robot[inc.robot_id]
+        self._incident_actions.pop(inc.id, None)
+
+    def _context(self, robot_id: str, now: float) -> dict[str, Any]:
+        """The snapshot stored on a new incident (copies; later changes do not leak in)."""
+        mem = self._memory(robot_id)
+        rec = mem.record
+        robot = None if rec is None else {
+            'connectivity': rec.connectivity.value, 'mode': rec.mode.label,
+            'battery': _finite(rec.battery), 'diagnostics_level': rec.diagnostics_level,
+            'current_mission_id': rec.current_mission_id, 'group': rec.group,
+            'dock': rec.dock, 'last_seen': rec.last_seen}
+        return {
+            'captured_at': now,
+            'trajectory': [dict(s) for s in mem.samples],
+            'last_diagnostics': dict(mem.diagnostics) if mem.diagnostics else None,
+            'software_version': mem.software_version,
+            'config_changes': [dict(c) for c in self.config_changes],
+            'recent_events': [dict(e) for e in mem.events],
+            'robot': robot,
+        }
+
+    # Last, so that ``list`` in the annotations above means the builtin.
+    def list(self, state: IncidentState | str | None = None, robot_id: str | None = None,
+             type: str | None = None, since: float | None = None,
+             until: float | None = None) -> builtins.list[Incident]:
+        """Return the incidents the flow holds (resolved ones until pruned after the
+        recurrence lookback), newest first, filtered by state, robot, type and opening
+        time ``since <= opened_at < until``. ValueError for an unknown state."""
+        wanted = None if state in (None, '') else IncidentState(state)
+        out = [i for i in self.book.incidents(wanted)
+               if (not robot_id or i.robot_id == robot_id) and (not type or i.type == type)
+               and (since is None or i.opened_at >= since)
+               and (until is None or i.opened_at < until)]
+        out.reverse()
+        return out
+
+
+_MISSING = object()
