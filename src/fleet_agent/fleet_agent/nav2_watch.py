@@ -28,6 +28,7 @@ thread. ``emit`` is called without this object's lock held, so it may take the a
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
@@ -143,7 +144,7 @@ class Nav2Watch:
         for behavior in self.config.behaviors:
             self._subs.append(node.create_subscription(
                 GoalStatusArray, status_topic(behavior),
-                lambda msg, b=behavior: self._on_status(b, msg), STATUS_QOS,
+                functools.partial(self._on_status, behavior), STATUS_QOS,
                 callback_group=self._group))
         if self.config.bt_log_topic:
             self._subs.append(node.create_subscription(

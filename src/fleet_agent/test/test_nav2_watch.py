@@ -237,8 +237,8 @@ def test_stuck_sim_robot_recoveries_are_reported_once_each(graph: Any) -> None:
             NavigateToPose.Goal(pose=_pose(3.0, 0.0)),
             feedback_callback=lambda fb: watch.on_nav_feedback_recoveries(
                 int(fb.feedback.number_of_recoveries)))
-        handle = wait_for(lambda: future.result() if future.done() else None, TIMEOUT,
-                          message='the goal response')
+        handle: Any = wait_for(lambda: future.result() if future.done() else None, TIMEOUT,
+                               message='the goal response')
         assert handle.accepted
         result = handle.get_result_async()
         wait_for(result.done, TIMEOUT, message='the navigation result')

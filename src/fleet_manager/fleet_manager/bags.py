@@ -10,6 +10,7 @@ Feeding it (the manager's choice of topics)::
     rec.record('/fleet/robot_status', STATUS_TYPE, stamp_ns, status_msg)   # RobotStatus
     rec.record('/fleet/robot_events', EVENT_TYPE, stamp_ns, event_msg)     # RobotEvent
     rec.record('/robot1/odom', ODOMETRY_TYPE, stamp_ns, odom_msg_or_dict)  # Odometry
+    # or, from the status pose: odometry_from_pose(x, y, theta, stamp_s)
     path = rec.write('INC-000001', 'robot1', until_ns)
 
 Messages may be rclpy messages, rosbags message objects or plain dicts (missing fields
@@ -28,7 +29,7 @@ import math
 import pathlib
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Final, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
@@ -43,7 +44,7 @@ EVENT_TYPE = 'fleet_msgs/msg/RobotEvent'
 ODOMETRY_TYPE = 'nav_msgs/msg/Odometry'
 TIME_TYPE = 'builtin_interfaces/msg/Time'
 #: rosbag2 metadata version written (Jazzy reads 8 and 9).
-BAG_VERSION = 9
+BAG_VERSION: Final[Literal[9]] = 9
 
 _NUMPY_TYPES = {
     'bool': np.bool_, 'byte': np.uint8, 'char': np.uint8, 'int8': np.int8,
@@ -142,6 +143,7 @@ class MessageBuilder:
         if nodetype == Nodetype.ARRAY and raw is None:
             items = [None] * size
         if sub_type == Nodetype.BASE and sub_detail[0] in _NUMPY_TYPES:
+            array: np.ndarray[Any, Any]
             if isinstance(items, (bytes, bytearray)):
                 array = np.frombuffer(bytes(items), dtype=_NUMPY_TYPES[sub_detail[0]])
             else:
@@ -185,6 +187,21 @@ class _Sample:
     message: Any
 
 
+def odometry_from_pose(x: float, y: float, theta: float, stamp_s: float,
+                       frame_id: str = 'map', child_frame_id: str = 'base_link',
+                       linear: float = 0.0, angular: float = 0.0) -> dict[str, Any]:
+    """Return a nav_msgs/msg/Odometry dict for a planar pose (metres, radians) at
+    ``stamp_s`` epoch seconds, e.g. from a RobotStatus when the robot's own odometry is not
+    subscribed; ``linear``/``angular`` are the body velocities (m/s, rad/s)."""
+    half = 0.5 * float(theta)
+    return {'header': {'stamp': float(stamp_s), 'frame_id': frame_id},
+            'child_frame_id': child_frame_id,
+            'pose': {'pose': {'position': {'x': float(x), 'y': float(y)},
+                              'orientation': {'z': math.sin(half), 'w': math.cos(half)}}},
+            'twist': {'twist': {'linear': {'x': float(linear)},
+                                'angular': {'z': float(angular)}}}}
+
+
 def robot_of(topic: str, message: Any) -> str:
     """Return the robot a message belongs to: its ``robot_id`` field, else the first
     segment of a namespaced topic other than ``/fleet/...``; '' when neither says."""
@@ -200,22 +217,27 @@ def robot_of(topic: str, message: Any) -> str:
 class SnapshotRecorder:
     """Per-robot bounded windows of messages, written as MCAP rosbag2 snapshots.
 
-    ``seconds``: how far back a snapshot reaches (and how long messages are kept, measured
-    from the robot's newest stamp); ``max_messages``: the most messages kept per robot and
-    topic (the oldest go first). ``msg_dirs`` locates fleet_msgs' .msg files (see
-    :func:`make_typestore`). Thread-safe.
+    ``seconds``: how far back a snapshot reaches; ``retain``: how long messages are kept,
+    measured back from the robot's newest stamp (default twice ``seconds``, so a snapshot
+    written a little after its ``until`` is still complete); ``max_messages``: the most
+    messages kept per robot and topic (the oldest go first). ``msg_dirs`` locates
+    fleet_msgs' .msg files (see :func:`make_typestore`). Thread-safe.
     """
 
     def __init__(self, directory: str | pathlib.Path, seconds: float = 60.0, *,
-                 max_messages: int = 10_000,
+                 retain: float | None = None, max_messages: int = 10_000,
                  msg_dirs: Sequence[str | pathlib.Path] | None = None,
                  typestore: Typestore | None = None) -> None:
         if not seconds > 0 or not math.isfinite(seconds):
             raise ValueError('seconds must be a positive number')
+        retain = 2.0 * seconds if retain is None else retain
+        if not retain >= seconds or not math.isfinite(retain):
+            raise ValueError('retain must be a number no smaller than seconds')
         if max_messages < 1:
             raise ValueError('max_messages must be at least 1')
         self.directory = pathlib.Path(directory)
         self.seconds = float(seconds)
+        self.retain = float(retain)
         self.max_messages = max_messages
         self.store = typestore or make_typestore(msg_dirs)
         self.builder = MessageBuilder(self.store)
@@ -234,8 +256,8 @@ class SnapshotRecorder:
         """Keep ``message`` of ``msgtype`` seen on ``topic`` at ``stamp_ns``.
 
         The robot is ``robot_id`` when given, else :func:`robot_of`; ValueError when there
-        is none, KeyError for a type the typestore does not know. Messages older than the
-        robot's window are dropped.
+        is none, KeyError for a type the typestore does not know. The robot's messages older
+        than ``retain`` before its newest stamp are dropped.
         """
         if not self.builder.knows(msgtype):
             raise KeyError(f'unknown message type {msgtype!r}')
@@ -252,7 +274,7 @@ class SnapshotRecorder:
             self._types.setdefault(robot, {})[topic] = msgtype
             newest = max(self._newest.get(robot, stamp_ns), stamp_ns)
             self._newest[robot] = newest
-            horizon = newest - self.window_ns
+            horizon = newest - int(self.retain * 1e9)
             for samples in topics.values():
                 while samples and samples[0].stamp_ns < horizon:
                     samples.popleft()

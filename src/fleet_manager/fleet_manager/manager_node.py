@@ -10,6 +10,7 @@ activate   starts publishing and processing; deactivate stops both (services ans
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -38,6 +39,7 @@ from fleet_manager.core.missions import CancelOnRobot, Dispatch, MissionBoard, M
 from fleet_manager.core.missions import Outcome, Result, SendToDock
 from fleet_manager.core.model import Connectivity, NewEvent
 from fleet_manager.core.registry import CONNECTIVITY_EVENT, Registry, RegistrySettings
+from fleet_manager.observability import ObservabilityFeature, default_slo_path
 from fleet_manager.store import FleetStore
 
 EVENTS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
@@ -47,6 +49,7 @@ ROBOT_EVENTS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
                               reliability=ReliabilityPolicy.RELIABLE,
                               durability=DurabilityPolicy.TRANSIENT_LOCAL)
 ROBOT_EVENT_KIND = 'robot.event'
+OPERATOR_COMMANDS = ('pause', 'resume', 'return_to_dock')
 
 
 def default_fleet_config() -> str:
@@ -81,6 +84,7 @@ class FleetManager(LifecycleNode):
         self._commands: dict[str, Any] = {}
         self._goals: dict[tuple[str, int], Any] = {}
         self._dirty_robots: set[str] = set()
+        self.features: list[Any] = []
         self._telemetry: list[dict[str, Any]] = []
         self._telemetry_last: dict[str, float] = {}
         self._pruned_at = 0.0
@@ -123,6 +127,12 @@ class FleetManager(LifecycleNode):
             battery_floor=p.battery_floor), policy)
         self.board.restore(store.load_missions(), now)
         self._create_interfaces(p)
+        config_dir = os.path.dirname(os.path.abspath(path))
+        error = self._configure_features(p, config_dir, now)
+        if error:
+            self._teardown()
+            return self._refuse(error)
+        self._log_configuration(p, path, config_dir, now)
         self.get_logger().info(
             f'configured: fleet {fleet.source} ({len(fleet.robots)} robots listed), '
             f'store {p.database} ({len(self.registry.records())} robots, '
@@ -154,6 +164,39 @@ class FleetManager(LifecycleNode):
             self.create_timer(p.summary_period, self._publish_summary),
             self.create_timer(p.robot_flush_period, self._flush_robots),
         ]
+
+    def _configure_features(self, p: manager_params.ManagerParams, config_dir: str,
+                            now: float) -> str:
+        slo_path = p.slo_config or default_slo_path(config_dir)
+        self.features = [ObservabilityFeature(slo_path)]
+        for feature in self.features:
+            error = feature.configure(self)
+            if error:
+                return error
+        history = self.store.events_since(now - 7 * 86400.0)  # type: ignore[union-attr]
+        for feature in self.features:
+            feature.replay(history, now)
+        return ''
+
+    def _log_configuration(self, p: manager_params.ManagerParams, fleet_path: str,
+                           config_dir: str, now: float) -> None:
+        """Log the configuration files' digests; name the ones changed since last time."""
+        assert self.store is not None
+        files = {'fleet': fleet_path,
+                 'slos': p.slo_config or os.path.join(config_dir, 'slos.yaml'),
+                 'workflows': p.workflows_config or os.path.join(config_dir, 'workflows.yaml')}
+        digests = {}
+        for name, file in files.items():
+            try:
+                with open(file, 'rb') as fh:
+                    digests[name] = hashlib.sha256(fh.read()).hexdigest()[:16]
+            except OSError:
+                digests[name] = ''
+        last = self.store.events_since(0.0, kinds=['manager.configured'])
+        previous = last[-1].payload.get('digests', {}) if last else {}
+        changed = sorted(k for k, v in digests.items() if previous and previous.get(k) != v)
+        self.store.append([NewEvent('manager.configured', '', {
+            'files': files, 'digests': digests, 'changed': changed})], now)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         with self._lock:
@@ -189,6 +232,9 @@ class FleetManager(LifecycleNode):
             self._active = False
             if self.store is not None and not self.store.closed:
                 self._flush_robots(force=True)
+            for feature in self.features:
+                feature.teardown()
+            self.features = []
             for t in self._tmrs:
                 self.destroy_timer(t)
             for s in self._subs:
@@ -213,6 +259,19 @@ class FleetManager(LifecycleNode):
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
+    def now(self) -> float:
+        """The node clock in epoch seconds (ROS time)."""
+        return self._now()
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock that serialises every state change (features take it in callbacks)."""
+        return self._lock
+
+    def commit(self, result: Result) -> None:
+        """Persist, publish and carry out a feature's result (call with the lock held)."""
+        self._commit(result)
+
     @property
     def active(self) -> bool:
         """True between activate and deactivate."""
@@ -227,13 +286,19 @@ class FleetManager(LifecycleNode):
         recs = [self.registry.get(r) for r in robots if r in self.registry]
         for r in robots:
             self._dirty_robots.discard(r)
-        stored = self.store.append(all_events, self._now(), recs, missions)
+        now = self._now()
+        stored = self.store.append(all_events, now, recs, missions)
         for e in stored:
             self._events_pub.publish(convert.event_to_msg(e))
         for m in missions:
             self._missions_pub.publish(convert.mission_to_msg(m))
         for cmd in (result.commands if result else []):
             self._execute(cmd)
+        if stored:
+            for feature in self.features:
+                follow = feature.on_events(stored, now)
+                if follow is not None and (follow.events or follow.commands):
+                    self._commit(follow)
 
     def _flush_robots(self, force: bool = False) -> None:
         with self._lock:
@@ -271,6 +336,10 @@ class FleetManager(LifecycleNode):
             self._dirty_robots.add(rec.robot_id)
             self._sample_telemetry(rec, now)
             res = self.board.on_robot_status(rec, now)
+            for feature in self.features:
+                more = feature.on_status(rec, now)
+                if more is not None:
+                    res.extend(more)
             if result.events or res.events:
                 self._commit(res, result.events, (rec.robot_id,))
             else:
@@ -301,10 +370,19 @@ class FleetManager(LifecycleNode):
                 return
             rep = convert.event_report_from_msg(msg)
             now = self._now()
+            rec = self.registry.get(rep.robot_id)
+            mine = self.board.mission_of(rep.robot_id)
+            if mine is not None and (rep.type == 'safety_stop' or (
+                    rep.type == 'command' and rep.data.get('command') in OPERATOR_COMMANDS)):
+                mine.interventions += 1
+            assert self.fleet is not None
             event = NewEvent(ROBOT_EVENT_KIND, rep.robot_id, {
                 'type': rep.type, 'severity': rep.severity, 'message': rep.message,
-                'data': rep.data, 'seq': rep.seq, 'stamp': rep.stamp},
-                mission_id=str(rep.data.get('mission_id', '')))
+                'data': rep.data, 'seq': rep.seq, 'stamp': rep.stamp,
+                'pose': {'x': rec.pose.x, 'y': rec.pose.y, 'theta': rec.pose.theta},
+                'area': self.fleet.area_at(rec.pose.x, rec.pose.y),
+                'mission_id': rep.data.get('mission_id') or (mine.id if mine else None)},
+                mission_id=str(rep.data.get('mission_id') or (mine.id if mine else '')))
             res = Result()
             if rep.type == 'mission.finished':
                 res = self._finish(rep.data, rep.robot_id, now)
@@ -318,6 +396,8 @@ class FleetManager(LifecycleNode):
             outcome = Outcome.FAILED
         detail = {k: data[k] for k in ('error_code', 'nav_error_code', 'nav_error_msg')
                   if k in data}
+        if self.registry is not None and robot_id in self.registry:
+            detail['software_version'] = self.registry.get(robot_id).software_version
         res = self.board.on_result(str(data.get('mission_id', '')), int(data.get('attempt', 0)),
                                    robot_id, outcome, str(data.get('reason', '')), now, detail)
         if res.events:
@@ -335,6 +415,10 @@ class FleetManager(LifecycleNode):
                 if e.kind == CONNECTIVITY_EVENT:
                     self.board.on_connectivity(e.robot_id, Connectivity(e.payload['to']), now)
             res = self.board.tick(now)
+            for feature in self.features:
+                more = feature.tick(now)
+                if more is not None:
+                    res.extend(more)
             if self._want_assign or res.events or events:
                 self._want_assign = False
                 res.extend(self.board.assign(self._assignable(), now))

@@ -29,6 +29,8 @@ class ManagerParams:
     max_attempts: int = 3  # attempts per mission before it fails
     offline_grace: float = 10.0  # s a robot may be out of reach before its mission is requeued
     events_page_limit: int = 1000  # most events one fleet/get_events call returns
+    slo_config: str = ''  # path to slos.yaml; empty means slos.yaml beside fleet_config
+    workflows_config: str = ''  # path to workflows.yaml; empty: beside fleet_config
     telemetry_period: float = 5.0  # s between stored telemetry samples per robot
     telemetry_retention: float = 7 * 24 * 3600.0  # s of telemetry history kept
 
@@ -60,6 +62,10 @@ _DESCRIPTIONS: dict[str, tuple[str, Any]] = {
     'offline_grace': ('Seconds a robot with a mission may be out of reach before the mission '
                       'returns to the queue.', (0.0, 86400.0)),
     'events_page_limit': ('Most events one fleet/get_events call returns.', (1, 100000)),
+    'slo_config': ('Path of the SLO definitions YAML; empty uses slos.yaml beside the fleet '
+                   'definition (none there: no SLOs).', None),
+    'workflows_config': ('Path of the incident workflows YAML (rules, escalation); empty uses '
+                         'workflows.yaml beside the fleet definition.', None),
     'telemetry_period': ('Seconds between stored telemetry samples of one robot '
                          '(downsampling of its status reports).', (0.1, 3600.0)),
     'telemetry_retention': ('Seconds of telemetry history kept in the store.',

@@ -128,6 +128,18 @@ class FleetStore:
             f'WHERE {" AND ".join(where)} ORDER BY id LIMIT ?', args).fetchall()
         return [Event(r[0], r[1], r[2], r[3], json.loads(r[5]), r[4]) for r in rows]
 
+    def events_since(self, since: float, kinds: Sequence[str] = (),
+                     limit: int = 200_000) -> list[Event]:
+        """Return events logged at or after ``since`` (epoch s), oldest first."""
+        where, args = ['time >= ?'], [since]  # type: list[str], list[Any]
+        if kinds:
+            where.append(f'kind IN ({", ".join("?" for _ in kinds)})')
+            args.extend(kinds)
+        rows = self._db.execute(
+            f'SELECT id, time, kind, robot_id, mission_id, payload FROM events '
+            f'WHERE {" AND ".join(where)} ORDER BY id LIMIT ?', [*args, limit]).fetchall()
+        return [Event(r[0], r[1], r[2], r[3], json.loads(r[5]), r[4]) for r in rows]
+
     def last_event_id(self) -> int:
         """Return the newest event id, or 0 for an empty log."""
         row = self._db.execute('SELECT MAX(id) FROM events').fetchone()

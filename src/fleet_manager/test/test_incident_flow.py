@@ -56,10 +56,9 @@ def record(robot: str = 'robot1', x: float = AISLE_B[0], y: float = AISLE_B[1],
 
 def robot_event(type_: str, robot: str = 'robot1', seq: int = 1, severity: int = 1,
                 **data: Any) -> NewEvent:
-    return NewEvent('robot.event', robot, {'type': type_, 'severity': severity,
-                                           'message': f'{type_} happened', 'data': data,
-                                           'seq': seq}, mission_id=str(data.get('mission_id',
-                                                                                 '')))
+    payload = {'type': type_, 'severity': severity, 'message': f'{type_} happened',
+               'data': data, 'seq': seq}
+    return NewEvent('robot.event', robot, payload, mission_id=str(data.get('mission_id', '')))
 
 
 def recovery(flow: IncidentFlow, clock: FakeClock, seq: int, rec: RobotRecord | None = None,
@@ -90,9 +89,9 @@ def test_three_recoveries_open_one_stuck_incident_with_context() -> None:
     clock = FakeClock()
     flow = make_flow(clock)
     clock.now += 1.0
-    flow.on_event(robot_event('diagnostics_level', severity=2, **{'from': 0, 'to': 2,
-                                                                  'components': ['motors']}),
-                  record(), clock.now)
+    diagnostics: dict[str, Any] = {'from': 0, 'to': 2, 'components': ['motors']}
+    flow.on_event(robot_event('diagnostics_level', severity=2, **diagnostics), record(),
+                  clock.now)
     flow.record_config_change({'what': 'workflows.yaml', 'by': 'alice'}, clock.now)
     for i in range(5):
         clock.now += 1.0

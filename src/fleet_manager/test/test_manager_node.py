@@ -158,8 +158,12 @@ def test_restart_restores_registry_and_event_log(graph: RosGraph,
     assert set(restored) == {'r1', 'r2', 'extra'}
     assert restored['r1'].pose.x == 7.0 and restored['r1'].connectivity == 'online'
     after = graph.call(client.get_events, GetEvents.Request(after_id=0, limit=100))
-    assert [(e.id, e.kind, e.payload_json) for e in after.events] == \
+    restored_log = [(e.id, e.kind, e.payload_json) for e in after.events]
+    # The whole log survives the restart; the restart itself adds a manager.configured entry.
+    assert restored_log[:len(before.events)] == \
         [(e.id, e.kind, e.payload_json) for e in before.events]
+    assert [k for _, k, _ in restored_log[len(before.events):]] == ['manager.configured']
+    assert [e.kind for e in before.events].count('manager.configured') == 1
     # The replayed status (same seq) is a duplicate; a newer one is accepted.
     client.pub.publish(status('r1', 100, x=99.0))
     client.pub.publish(status('r1', 101, x=8.0))

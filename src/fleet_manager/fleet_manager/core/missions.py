@@ -138,6 +138,8 @@ class Mission:
     progress: float = 0.0
     distance_remaining: float = 0.0
     recoveries: int = 0
+    interventions: int = 0
+    """Human interventions (safety stops, operator commands) during the mission."""
     lost_since: float | None = None
     """When the robot executing it went out of reach (or the manager restarted)."""
 
@@ -452,6 +454,8 @@ class MissionBoard:
         if m is None:
             return Result()
         extra = dict(detail or {})
+        extra.setdefault('interventions', m.interventions)
+        extra.setdefault('recoveries', m.recoveries)
         if outcome == Outcome.SUCCEEDED:
             m.progress = 1.0
             return Result([self._set(m, MissionState.SUCCEEDED, now, reason or 'completed',
