@@ -320,3 +320,16 @@ def test_safety_topic_edges_and_uncovered_bt_log(graph: Any) -> None:
     [count] = emitted.of('recovery_count')
     assert count[3]['covered_by_action_status'] is False
     watch.destroy()
+
+
+def test_parameters(graph: Any) -> None:
+    from fleet_agent.nav2_watch import Nav2WatchConfig, declare_watch_parameters
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+
+    node = graph.add(Node('fleet_agent', namespace='params_robot', context=graph.context,
+                          parameter_overrides=[
+                              Parameter('nav2_watch.safety_topic', value='estop'),
+                              Parameter('nav2_watch.behaviors', value=['spin', 'backup'])]))
+    config = declare_watch_parameters(node)
+    assert config == Nav2WatchConfig(behaviors=('spin', 'backup'), safety_topic='estop')

@@ -488,7 +488,7 @@ class IncidentFlow:
                 reason=f'{fact.kind} on {fact.robot_id} while {inc.id} is open',
                 type=inc.type, severity=inc.severity, policy=inc.escalation.policy,
                 title=inc.title)
-            got, created = self.book.observe(action, fact, self._context(fact.robot_id, now))
+            got, created = self.book.observe(action, fact)
             if created:  # only if the dedup index disagreed; treat it as a new incident
                 self._open_by_robot.setdefault(got.robot_id, set()).add(got.id)
                 self._incident_event(res, INCIDENT_OPENED, got, {'reason': action.reason})

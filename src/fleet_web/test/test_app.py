@@ -88,6 +88,12 @@ class FakeBackend:
     async def robot_command(self, robot_id: str, command: str, args: dict[str, Any]) -> None:
         return None
 
+    async def get_telemetry(self, robot_id: str, since: float | None, until: float | None,
+                            step: float) -> list[dict[str, Any]]:
+        await self.list_robots(robot_id)
+        return [{'time': None, 'battery': 0.5, 'x': 0.0, 'y': 0.0, 'theta': 0.0,
+                 'mode': 'idle', 'diagnostics_level': 0, 'connectivity': 'online'}]
+
     def subscribe(self) -> EventFeed:
         feed = EventFeed()
         self.feeds.add(feed)
@@ -231,6 +237,19 @@ def test_public_routes_and_errors(web_yaml: pathlib.Path, tmp_path: pathlib.Path
             assert status == 400 and body['error']['field'] == 'after'
             status, body, _ = await s.req('POST', '/api/v1/missions/nope/cancel')
             assert status == 404
+            base = '/api/v1/robots/r1/telemetry'
+            status, body, _ = await s.req('GET', f'{base}?since=2026-01-01T00:00:00Z'
+                                          '&until=2026-03-01T00:00:00Z')
+            assert status == 400 and body['error']['field'] == 'until'
+            status, body, _ = await s.req('GET', f'{base}?since=2026-01-02T00:00:00Z'
+                                          '&until=2026-01-01T00:00:00Z')
+            assert status == 400 and body['error']['field'] == 'until'
+            status, body, _ = await s.req('GET', f'{base}?since=yesterday')
+            assert status == 400 and body['error']['field'] == 'since'
+            status, body, _ = await s.req('GET', f'{base}?step=-5')
+            assert status == 400 and body['error']['field'] == 'step'
+            status, body, _ = await s.req('GET', f'{base}?step=60')
+            assert status == 200 and len(body['items']) == 1
     run(check())
 
 
