@@ -28,7 +28,8 @@ build: setup
 demo: setup
 	@$(RUN) python -m fleet_sim.demo --robots $(ROBOTS) --port $(PORT) --missions $(MISSIONS)
 
-test: setup
+test:
+	@scripts/setup.sh --test-deps
 	@$(RUN) python -m pytest $(PYTEST_ARGS)
 
 bench: setup

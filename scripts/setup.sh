@@ -7,8 +7,19 @@
 #     requirements/ros-jazzy-wheels.txt) and apply the wheels' CMake path fix.
 #
 # Idempotent: each step records a stamp and is skipped when its inputs did not change.
-# Usage: scripts/setup.sh [--build-only]
+# Usage: scripts/setup.sh [--test-deps]
+#   --test-deps  also install what the tests need: requirements/test.txt, and (as root, with
+#                apt) Debian's chromium for the dashboard test and tcpdump for the loopback
+#                check. Without root the tests that need them are skipped with the reason.
 set -euo pipefail
+TEST_DEPS=0
+for arg in "$@"; do
+  case "$arg" in
+    --test-deps) TEST_DEPS=1 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "[setup] error: unknown option $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${FLEET_VENV:-$ROOT/.venv}"
@@ -83,6 +94,30 @@ if [ "$(cat "$VENV/.stamp-app" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/python" -c 'import aiohttp, sqlite_utils, yaml, rosbags, prometheus_client' \
     || die "the suite's Python dependencies did not install into $VENV"
   echo "$want" > "$VENV/.stamp-app"
+fi
+
+if [ "$TEST_DEPS" = 1 ]; then
+  want="$(hash_of requirements/test.txt)"
+  if [ "$(cat "$VENV/.stamp-test" 2>/dev/null)" != "$want" ]; then
+    say "installing test dependencies (requirements/test.txt)"
+    "$VENV/bin/python" -m pip install --progress-bar off -q -r requirements/test.txt 2>&1 \
+      | grep -v 'is ignored: it is neither a file nor a directory' || true
+    echo "$want" > "$VENV/.stamp-test"
+  fi
+  missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      say "installing ${missing[*]} with apt-get (first run only)"
+      apt-get update -qq >/dev/null && \
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+          "${missing[@]}" >/dev/null \
+        || say "warning: apt-get could not install ${missing[*]}; tests needing them skip"
+    else
+      say "note: ${missing[*]} not installed and not root: the tests needing them will skip"
+    fi
+  fi
 fi
 
 # ---- 2. colcon build -------------------------------------------------------------------
