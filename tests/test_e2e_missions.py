@@ -29,7 +29,8 @@ pytestmark = pytest.mark.e2e
 T = TypeVar('T')
 TOKEN = 'e2e-missions-admin-token'
 AUTH = {'Authorization': f'Bearer {TOKEN}'}
-ROBOTS = ('robot1', 'robot2', 'robot3', 'robot4', 'robot5')
+ROBOTS = ('robot1', 'robot2', 'robot3', 'robot4', 'robot5')  # simulated, in one process
+ABSENT_ROBOT = 'robot6'  # in the fleet definition, never started
 SPEED = 5.0  # m/s
 MAX_ATTEMPTS = 2
 OFFLINE_GRACE = 2.0  # s
@@ -45,6 +46,8 @@ robots:
   - {id: robot3, capabilities: [tote], group: floor, dock: dock_3}
   - {id: robot4, capabilities: [tote, lift], group: heavy, dock: dock_4}
   - {id: robot5, capabilities: [tote, lift], group: heavy, dock: dock_5}
+  # Listed but never started: missions pinned to it stay queued and are never executed.
+  - {id: robot6, capabilities: [tote], group: floor, dock: dock_6}
 map:
   frame_id: map
   areas:
@@ -55,6 +58,7 @@ map:
     dock_3: {x: 8.0, y: 1.0, theta: 1.5708}
     dock_4: {x: 11.0, y: 1.0, theta: 1.5708}
     dock_5: {x: 14.0, y: 1.0, theta: 1.5708}
+    dock_6: {x: 15.0, y: 15.0, theta: 0.0}
 """
 
 # The bridge's config (the documented config/web.yaml format): no webhooks, and a rate limit
@@ -126,11 +130,21 @@ class Fleet:
         return '\n'.join(f'--- {p.name} ({p.log_path}) ---\n{log_tail(p, lines)}'
                          for p in self.procs)
 
+    def check_alive(self) -> None:
+        """Fail at once, with its log, when a product process has died."""
+        for proc in (self.manager, self.by_name.get('robots'), self.by_name.get('web')):
+            if proc is not None and not proc.alive():
+                raise AssertionError(f'{proc.name} exited with code {proc.popen.returncode}:'
+                                     f'\n{log_tail(proc, 60)}')
+
     def wait(self, condition: Callable[[], T], timeout: float, message: str,
              interval: float = 0.05) -> T:
-        """wait_for, with the processes' log tails in the failure message."""
+        """wait_for (failing early if a process died), with the log tails on failure."""
+        def check() -> T:
+            self.check_alive()
+            return condition()
         try:
-            return wait_for(condition, timeout, interval=interval, message=message)
+            return wait_for(check, timeout, interval=interval, message=message)
         except AssertionError as exc:
             raise AssertionError(f'{exc}\n{self.logs()}') from None
 
@@ -156,8 +170,9 @@ class Fleet:
         return mission
 
     def robots(self) -> dict[str, dict[str, Any]]:
+        """The simulated robots as the API shows them (robot6 never runs and is left out)."""
         body = self.get('/api/v1/robots') or {'items': []}
-        return {r['id']: r for r in body['items']}
+        return {r['id']: r for r in body['items'] if r['id'] in ROBOTS}
 
     def missions(self) -> dict[str, dict[str, Any]]:
         body = self.get('/api/v1/missions?limit=1000')
@@ -288,6 +303,7 @@ def wait_all_ended(fleet: Fleet, ids: list[str], timeout: float) -> dict[str, di
 
     def ended() -> bool:
         nonlocal last
+        fleet.check_alive()
         seen = fleet.missions()
         if seen:
             last = seen
@@ -296,6 +312,8 @@ def wait_all_ended(fleet: Fleet, ids: list[str], timeout: float) -> dict[str, di
     try:
         wait_for(ended, timeout, interval=0.25, message=f'{len(ids)} missions to end')
     except AssertionError as exc:
+        if 'exited with code' in str(exc):
+            raise
         hist: dict[str, int] = {}
         for i in ids:
             s = last.get(i, {}).get('state', 'missing')
@@ -388,22 +406,34 @@ def test_bad_input_over_ros_service_names_the_field(fleet: Fleet) -> None:
 # -- idempotency ---------------------------------------------------------------------------------
 def test_idempotency_key(fleet: Fleet) -> None:
     key = f'e2e-{uuid.uuid4()}'
-    body = {'waypoints': [{'x': 6.0, 'y': 6.0}], 'client_ref': 'idem-1'}
+    # Pinned to the robot that never runs: the mission stays queued (nothing executes), and
+    # is canceled at the end.
+    body = {'waypoints': [{'x': 6.0, 'y': 6.0}], 'client_ref': 'idem-1',
+            'pinned_robot': ABSENT_ROBOT}
     before = fleet.get('/api/v1/missions?limit=1')['total']
 
     s1, m1, h1 = fleet.request('POST', '/api/v1/missions', body, {'Idempotency-Key': key})
     assert s1 == 201, (s1, m1)
-    assert h1.get('Location', '').endswith(f'/missions/{m1["id"]}'), h1
-    s2, m2, _ = fleet.request('POST', '/api/v1/missions', body, {'Idempotency-Key': key})
-    assert s2 == 200 and m2['id'] == m1['id'], f'repeat: {s2} {m2} (first: {m1})'
-    other = {'waypoints': [{'x': 7.0, 'y': 6.0}], 'client_ref': 'idem-1'}
-    s3, m3, _ = fleet.request('POST', '/api/v1/missions', other, {'Idempotency-Key': key})
-    assert s3 == 409, f'same key, different body: {s3} {m3}'
-    assert isinstance(m3, dict) and m3.get('error', {}).get('code') == 'conflict', m3
-    assert fleet.get('/api/v1/missions?limit=1')['total'] == before + 1
-
-    ended = wait_all_ended(fleet, [m1['id']], 30.0)
-    assert ended[m1['id']]['state'] == 'succeeded', ended
+    try:
+        assert h1.get('Location', '').endswith(f'/missions/{m1["id"]}'), h1
+        s2, m2, _ = fleet.request('POST', '/api/v1/missions', body, {'Idempotency-Key': key})
+        assert s2 == 200 and m2['id'] == m1['id'], f'repeat: {s2} {m2} (first: {m1})'
+        other = dict(body, waypoints=[{'x': 7.0, 'y': 6.0}])
+        s3, m3, _ = fleet.request('POST', '/api/v1/missions', other, {'Idempotency-Key': key})
+        assert s3 == 409, f'same key, different body: {s3} {m3}'
+        assert isinstance(m3, dict) and m3.get('error', {}).get('code') == 'conflict', m3
+        assert fleet.get('/api/v1/missions?limit=1')['total'] == before + 1
+        # Without a key the same body is a new mission.
+        s4, m4, _ = fleet.request('POST', '/api/v1/missions', body)
+        assert s4 == 201 and m4['id'] != m1['id'], (s4, m4)
+        s5, m5, _ = fleet.request('POST', f'/api/v1/missions/{m4["id"]}/cancel', {})
+        assert s5 == 200 and m5['state'] == 'canceled', (s5, m5)
+    finally:
+        status, mission, _ = fleet.request('POST', f'/api/v1/missions/{m1["id"]}/cancel', {})
+    assert status == 200 and mission['state'] == 'canceled', (status, mission)
+    assert mission['robot_id'] is None and mission['attempts'] == 0, mission
+    events = fleet.state_events(m1['id'])
+    assert states(events) == ['queued', 'canceled'], events
 
 
 # -- 50 missions ---------------------------------------------------------------------------------
@@ -606,9 +636,10 @@ def test_offline_robot_mission_requeued_and_robot_told_to_cancel(fleet: Fleet) -
     robots = fleet.robots()
     # A waypoint far from every robot, so the one that takes it drives a while.
     grid = [(x + 0.5, y + 0.5) for x in range(1, 15) for y in range(2, 15)]
-    x, y = max(grid, key=lambda p: nearest(robots, *p)[0])
+    clear = [p for p in grid if nearest(robots, *p)[1][0] - nearest(robots, *p)[0][0] > 1.0]
+    assert clear, f'no waypoint with a clearly nearest robot: {robots}'
+    x, y = max(clear, key=lambda p: nearest(robots, *p)[0][0])
     ranked = nearest(robots, x, y)
-    assert ranked[1][0] - ranked[0][0] > 0.5, ranked
     robot_a = ranked[0][1]
     # robot_a crawls, so it is still driving when it comes back on the network.
     fleet.set_param(robot_a, 'speed', 0.2)

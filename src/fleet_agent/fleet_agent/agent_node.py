@@ -37,6 +37,7 @@ from sensor_msgs.msg import BatteryState
 from fleet_agent.core import BatteryWatch, Leg, Point, SeqCounter, derive_mode
 from fleet_agent.core import mission_progress, plan_legs, quaternion_from_yaw
 from fleet_agent.core import yaw_from_quaternion
+from fleet_agent.nav2_watch import Nav2Watch, declare_watch_parameters
 
 COMMANDS = ('pause', 'resume', 'return_to_dock', 'cancel_mission')
 
@@ -154,8 +155,18 @@ class FleetAgent(Node):
         self.create_service(RobotCommand, 'robot_command', self._on_command,
                             callback_group=self._nav_group)
         self.create_timer(1.0 / p.report_rate, self._report, callback_group=sensors)
+        self._watch = Nav2Watch(self, self.emit, declare_watch_parameters(self),
+                                context=self._watch_context)
         self.get_logger().info(f'agent for {self.robot_id} up (report every '
                                f'{1.0 / p.report_rate:.2f} s)')
+
+    def _watch_context(self) -> dict[str, Any]:
+        with self._lock:
+            return {'mission_id': self._job.mission_id} if self._job else {}
+
+    def destroy_node(self) -> None:
+        self._watch.destroy()
+        super().destroy_node()
 
     # -- the robot's graph -------------------------------------------------------------------
     def _on_odom(self, msg: Odometry) -> None:
@@ -312,6 +323,7 @@ class FleetAgent(Node):
         def feedback(fb: Any) -> None:
             f = fb.feedback
             job.recoveries = max(job.recoveries, int(f.number_of_recoveries))
+            self._watch.on_nav_feedback_recoveries(int(f.number_of_recoveries))
             goal_handle.publish_feedback(ExecuteMission.Feedback(
                 progress=mission_progress(job.total, done, len(leg.points), start,
                                           float(f.distance_remaining)),

@@ -39,7 +39,8 @@ from fleet_manager.core.missions import CancelOnRobot, Dispatch, MissionBoard, M
 from fleet_manager.core.missions import Outcome, Result, SendToDock
 from fleet_manager.core.model import Connectivity, NewEvent
 from fleet_manager.core.registry import CONNECTIVITY_EVENT, Registry, RegistrySettings
-from fleet_manager.observability import ObservabilityFeature, default_slo_path
+from fleet_manager.incidents_feature import IncidentsFeature
+from fleet_manager.observability import ObservabilityFeature
 from fleet_manager.store import FleetStore
 
 EVENTS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
@@ -50,6 +51,14 @@ ROBOT_EVENTS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
                               durability=DurabilityPolicy.TRANSIENT_LOCAL)
 ROBOT_EVENT_KIND = 'robot.event'
 OPERATOR_COMMANDS = ('pause', 'resume', 'return_to_dock')
+
+
+def companion_file(config_dir: str, name: str) -> str:
+    """Return ``name`` beside the fleet definition if it exists, else the installed one
+    (``config/<name>``), else ''."""
+    candidates = [os.path.join(config_dir, name),
+                  os.path.join(os.path.dirname(default_fleet_config()), name)]
+    return next((c for c in candidates if os.path.exists(c)), '')
 
 
 def default_fleet_config() -> str:
@@ -167,8 +176,17 @@ class FleetManager(LifecycleNode):
 
     def _configure_features(self, p: manager_params.ManagerParams, config_dir: str,
                             now: float) -> str:
-        slo_path = p.slo_config or default_slo_path(config_dir)
-        self.features = [ObservabilityFeature(slo_path)]
+        slo_path = p.slo_config or companion_file(config_dir, 'slos.yaml')
+        workflows = p.workflows_config or companion_file(config_dir, 'workflows.yaml')
+        if not workflows:
+            return 'parameter workflows_config: no workflows.yaml found'
+        bags = p.bag_directory or os.path.join(
+            os.path.dirname(os.path.abspath(p.database)), 'bags')
+        self.features = [
+            ObservabilityFeature(slo_path),
+            IncidentsFeature(workflows, companion_file(config_dir, 'runbooks'), bags,
+                             p.bag_seconds),
+        ]
         for feature in self.features:
             error = feature.configure(self)
             if error:
@@ -267,6 +285,13 @@ class FleetManager(LifecycleNode):
     def lock(self) -> threading.RLock:
         """The lock that serialises every state change (features take it in callbacks)."""
         return self._lock
+
+    def open_incidents(self) -> list[dict[str, Any]]:
+        """Open incidents (id, type, severity, pose) for the markers."""
+        for feature in self.features:
+            if feature.name == 'incidents':
+                return feature.open_incidents()
+        return []
 
     def commit(self, result: Result) -> None:
         """Persist, publish and carry out a feature's result (call with the lock held)."""

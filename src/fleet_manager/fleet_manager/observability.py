@@ -8,7 +8,6 @@ transitions are logged as ``slo.alert`` events, which the rule engine can take a
 from __future__ import annotations
 
 import json
-import os
 from typing import Any, Sequence
 
 from fleet_msgs.srv import GetReport
@@ -180,8 +179,3 @@ class ObservabilityFeature:
         resp.success, resp.report_json = True, json.dumps(report, default=str)
         return resp
 
-
-def default_slo_path(config_dir: str) -> str:
-    """config/slos.yaml beside the fleet definition, if it exists."""
-    path = os.path.join(config_dir, 'slos.yaml')
-    return path if os.path.exists(path) else ''

@@ -31,6 +31,8 @@ class ManagerParams:
     events_page_limit: int = 1000  # most events one fleet/get_events call returns
     slo_config: str = ''  # path to slos.yaml; empty means slos.yaml beside fleet_config
     workflows_config: str = ''  # path to workflows.yaml; empty: beside fleet_config
+    bag_directory: str = ''  # where snapshot bags go; empty: <database dir>/bags
+    bag_seconds: float = 60.0  # s of robot history in each incident's snapshot bag
     telemetry_period: float = 5.0  # s between stored telemetry samples per robot
     telemetry_retention: float = 7 * 24 * 3600.0  # s of telemetry history kept
 
@@ -66,6 +68,9 @@ _DESCRIPTIONS: dict[str, tuple[str, Any]] = {
                    'definition (none there: no SLOs).', None),
     'workflows_config': ('Path of the incident workflows YAML (rules, escalation); empty uses '
                          'workflows.yaml beside the fleet definition.', None),
+    'bag_directory': ('Directory of incident snapshot bags (MCAP); empty uses bags/ beside '
+                      'the database.', None),
+    'bag_seconds': ('Seconds of robot history in each incident snapshot bag.', (1.0, 3600.0)),
     'telemetry_period': ('Seconds between stored telemetry samples of one robot '
                          '(downsampling of its status reports).', (0.1, 3600.0)),
     'telemetry_retention': ('Seconds of telemetry history kept in the store.',

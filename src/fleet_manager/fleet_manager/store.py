@@ -61,6 +61,8 @@ class FleetStore:
             'theta': float, 'mode': int, 'diagnostics_level': int, 'connectivity': str,
         }, if_not_exists=True)
         db['telemetry'].create_index(['robot_id', 'time'], if_not_exists=True)
+        db['incidents'].create({'id': str, 'state': str, 'robot_id': str, 'type': str,
+                                'opened_at': float, 'data': str}, pk='id', if_not_exists=True)
         db['meta'].create({'key': str, 'value': str}, pk='key', if_not_exists=True)
         db['meta'].upsert({'key': 'schema_version', 'value': str(SCHEMA_VERSION)}, pk='key')
 
@@ -149,6 +151,23 @@ class FleetStore:
     def load_robots(self) -> list[RobotRecord]:
         """Return every persisted robot record."""
         return [RobotRecord.from_dict(json.loads(r['data'])) for r in self._db['robots'].rows]
+
+    # -- incidents ---------------------------------------------------------------------------
+    def upsert_incidents(self, incidents: Sequence[dict[str, Any]]) -> None:
+        """Save incidents (``Incident.to_dict()`` shapes) in one transaction."""
+        if not incidents:
+            return
+        rows = [{'id': d['id'], 'state': str(d.get('state', '')), 'robot_id': d.get('robot_id', ''),
+                 'type': d.get('type', ''), 'opened_at': d.get('opened_at', 0.0),
+                 'data': json.dumps(d, default=str)} for d in incidents]
+        with self._db.conn:
+            self._db.execute('BEGIN')
+            self._db['incidents'].upsert_all(rows, pk='id')
+
+    def load_incidents(self) -> list[dict[str, Any]]:
+        """Return every persisted incident, oldest first."""
+        rows = self._db.execute('SELECT data FROM incidents ORDER BY opened_at, id').fetchall()
+        return [json.loads(r[0]) for r in rows]
 
     # -- telemetry history ---------------------------------------------------------------------
     def add_telemetry(self, samples: Sequence[dict[str, Any]]) -> None:

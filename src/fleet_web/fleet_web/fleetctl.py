@@ -81,7 +81,7 @@ class UsageError(CliError):
 
 
 class Stop(Exception):
-    """Raised by the SIGTERM handler to end ``--follow`` cleanly."""
+    """Raised by the SIGINT/SIGTERM handler to end ``--follow`` cleanly."""
 
 
 # -- the HTTP client ---------------------------------------------------------------------------
@@ -185,13 +185,14 @@ class Client:
 
 
 # -- output ------------------------------------------------------------------------------------
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], out: TextIO) -> None:
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], out: TextIO,
+          indent: str = '') -> None:
     """Print ``rows`` as a compact table aligned on ``headers`` (no trailing blanks)."""
     cells = [[str(h) for h in headers]] + [['' if c is None else str(c) for c in r]
                                            for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for r in cells:
-        out.write('  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + '\n')
+        out.write(indent + '  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + '\n')
 
 
 def fields(pairs: Sequence[tuple[str, Any]], out: TextIO) -> None:
@@ -360,7 +361,8 @@ def _mission_fields(m: dict[str, Any], out: TextIO) -> None:
     if waypoints:
         out.write('waypoints:\n')
         table([[i, w.get('x'), w.get('y'), w.get('theta', 0), w.get('dwell', 0)]
-               for i, w in enumerate(waypoints, 1)], ('  #', 'X', 'Y', 'THETA', 'DWELL'), out)
+               for i, w in enumerate(waypoints, 1)], ('#', 'X', 'Y', 'THETA', 'DWELL'), out,
+              indent='  ')
 
 
 def cmd_missions_submit(ctx: Context, args: argparse.Namespace) -> int:
@@ -408,7 +410,7 @@ def cmd_missions_show(ctx: Context, args: argparse.Namespace) -> int:
     events = ctx.client.get(f'{API}/missions/{_seg(args.id)}/events').get('items') or []
     if events:
         ctx.out.write('timeline:\n')
-        table([event_row(e) for e in events], EVENT_HEADERS, ctx.out)
+        table([event_row(e) for e in events], EVENT_HEADERS, ctx.out, indent='  ')
     return EXIT_OK
 
 
@@ -469,7 +471,7 @@ def _print_incident(inc: dict[str, Any], out: TextIO) -> None:
     if timeline:
         out.write('timeline:\n')
         table([[clock(e.get('time')), e.get('kind'), e.get('who') or '-', e.get('note') or '']
-               for e in timeline], ('  TIME', 'KIND', 'WHO', 'NOTE'), out)
+               for e in timeline], ('TIME', 'KIND', 'WHO', 'NOTE'), out, indent='  ')
 
 
 def cmd_incidents_show(ctx: Context, args: argparse.Namespace) -> int:
@@ -508,7 +510,8 @@ def _recent_events(client: Client, kind: str | None, robot: str | None,
     window = max(count, 200)
     while True:
         start = max(0, last_id - window)
-        found, cursor = [], start
+        found: list[dict[str, Any]] = []
+        cursor = start
         while cursor < last_id:
             page = client.get(f'{API}/events', after=cursor, limit=TAIL_PAGE, kind=kind,
                               robot_id=robot)
@@ -579,10 +582,13 @@ def follow(ctx: Context, args: argparse.Namespace, cursor: int,
            printer: Callable[[dict[str, Any]], None]) -> int:
     """Print live events from the SSE stream until Ctrl-C or SIGTERM; reconnect with the
     last id seen when the stream drops (a first connection failure exits 3)."""
-    def on_term(signum: int, frame: Any) -> None:
+    def on_signal(signum: int, frame: Any) -> None:
         raise Stop()
 
-    previous = signal.signal(signal.SIGTERM, on_term) if _main_thread() else None
+    previous: dict[signal.Signals, Any] = {}
+    if _main_thread():  # signal handlers can only be set there (tests call main in threads)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
     connected = False
     try:
         while True:
@@ -605,8 +611,8 @@ def follow(ctx: Context, args: argparse.Namespace, cursor: int,
     except (KeyboardInterrupt, Stop):
         return EXIT_OK
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _main_thread() -> bool:
