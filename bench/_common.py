@@ -291,8 +291,10 @@ class ProcessGroup:
 
 
 def wait_until(condition: Callable[[], Any], timeout: float, what: str,
-               interval: float = 0.25, group: ProcessGroup | None = None) -> Any:
-    """Poll ``condition`` until it returns something truthy; RuntimeError after ``timeout``."""
+               interval: float = 0.25, group: ProcessGroup | None = None,
+               describe: Callable[[], Any] | None = None) -> Any:
+    """Poll ``condition`` until it returns something truthy; RuntimeError after ``timeout``
+    (naming ``describe()`` as the last state when given)."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while True:
@@ -302,6 +304,8 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str,
         if last:
             return last
         if time.monotonic() >= deadline:
+            if describe is not None:
+                last = describe()
             raise RuntimeError(f'timed out after {timeout:g} s waiting for {what} '
                                f'(last: {last!r})')
         time.sleep(interval)

@@ -193,10 +193,12 @@ def main(argv: list[str] | None = None) -> int:
                                          token=TOKEN)
                     if st in (401, 403):
                         raise RuntimeError(f'the bridge refused the token: {st} {body}')
-                    return st == 200 and body.get('total', 0) >= args.robots and body
+                    n = body.get('total', 0) if st == 200 else None
+                    return n >= args.robots if n is not None else False, f'HTTP {st}, {n} online'
                 t0 = time.monotonic()
-                wait_until(online, 120.0 if args.source == 'sim' else 60.0,
-                           f'{args.robots} robots online', 0.5, group)
+                wait_until(lambda: online()[0] or None, 120.0 if args.source == 'sim' else 60.0,
+                           f'{args.robots} robots online', 0.5, group,
+                           describe=lambda: online()[1])
                 log(f'{args.robots} robots online after {time.monotonic() - t0:.1f} s')
                 time.sleep(1.0)
                 st, captured = http_json('GET', f'{base}{PATH}', token=TOKEN)

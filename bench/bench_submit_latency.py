@@ -294,9 +294,10 @@ async def measure(args: argparse.Namespace, group: ProcessGroup, workdir: pathli
                     status, body = await get_json(session, f'{stack.base}{API}/robots?limit=1000')
                     free = free_robots(body.get('items', []), tracker) if status == 200 else []
                     if not free:
-                        if mode == 'batches' and len(tracker.busy) >= args.robots:
-                            break  # every robot is busy: next batch
                         idle_since = idle_since or time.monotonic()
+                        if mode == 'batches' and (len(tracker.busy) >= args.robots
+                                                  or time.monotonic() - idle_since > 1.0):
+                            break  # every robot is busy: next batch
                         if time.monotonic() - idle_since > 30:
                             raise RuntimeError('no robot became free within 30 s')
                         await asyncio.sleep(0.1)

@@ -496,6 +496,10 @@ class FleetManager(LifecycleNode):
         if isinstance(cmd, Dispatch):
             self._dispatch(cmd)
         elif isinstance(cmd, CancelOnRobot):
+            mine = self.board.mission_of(cmd.robot_id) if self.board else None
+            self.get_logger().info(
+                f'{cmd.robot_id}: cancelling mission {cmd.mission_id} ({cmd.reason}); '
+                f'board: {mine.id + " " + mine.state.value if mine else "no mission"}')
             self.send_command(cmd.robot_id, 'cancel_mission',
                               {'mission_id': cmd.mission_id, 'reason': cmd.reason})
         elif isinstance(cmd, SendToDock):

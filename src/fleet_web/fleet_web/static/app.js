@@ -85,9 +85,12 @@ function ago(value) {
     dataset: {rel: String(ms)}}, agoText(ms));
 }
 
+const CLOCK = new Intl.DateTimeFormat(undefined,
+  {hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23'});
+
 function clockText(value) {
   const ms = toMs(value);
-  return ms === null ? '—' : new Date(ms).toLocaleTimeString();
+  return ms === null ? '—' : CLOCK.format(ms);
 }
 
 function pct(value, digits = 0) {
@@ -214,7 +217,7 @@ async function streamEvents(signal) {
           buffer = buffer.slice(end + 2);
         }
       }
-    } catch (err) {
+    } catch {
       if (signal.aborted) return;
     }
     setLive('off', 'Reconnecting…');
@@ -283,7 +286,7 @@ async function loadRobots() {
 }
 
 function recordSample(robot, now) {
-  if (robot.connectivity === 'offline' || !robot.pose) return;
+  if (robot.connectivity === 'offline' || !robot.pose || !robot.last_seen) return;
   let list = state.history.get(robot.id);
   if (!list) state.history.set(robot.id, list = []);
   const last = list[list.length - 1];
@@ -319,7 +322,8 @@ function robotRow(r) {
   h('td', {}, badge('conn', r.connectivity)),
   h('td', {}, badge('mode', r.mode)),
   h('td', {}, batteryCell(r.battery)),
-  h('td', {class: 'num'}, `${num(pose.x)}, ${num(pose.y)}, ${num(pose.theta, 2)}`),
+  h('td', {class: 'num'}, r.last_seen === null ? '—'
+    : `${num(pose.x)}, ${num(pose.y)}, ${num(pose.theta, 2)}`),
   h('td', {}, r.software_version || '—'),
   h('td', {class: 'mono'}, r.current_mission_id ? shortId(r.current_mission_id) : '—'),
   h('td', {}, ago(r.last_seen)));
@@ -545,9 +549,9 @@ function lineChart(points) {
   return h('svg', {viewBox: `0 0 ${CHART_W} ${CHART_H}`, role: 'img', 'aria-label': label,
     class: 'chart-svg'},
   h('title', {}, label), ...grid,
-  h('text', {x: PAD.l, y: CHART_H - 4, class: 'axis'}, new Date(t0).toLocaleTimeString()),
+  h('text', {x: PAD.l, y: CHART_H - 4, class: 'axis'}, clockText(t0)),
   h('text', {x: CHART_W - PAD.r, y: CHART_H - 4, class: 'axis', 'text-anchor': 'end'},
-    new Date(t1).toLocaleTimeString()),
+    clockText(t1)),
   h('path', {d, class: 'line battery-line'}),
   h('circle', {cx: x(last[0]), cy: y(last[1]), r: 3, class: 'dot-now'}));
 }
@@ -556,7 +560,7 @@ function lineChart(points) {
 function fitBox(points, w, hgt, pad = 10, minSpan = 2) {
   const xs = points.map((p) => p.x);
   const ys = points.map((p) => p.y);
-  let [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
   const span = Math.max(x1 - x0, y1 - y0, minSpan);
   const cx = (x0 + x1) / 2;
   const cy = (y0 + y1) / 2;
@@ -786,8 +790,9 @@ function createCard(inc) {
     h('div', {class: 'incident-body'}),
     h('form', {class: 'incident-actions', onsubmit: (ev) => ev.preventDefault()},
       h('label', {for: `note-${inc.id}`}, 'Note'), note,
-      h('div', {class: 'buttons'}, ack, resolve),
-      h('p', {class: 'form-msg', role: 'status', 'aria-live': 'polite'})));
+      h('div', {class: 'buttons'}, ack, resolve,
+        h('p', {class: 'form-msg', role: 'status', 'aria-live': 'polite'}))),
+    h('div', {class: 'incident-more'}));
   card.setAttribute('data-testid', 'incident-card');
   card.setAttribute('data-incident-id', inc.id);
   return card;
@@ -807,15 +812,19 @@ function updateCard(card, inc) {
   if (card.dataset.signature === signature) return;
   card.dataset.signature = signature;
   const body = card.querySelector('.incident-body');
-  const open = new Set([...body.querySelectorAll('details[open]')].map((d) => d.dataset.part));
-  const wasRendered = body.childElementCount > 0;
-  body.replaceChildren(...incidentBody(inc));
-  for (const d of body.querySelectorAll('details')) {
-    if (wasRendered) d.open = open.has(d.dataset.part);
+  const more = card.querySelector('.incident-more');
+  // Keep what the operator opened or closed; a part shown for the first time gets its default.
+  const before = new Map([...more.querySelectorAll('details')].map((d) => [d.dataset.part,
+    d.open]));
+  body.replaceChildren(...incidentSummary(inc));
+  more.replaceChildren(...incidentMore(inc));
+  for (const d of more.querySelectorAll('details')) {
+    if (before.has(d.dataset.part)) d.open = before.get(d.dataset.part);
   }
 }
 
-function incidentBody(inc) {
+/** The card's top: title, badges, recurrence and the context captured when it opened. */
+function incidentSummary(inc) {
   const rec = recurrenceText(inc);
   const ctx = inc.context || {};
   const robot = ctx.robot || {};
@@ -834,7 +843,7 @@ function incidentBody(inc) {
   const diag = ctx.last_diagnostics || ctx.diagnostics;
   if (diag) facts.push(['Diagnostics', diagnosticsText(diag)]);
   const trajectory = (ctx.trajectory || []).filter((s) => typeof s.x === 'number');
-  const parts = [
+  return [
     h('header', {class: 'incident-head'},
       badge('sev', inc.severity || 'SEV?'),
       h('h3', {id: `inc-title-${inc.id}`}, inc.title || inc.type || 'Incident'),
@@ -847,6 +856,11 @@ function incidentBody(inc) {
       label: `Trajectory before the incident (${trajectory.length} samples)`})) : null,
       h('dl', {class: 'facts'}, ...facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]))),
   ];
+}
+
+/** The card's bottom: runbook steps and timeline. */
+function incidentMore(inc) {
+  const parts = [];
   const runbook = inc.runbook && typeof inc.runbook === 'object' ? inc.runbook : null;
   if (runbook && (runbook.steps || []).length) {
     parts.push(h('details', {class: 'runbook', dataset: {part: 'runbook'},
@@ -943,12 +957,12 @@ function sloCard(s) {
   const firing = (s.alerts || []).filter((a) => a.firing);
   const objective = typeof s.objective === 'number' ? `${(s.objective * 100).toFixed(2)} %`
     : String(s.objective ?? '—');
-  const sli = typeof s.sli === 'number' ? `${(s.sli * 100).toFixed(2)} %` : '—';
+  const sli = typeof s.sli === 'number' ? `${(s.sli * 100).toFixed(2)} %` : 'no data yet';
   return h('article', {class: `slo${firing.length ? ' firing' : ''}`},
     h('header', {}, h('h3', {}, s.slo || s.name || 'SLO'),
       firing.length ? firing.map((a) => badge('alert', 'firing', a.alert || a.name || 'alert'))
         : h('span', {class: 'muted small'}, 'no alert firing')),
-    h('p', {class: 'small'}, `Objective ${objective} · now ${sli}`),
+    h('p', {class: 'small'}, `Objective ${objective} · current ${sli}`),
     h('div', {class: 'meter-row'},
       h('span', {class: 'meter-label'}, 'Budget left'),
       h('span', {class: 'bar wide', role: 'img',
@@ -962,7 +976,8 @@ function sloCard(s) {
         h('span', {class: 'meter-label'}, `Burn ${window}`),
         h('span', {class: 'bar wide burn', role: 'img',
           'aria-label': `burn rate over ${window}: ${value.toFixed(2)} times the budget rate`},
-        h('span', {class: `fill ${cls}`, style: {width: `${Math.min(100, value / maxBurn * 100)}%`}}),
+        h('span', {class: `fill ${cls}`,
+          style: {width: `${Math.min(100, value / maxBurn * 100)}%`}}),
         h('span', {class: 'one', style: {left: `${100 / maxBurn}%`}, title: '1× budget rate'})),
         h('span', {class: 'value'}, `${value.toFixed(2)}×`));
     }));
