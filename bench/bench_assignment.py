@@ -44,12 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                 epilog='Writes bench/results/bench_assignment.json.')
     p.add_argument('--quick', action='store_true',
-                   help='30 rounds instead of 200 (about 10 s instead of 40 s)')
+                   help='30 rounds instead of 100')
     p.add_argument('--robots', type=int, default=1000, help='robots (default: %(default)s)')
     p.add_argument('--missions', type=int, default=10000,
                    help='queued missions (default: %(default)s)')
     p.add_argument('--rounds', type=int, default=0,
-                   help='rounds (default: 200, or 30 with --quick; at least 30 for a p99)')
+                   help='rounds (default: 100, or 30 with --quick; at least 30 for a p99)')
     p.add_argument('--seed', type=int, default=20240601, help='random seed (default: %(default)s)')
     p.add_argument('--available', type=float, default=0.8,
                    help='share of robots available (default: %(default)s)')
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     require_env('numpy', 'fleet_manager.core.assignment')
     from fleet_manager.core.assignment import GreedyPriorityPolicy
-    rounds = args.rounds or (30 if args.quick else 200)
+    rounds = args.rounds or (30 if args.quick else 100)
     res = Result(NAME, args.quick, {
         'robots': args.robots, 'missions': args.missions, 'rounds': rounds, 'seed': args.seed,
         'available_share': args.available, 'capabilities': list(CAPS),

@@ -39,6 +39,7 @@ NAME = 'bench_robots_api'
 TOKEN = 'benchtoken'
 PATH = '/api/v1/robots'
 GOAL_RATIO = 0.5
+WARMUP_CONCURRENCY = 8
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,14 +110,15 @@ async def load_run(url: str, total: int, concurrency: int, warmup: int, headers:
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 errors.append(repr(exc)[:200])
 
-        # warm-up: open the connections, fill caches (not counted)
+        # warm-up: open connections, fill caches (not counted). At most 8 at a time: a burst
+        # above the manager's service queue depth (10) would stall the warm-up for 5 s.
         left = {'n': warmup}
 
         async def warm() -> None:
             while left['n'] > 0:
                 left['n'] -= 1
                 await one()
-        await asyncio.gather(*(warm() for _ in range(concurrency)))
+        await asyncio.gather(*(warm() for _ in range(min(concurrency, WARMUP_CONCURRENCY))))
         lat.clear()
         lat_all.clear()
         bad_bodies.clear()

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import pathlib
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -408,6 +409,34 @@ async def cancel_mission(request: web.Request) -> web.Response:
     return json_response(mission)
 
 
+STATIC_DIR = pathlib.Path(__file__).resolve().parent / 'static'
+STATIC_TYPES = {'.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
+                '.svg': 'image/svg+xml', '.png': 'image/png'}
+PAGE_HEADERS = {
+    'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-cache',
+    'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                               "base-uri 'none'; frame-ancestors 'none'",
+    'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer'}
+
+
+@scope(None)
+async def dashboard(request: web.Request) -> web.FileResponse:
+    """The operator dashboard: a static page that asks for the API token itself."""
+    return web.FileResponse(STATIC_DIR / 'index.html', headers=PAGE_HEADERS)
+
+
+@scope(None)
+async def static_file(request: web.Request) -> web.FileResponse:
+    """The dashboard's scripts and styles (one directory, known types only)."""
+    name = request.match_info['name']
+    path = STATIC_DIR / name
+    if name.startswith('.') or path.suffix not in STATIC_TYPES or not path.is_file():
+        raise NotFoundError('no such file')
+    return web.FileResponse(path, headers={'Content-Type': STATIC_TYPES[path.suffix],
+                                           'Cache-Control': 'no-cache',
+                                           'X-Content-Type-Options': 'nosniff'})
+
+
 INCIDENT_STATES = ('triggered', 'acknowledged', 'resolved')
 
 
@@ -534,6 +563,8 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 ROUTES: list[tuple[str, str, Handler]] = [
+    ('GET', '/', dashboard),
+    ('GET', '/static/{name}', static_file),
     ('GET', f'{API}/health', health),
     ('GET', f'{API}/openapi.json', openapi),
     ('GET', f'{API}/robots', list_robots),

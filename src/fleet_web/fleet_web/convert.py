@@ -36,8 +36,8 @@ def epoch_from_iso(text: str) -> float:
 
 
 def time_msg(seconds: float | None) -> TimeMsg:
-    """Return a Time for epoch seconds (zero for None)."""
-    if seconds is None:
+    """Return a Time for epoch seconds (zero for None or anything before 1970)."""
+    if seconds is None or not seconds > 0 or seconds >= 2**31:
         return TimeMsg()
     sec = int(seconds)
     return TimeMsg(sec=sec, nanosec=int((seconds - sec) * 1e9))

@@ -222,8 +222,15 @@ def document(version: str) -> dict[str, Any]:
             LIMIT, kind, _q('robot_id', {'type': 'string'}, 'filter')])},
         '/api/v1/events/stream': {'get': _op(
             'Server-Sent Events from the event log; resumes after Last-Event-ID', 'read', {
-                '200': {'description': 'text/event-stream; `id:` is the event id',
-                        'content': {'text/event-stream': {'schema': {'type': 'string'}}}},
+                '200': {'description': 'text/event-stream: one SSE event per log entry; '
+                                       '`id` is the event id, `event` its kind and `data` '
+                                       'the Event as JSON',
+                        'content': {'text/event-stream': {'schema': {
+                            'type': 'object', 'required': ['data'],
+                            'properties': {'id': {'type': 'string'},
+                                           'event': {'type': 'string'},
+                                           'data': {'type': 'string'},
+                                           'retry': {'type': 'string'}}}}}},
                 '400': _error('bad cursor')}, [
                 {'name': 'Last-Event-ID', 'in': 'header', 'required': False,
                  'schema': {'type': 'string'}, 'description': 'resume after this id'},

@@ -100,10 +100,7 @@ def mission_body(data: dict[str, Any]) -> dict[str, Any]:
             out[k] = _string(data[k], k, 2048 if k == 'callback_url' else 256)
     if data.get('deadline') is not None:
         text = _string(data['deadline'], 'deadline', 64)
-        try:
-            out['deadline_epoch'] = convert.epoch_from_iso(text)
-        except ValueError:
-            raise Unprocessable('deadline must be an ISO-8601 time', 'deadline') from None
+        out['deadline_epoch'] = parse_time(text, 'deadline', Unprocessable)
     return out
 
 
@@ -121,15 +118,27 @@ def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -
     return value
 
 
+EARLIEST = 0.0  # 1970-01-01T00:00:00Z
+LATEST = 4102444800.0  # 2100-01-01T00:00:00Z
+
+
+def parse_time(text: str, name: str, error: type = BadRequest) -> float:
+    """Parse an ISO-8601 time between 1970 and 2100 into epoch seconds; ``error`` names it."""
+    try:
+        value = convert.epoch_from_iso(text)
+    except (ValueError, OverflowError):
+        raise error(f'{name} must be an ISO-8601 time', name) from None
+    if not EARLIEST <= value < LATEST:
+        raise error(f'{name} must be between 1970 and 2100', name)
+    return value
+
+
 def query_time(request: web.Request, name: str) -> float | None:
     """Return an ISO-8601 query parameter as epoch seconds, or None when absent."""
     raw = request.query.get(name)
     if not raw:
         return None
-    try:
-        return convert.epoch_from_iso(raw)
-    except ValueError:
-        raise BadRequest(f'{name} must be an ISO-8601 time', name) from None
+    return parse_time(raw, name)
 
 
 def query_range(request: web.Request, max_span: float | None = None
