@@ -240,6 +240,7 @@ class ProcessGroup:
         self.procs: list[Proc] = []
         self.stops: list[dict[str, dict[str, Any]]] = []
         self._old_handler: Any = None
+        self._old_int: Any = None
 
     def start(self, name: str, args: list[str], env: dict[str, str] | None = None,
               stop_timeout: float = 15.0) -> Proc:
@@ -267,6 +268,8 @@ class ProcessGroup:
         for p in reversed(self.procs):
             code = p.wait(max(0.1, p.stop_timeout - (time.monotonic() - t0)))
             out[p.name] = {'exit': code, 'seconds': round(time.monotonic() - t0, 2)}
+            if code not in (0, -signal.SIGKILL):
+                out[p.name]['log_tail'] = p.tail(12)
         if self.procs:
             log('stopped ' + ', '.join(f'{n} (exit {v["exit"]}, {v["seconds"]:.1f} s)'
                                        for n, v in out.items()))
@@ -275,18 +278,22 @@ class ProcessGroup:
         return out
 
     def __enter__(self) -> 'ProcessGroup':
-        def on_term(signum: int, frame: Any) -> None:
+        # Our own handlers (also for SIGINT): asyncio.run then leaves SIGINT alone instead of
+        # cancelling its main task, and the KeyboardInterrupt ends the run wherever it is.
+        def on_signal(signum: int, frame: Any) -> None:
             raise KeyboardInterrupt(f'signal {signum}')
-        self._old_handler = signal.signal(signal.SIGTERM, on_term)
+        self._old_handler = signal.signal(signal.SIGTERM, on_signal)
+        self._old_int = signal.signal(signal.SIGINT, on_signal)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         # A second Ctrl-C during the cleanup must not leave children behind.
-        old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
             self.stop_all()
         finally:
-            signal.signal(signal.SIGINT, old_int)
+            signal.signal(signal.SIGINT, self._old_int or signal.default_int_handler)
             signal.signal(signal.SIGTERM, self._old_handler or signal.SIG_DFL)
 
 
@@ -381,6 +388,21 @@ def write_web_config(path: pathlib.Path) -> pathlib.Path:
                     'rate_limit:\n  per_second: 1000000\n  burst: 1000000\n'
                     'webhooks: []\n')
     return path
+
+
+def stop_notes(stops: list[dict[str, dict[str, Any]]]) -> list[str]:
+    """Notes about children that needed SIGKILL or exited non-zero after SIGTERM."""
+    notes = []
+    for i, stop in enumerate(stops):
+        for name, v in stop.items():
+            where = f'{name}' + (f' (stack {i + 1})' if len(stops) > 1 else '')
+            if v['exit'] == -signal.SIGKILL:
+                notes.append(f'{where} needed SIGKILL ({v["seconds"]} s after SIGTERM)')
+            elif v['exit'] != 0:
+                last = [ln for ln in v.get('log_tail', '').splitlines() if ln.strip()]
+                notes.append(f'{where} exited with code {v["exit"]} after SIGTERM'
+                             + (f': {last[-1].strip()[:200]}' if last else ''))
+    return notes
 
 
 def fmt(v: Any, unit: str = '') -> str:

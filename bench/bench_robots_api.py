@@ -32,8 +32,8 @@ from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _common import (BENCH_DIR, ProcessGroup, Result, chunks, child_env, fmt,  # noqa: E402
-                     free_port, http_json, log, percentile, ratio, require_empty_domain,
-                     require_env, summary, wait_until, write_web_config)
+                     free_port, http_json, log, ratio, require_empty_domain,
+                     require_env, stop_notes, summary, wait_until, write_web_config)
 
 NAME = 'bench_robots_api'
 TOKEN = 'benchtoken'
@@ -237,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                             f'{", errors " + str(out["errors"]) if out["errors"] else ""}')
             finally:
                 group.stop_all()
+                stops = group.stops
     except KeyboardInterrupt:
         res.data['results'] = {'runs': runs}
         res.write('interrupted')
@@ -276,8 +277,11 @@ def main(argv: list[str] | None = None) -> int:
         'p99_ratio_real_vs_bare': ratio(real_p99, bare_p99),
         'cpu_s_per_1000_requests': cpu_per_k,
         'non_200_real': bad,
+        'process_stops': stops,
         'runs': runs,
     }
+    for n in stop_notes(stops):
+        res.note(n)
     if bad:
         res.note(f'the real API answered non-200 statuses: {bad}')
     if any(r['stopped_early'] for r in runs):

@@ -38,7 +38,8 @@ from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _common import (ProcessGroup, Result, child_env, fmt, free_port, log, ratio,  # noqa: E402
-                     require_empty_domain, require_env, summary, write_web_config)
+                     require_empty_domain, require_env, stop_notes, summary,
+                     write_web_config)
 
 NAME = 'bench_submit_latency'
 TOKEN = 'benchtoken'
@@ -450,9 +451,10 @@ def main(argv: list[str] | None = None) -> int:
         status = 'degraded'
         res.note(f'the fleet manager died {len(out["crashes"])} time(s) during the run; first: '
                  f'{out["crashes"][0]["reason"]}')
-    killed = sum(1 for st in stops for v in st.values() if v['exit'] == -9)
-    if killed:
-        res.note(f'{killed} process(es) needed SIGKILL after SIGTERM (see process_stops)')
+    for n in stop_notes(stops):
+        if 'manager' in n and out['modes'][-1:] == ['batches']:
+            n += ' (expected in batches mode: missions are cut short)'
+        res.note(n)
     if len(out['lat']) < out['target']:
         res.note(f'measured {len(out["lat"])} of {out["target"]} missions')
     res.headline('submit->assigned median', lat.get('median'), 'ms')

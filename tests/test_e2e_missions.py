@@ -336,6 +336,14 @@ def wait_all_ended(fleet: Fleet, ids: list[str], timeout: float) -> dict[str, di
     return {i: last[i] for i in ids}
 
 
+def retried(fleet: Fleet, missions: dict[str, dict[str, Any]]) -> dict[str, list[Any]]:
+    """The mission.state events (id, state, robot, attempt, reason) of retried missions."""
+    return {i: [(e['id'], e['payload']['state'], e['payload']['robot_id'],
+                 e['payload']['attempt'], e['payload']['reason'])
+                for e in fleet.state_events(i)]
+            for i, m in missions.items() if m['attempts'] > 1}
+
+
 def nearest(robots: dict[str, dict[str, Any]], x: float, y: float) -> list[tuple[float, str]]:
     return sorted((math.hypot(r['pose']['x'] - x, r['pose']['y'] - y), rid)
                   for rid, r in robots.items())
@@ -467,7 +475,8 @@ def test_fifty_missions_succeed_each_executed_once(fleet: Fleet) -> None:
 
     goals = fleet.goals_received()
     delta = {r: goals[r] - baseline[r] for r in ROBOTS}
-    assert sum(delta.values()) == 50, f'Nav2 goals accepted per robot during the run: {delta}'
+    assert sum(delta.values()) == 50, f'Nav2 goals accepted per robot during the run: ' \
+                                      f'{delta}; missions with retries: {retried(fleet, ended)}'
 
     bad = {}
     for i in ids:
@@ -533,7 +542,9 @@ def test_manager_sigkill_mid_run_loses_and_repeats_nothing(fleet: Fleet) -> None
 
     m = fleet.wait(lambda: re.search(r'configured: .* last event (\d+)', restarted.output()),
                    30.0, 'the restarted manager to configure')
-    boundary = int(m.group(1))  # the last event the killed manager wrote
+    # The newest event in the store when the restarted manager configured: every
+    # mission.state event up to it was written by the killed manager.
+    boundary = int(m.group(1))
     fleet.wait(lambda: (fleet.get('/api/v1/health') or {}).get('manager') == 'reachable', 30.0,
                'the bridge to reach the restarted manager')
 
@@ -545,7 +556,9 @@ def test_manager_sigkill_mid_run_loses_and_repeats_nothing(fleet: Fleet) -> None
     goals = fleet.goals_received()
     delta = {r: goals[r] - baseline[r] for r in ROBOTS}
     assert sum(delta.values()) == 50, \
-        f'Nav2 goals accepted per robot (50 missions, each once): {delta}\n{fleet.logs()}'
+        f'Nav2 goals accepted per robot (50 missions, each once): {delta}; restarted manager ' \
+        f'configured at event {boundary}; missions run more than once: ' \
+        f'{retried(fleet, ended)}\n{fleet.logs()}'
 
     readopted: set[str] = set()
     bad = {}
