@@ -352,8 +352,8 @@ def domain_nodes(wait: float = 1.5) -> list[str]:
             'ctx = Context(); rclpy.init(context=ctx)\n'
             'n = rclpy.create_node("bench_probe", context=ctx)\n'
             f'time.sleep({wait})\n'
-            'names = sorted({ns.rstrip("/") + "/" + nm for nm, ns in '
-            'n.get_node_names_and_namespaces() if nm != "bench_probe"})\n'
+            'names = sorted(ns.rstrip("/") + "/" + nm for nm, ns in '
+            'n.get_node_names_and_namespaces() if nm != "bench_probe")\n'
             'print("\\n".join(names))\n'
             'n.destroy_node(); rclpy.try_shutdown(context=ctx)\n')
     try:
@@ -377,6 +377,19 @@ def require_empty_domain(allow: bool = False) -> None:
         log(f'warning: {msg}')
         return
     raise RuntimeError(msg + ' (or pass --allow-foreign-nodes)')
+
+
+def unexpected_nodes(expected: Callable[[str], bool]) -> list[str]:
+    """Nodes on the benchmark domain that the benchmark did not start (names for which
+    ``expected`` is False, and second copies of any name). Call while the processes run."""
+    nodes = domain_nodes(2.0)
+    seen: set[str] = set()
+    out = []
+    for name in nodes:
+        if not expected(name) or name in seen:
+            out.append(name)
+        seen.add(name)
+    return out
 
 
 def write_web_config(path: pathlib.Path) -> pathlib.Path:

@@ -33,7 +33,8 @@ from typing import Any
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _common import (BENCH_DIR, ProcessGroup, Result, chunks, child_env, fmt,  # noqa: E402
                      free_port, http_json, log, ratio, require_empty_domain,
-                     require_env, stop_notes, summary, wait_until, write_web_config)
+                     require_env, stop_notes, summary, unexpected_nodes, wait_until,
+                     write_web_config)
 
 NAME = 'bench_robots_api'
 TOKEN = 'benchtoken'
@@ -147,6 +148,15 @@ async def load_run(url: str, total: int, concurrency: int, warmup: int, headers:
     }
 
 
+def expected_node(name: str, args: argparse.Namespace) -> bool:
+    """True for the nodes this benchmark starts."""
+    if name in ('/fleet_manager', '/fleet_web', '/bench_status_publisher'):
+        return True
+    parts = name.split('/')
+    return (args.source == 'sim' and len(parts) >= 3 and parts[1].startswith('robot')
+            and parts[1][5:].isdigit() and 1 <= int(parts[1][5:]) <= args.robots)
+
+
 def start_robot_source(group: ProcessGroup, args: argparse.Namespace) -> None:
     if args.source == 'publisher':
         group.start('status_publisher', [str(BENCH_DIR / 'status_publisher.py'),
@@ -174,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f'work directory {workdir}')
     headers = {'Authorization': f'Bearer {TOKEN}'}
     runs: list[dict[str, Any]] = []
+    foreign: list[str] = []
     try:
         require_empty_domain(args.allow_foreign_nodes)
         with ProcessGroup(workdir) as group:
@@ -235,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
                             f'{out["latency_ms"].get("median")} ms, p99 '
                             f'{out["latency_ms"].get("p99")} ms, statuses {out["statuses"]}'
                             f'{", errors " + str(out["errors"]) if out["errors"] else ""}')
+                if not args.allow_foreign_nodes:
+                    foreign = unexpected_nodes(lambda n: expected_node(n, args))
+                    if foreign:
+                        log(f'warning: foreign nodes on the domain during the run: {foreign}')
             finally:
                 group.stop_all()
                 stops = group.stops
@@ -278,10 +293,14 @@ def main(argv: list[str] | None = None) -> int:
         'cpu_s_per_1000_requests': cpu_per_k,
         'non_200_real': bad,
         'process_stops': stops,
+        'foreign_nodes': foreign,
         'runs': runs,
     }
     for n in stop_notes(stops):
         res.note(n)
+    if foreign:
+        res.note(f'other ROS nodes were on domain 57 during the run (figures unreliable): '
+                 f'{foreign}')
     if bad:
         res.note(f'the real API answered non-200 statuses: {bad}')
     if any(r['stopped_early'] for r in runs):
@@ -292,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     res.headline('real p99', real_p99, 'ms')
     res.headline('bare req/s', bare_rps, 'req/s')
     res.headline('real/bare req/s', rps_ratio, 'x')
-    path = res.write()
+    path = res.write('degraded' if foreign else 'ok')
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
 

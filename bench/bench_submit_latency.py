@@ -39,7 +39,7 @@ from typing import Any
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _common import (ProcessGroup, Result, child_env, fmt, free_port, log, ratio,  # noqa: E402
                      require_empty_domain, require_env, stop_notes, summary,
-                     write_web_config)
+                     unexpected_nodes, write_web_config)
 
 NAME = 'bench_submit_latency'
 TOKEN = 'benchtoken'
@@ -210,6 +210,15 @@ async def wait_ready(session: Any, stack: Stack, n: int, timeout: float) -> floa
                        f'(last: {last})')
 
 
+def expected_node(name: str, robots: int) -> bool:
+    """True for the nodes this benchmark starts."""
+    if name in ('/fleet_manager', '/fleet_web'):
+        return True
+    parts = name.split('/')
+    return (len(parts) >= 3 and parts[1].startswith('robot') and parts[1][5:].isdigit()
+            and 1 <= int(parts[1][5:]) <= robots)
+
+
 def free_robots(robots: list[dict[str, Any]], tracker: Tracker) -> list[str]:
     out = []
     for r in robots:
@@ -245,6 +254,7 @@ async def measure(args: argparse.Namespace, group: ProcessGroup, workdir: pathli
     crashes: list[dict[str, Any]] = []
     startups: list[float] = []
     modes_used: list[str] = []
+    foreign: list[dict[str, Any]] = []
     headers = {'Authorization': f'Bearer {TOKEN}'}
     stack_index = 0
     t_start = time.monotonic()
@@ -348,13 +358,18 @@ async def measure(args: argparse.Namespace, group: ProcessGroup, workdir: pathli
                 if reader is not None:
                     reader.cancel()
                     await asyncio.gather(reader, return_exceptions=True)
+            if not args.allow_foreign_nodes and stack.manager.alive():
+                extra = unexpected_nodes(lambda n: expected_node(n, args.robots))
+                if extra:
+                    foreign.append({'stack': stack_index, 'nodes': extra})
+                    log(f'warning: foreign nodes on the domain during the run: {extra}')
             if args.fleet_mode == 'reuse' and crashes:
                 break  # reuse only: no restart after a crash
     return {
         'lat': lat, 'post': post_rtt, 'health': health, 'in_response': in_response,
         'timeouts': timeouts, 'lost_to_crash': lost, 'errors': errors, 'crashes': crashes,
         'startups': startups, 'modes': modes_used, 'stacks': stack_index,
-        'budget_exhausted': out_of_time(), 'target': n_target,
+        'budget_exhausted': out_of_time(), 'target': n_target, 'foreign': foreign,
     }
 
 
@@ -445,8 +460,13 @@ def main(argv: list[str] | None = None) -> int:
         'manager_crashes': out['crashes'],
         'budget_exhausted': out['budget_exhausted'],
         'process_stops': stops,
+        'foreign_nodes': out['foreign'],
     }
     res.data['results'] = r
+    if out['foreign']:
+        status = 'degraded'
+        res.note('other ROS nodes were on domain 57 during the run (figures unreliable): '
+                 f'{out["foreign"]}')
     if out['crashes']:
         status = 'degraded'
         res.note(f'the fleet manager died {len(out["crashes"])} time(s) during the run; first: '

@@ -78,17 +78,6 @@ TRANSITIONS = {(None, 'queued'), ('queued', 'assigned'), ('assigned', 'active'),
                ('queued', 'failed')}
 CLEAN = ['queued', 'assigned', 'active', 'succeeded']
 
-# Product bug that blocks every test in which a robot executes a mission (see the report).
-EXECUTE_MISSION_RESULT_CODES = (
-    'product bug: src/fleet_msgs/action/ExecuteMission.action declares NONE, NAV_FAILED, '
-    'CANCELED, BUSY, INVALID and NAV_UNAVAILABLE in its goal section, so they exist only on '
-    'ExecuteMission.Goal; fleet_agent/agent_node.py (_execute, _run, _drive) and '
-    'fleet_manager/manager_node.py (_on_goal_result) read ExecuteMission.Result.<NAME>: '
-    "AttributeError \"type object 'ExecuteMission_Result' has no attribute 'NONE'\" aborts "
-    'every mission on the agent, and the manager process dies with the same error for '
-    "'CANCELED' on the first goal result")
-blocked_by_result_codes = pytest.mark.xfail(strict=True, reason=EXECUTE_MISSION_RESULT_CODES)
-
 
 def parse_iso(text: str) -> float:
     return dt.datetime.fromisoformat(text.replace('Z', '+00:00')).timestamp()
@@ -459,7 +448,6 @@ def test_idempotency_key(fleet: Fleet) -> None:
 
 
 # -- 50 missions ---------------------------------------------------------------------------------
-@blocked_by_result_codes
 def test_fifty_missions_succeed_each_executed_once(fleet: Fleet) -> None:
     fleet.wait_idle()
     baseline = fleet.goals_received()
@@ -497,16 +485,12 @@ def test_fifty_missions_succeed_each_executed_once(fleet: Fleet) -> None:
     assert not bad, f'missions whose event list is not queued->assigned->active->succeeded: {bad}'
 
 
-# Besides the result-code bug, this fails intermittently once that is fixed: after a restart
-# the manager starts the offline grace of in-flight missions (and the robots' connectivity
-# timeouts) at restore time, not when it first hears from the robots; when DDS discovery takes
-# longer than offline_grace (2 s here; 1.6-4 s seen on this machine), missions still running
-# or already finished on their robots are requeued and executed a second time.
-@pytest.mark.xfail(strict=True, reason=EXECUTE_MISSION_RESULT_CODES + '; and (intermittent) '
-                   'fleet_manager/core/missions.py MissionBoard.restore + core/registry.py '
-                   'Registry.restore start the grace/connectivity clocks at restore time, so '
-                   'in-flight missions are requeued and run twice when discovery of the '
-                   'robots takes longer than offline_grace')
+# Known product bug, intermittent (so not marked xfail): after a restart the manager starts
+# the offline grace of in-flight missions, and the robots' connectivity timeouts, at restore
+# time instead of when it first hears from each robot (fleet_manager/core/missions.py
+# MissionBoard.restore, core/registry.py Registry.restore). When DDS discovery of the robots
+# takes longer than offline_grace (2 s here; 1.5-4 s seen on this 2-core machine under load),
+# missions still running, or already finished, on their robots are requeued and run twice.
 def test_manager_sigkill_mid_run_loses_and_repeats_nothing(fleet: Fleet) -> None:
     fleet.wait_idle()
     baseline = fleet.goals_received()
@@ -607,7 +591,6 @@ def pick_target(robots: dict[str, dict[str, Any]]) -> tuple[str, dict[str, float
     return best[1], best[2]
 
 
-@blocked_by_result_codes
 def test_failed_attempt_moves_to_another_robot(fleet: Fleet) -> None:
     fleet.wait_idle()
     robot_a, wp = pick_target(fleet.robots())
@@ -640,7 +623,6 @@ def test_failed_attempt_moves_to_another_robot(fleet: Fleet) -> None:
     assert fleet.get_param(robot_a, 'fault') == 'none'
 
 
-@blocked_by_result_codes
 def test_mission_fails_after_max_attempts(fleet: Fleet) -> None:
     fleet.wait_idle()
     for r in ROBOTS:
@@ -671,7 +653,6 @@ def test_mission_fails_after_max_attempts(fleet: Fleet) -> None:
     assert all(fleet.get_param(r, 'fault') == 'none' for r in ROBOTS)
 
 
-@blocked_by_result_codes
 def test_offline_robot_mission_requeued_and_robot_told_to_cancel(fleet: Fleet) -> None:
     fleet.wait_idle()
     robots = fleet.robots()

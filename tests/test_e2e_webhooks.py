@@ -1,0 +1,208 @@
+"""End to end: signed webhooks from the real bridge, at least once across a SIGKILL, with
+dead letters visible and retryable over the API.
+
+Processes: manager, two simulated robots, the bridge; webhook receivers are aiohttp
+servers on 127.0.0.1 inside the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pathlib
+import threading
+from typing import Any, Iterator
+
+import pytest
+from aiohttp import web
+from fleet_testing import REPO, Proc, fleet_env, free_port, get_json, http, wait_for
+
+from fleet_web.webhooks import verify_signature
+
+TOKEN = 'webhook-test-token'
+AUTH = {'Authorization': f'Bearer {TOKEN}'}
+SECRET = 's3cret-for-tests'
+
+
+class Receiver:
+    """A webhook receiver in a background thread; records events, can answer 500."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.fail = False
+        self.lock = threading.Lock()
+        self.received: list[dict[str, Any]] = []
+        self.bad_signatures = 0
+        self.attempts = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        assert self._ready.wait(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_post('/hook', self._hook)
+        self._runner = web.AppRunner(app)
+        self._loop.run_until_complete(self._runner.setup())
+        self._loop.run_until_complete(web.TCPSite(self._runner, '127.0.0.1', self.port).start())
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        with self.lock:
+            self.attempts += 1
+            if self.fail:
+                return web.Response(status=500, text='receiver down')
+            ok = verify_signature(SECRET, request.headers.get('X-Fleet-Timestamp'), body,
+                                  request.headers.get('X-Fleet-Signature'),
+                                  now=__import__('time').time())
+            if not ok:
+                self.bad_signatures += 1
+            event = json.loads(body)
+            event['_event_id_header'] = int(request.headers['X-Fleet-Event-Id'])
+            self.received.append(event)
+        return web.Response(status=204)
+
+    def ids(self) -> set[int]:
+        with self.lock:
+            return {e['_event_id_header'] for e in self.received}
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+class Setup:
+    def __init__(self, tmp: pathlib.Path) -> None:
+        self.tmp = tmp
+        self.all = Receiver()
+        self.flaky = Receiver()
+        self.port = free_port()
+        self.base = f'http://127.0.0.1:{self.port}/api/v1'
+        self.web_yaml = tmp / 'web.yaml'
+        self.web_yaml.write_text(json.dumps({
+            'rate_limit': {'per_second': 1000, 'burst': 1000},
+            'webhooks': [
+                {'name': 'all', 'url': f'http://127.0.0.1:{self.all.port}/hook',
+                 'format': 'json', 'events': ['*'], 'secret': SECRET,
+                 'backoff_base_s': 0.05, 'backoff_max_s': 0.5},
+                {'name': 'flaky', 'url': f'http://127.0.0.1:{self.flaky.port}/hook',
+                 'format': 'json', 'events': ['mission.*'], 'secret': SECRET,
+                 'max_attempts': 3, 'backoff_base_s': 0.05, 'backoff_max_s': 0.1}]}))
+        env = fleet_env(FLEET_TOKEN=TOKEN)
+        self.manager = Proc('manager', [
+            '-m', 'fleet_manager.manager_node', '--ros-args',
+            '-p', f'database:={tmp / "fleet.db"}', '-p', 'tick_period:=0.05',
+            '-p', f'fleet_config:={REPO / "config" / "fleet.yaml"}'], tmp, env)
+        self.robots = Proc('robots', ['-m', 'fleet_sim.fleet', 'robot1', 'robot2',
+                                      '--report-rate', '5', '--speed', '6'], tmp, env)
+        self.bridge = self.start_bridge('web1')
+
+    def start_bridge(self, name: str) -> Proc:
+        return Proc(name, ['-m', 'fleet_web.web_node', '--port', str(self.port),
+                           '--state', str(self.tmp / 'web.db'), '--config',
+                           str(self.web_yaml)], self.tmp, fleet_env(FLEET_TOKEN=TOKEN))
+
+    def get(self, path: str) -> Any:
+        return get_json(self.base + path, AUTH)
+
+    def post(self, path: str, body: Any = None) -> tuple[int, Any]:
+        status, data, _ = http('POST', self.base + path, body if body is not None else {},
+                               AUTH)
+        return status, data
+
+    def log_ids(self) -> set[int]:
+        ids, after = set(), 0
+        while True:
+            status, page, _ = http('GET', f'{self.base}/events?after={after}&limit=1000',
+                                   headers=AUTH)
+            assert status == 200, page
+            if not page['items']:
+                return ids
+            ids |= {e['id'] for e in page['items']}
+            after = page['next_after']
+
+    def submit(self, x: float, y: float, ref: str) -> dict[str, Any]:
+        status, mission = self.post('/missions', {'waypoints': [{'x': x, 'y': y}],
+                                                  'client_ref': ref})
+        assert status == 201, mission
+        return mission
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    s = Setup(tmp_path_factory.mktemp('webhooks'))
+    try:
+        wait_for(lambda: (s.get('/robots') or {}).get('items') and sum(
+            r['connectivity'] == 'online' for r in s.get('/robots')['items']) >= 2,
+            timeout=60, message='two robots online')
+        yield s
+    finally:
+        for p in (s.bridge, s.robots, s.manager):
+            assert p.stop() == 0, p.output()[-3000:]
+        s.all.close()
+        s.flaky.close()
+
+
+def test_signed_events_for_a_full_mission(setup: Setup) -> None:
+    mission = setup.submit(6.0, 8.0, 'WMS-100')
+    wait_for(lambda: (setup.get(f'/missions/{mission["id"]}') or {}).get('state') == 'succeeded',
+             timeout=60, message='mission succeeded')
+
+    def states() -> list[str]:
+        with setup.all.lock:
+            return [e['payload']['state'] for e in setup.all.received
+                    if e['kind'] == 'mission.state'
+                    and e['payload']['mission_id'] == mission['id']]
+    wait_for(lambda: states() == ['queued', 'assigned', 'active', 'succeeded'], timeout=20,
+             message=f'the mission\'s four states delivered (got {states()})')
+    with setup.all.lock:
+        delivered = [e for e in setup.all.received
+                     if e['kind'] == 'mission.state' and e['payload']['mission_id'] == mission['id']]
+        assert setup.all.bad_signatures == 0
+    assert all(e['payload']['client_ref'] == 'WMS-100' for e in delivered)
+    ids = [e['id'] for e in delivered]
+    assert ids == sorted(ids)  # in order per subscription
+
+
+def test_bridge_sigkill_mid_stream_loses_nothing(setup: Setup) -> None:
+    missions = [setup.submit(4.0 + i, 6.0, f'WMS-2{i:02d}') for i in range(4)]
+    wait_for(lambda: len(setup.all.ids()) > 0, message='deliveries flowing')
+    setup.bridge.kill()  # SIGKILL while events keep coming
+    setup.bridge = setup.start_bridge('web2')
+    wait_for(lambda: setup.get('/health') is not None, timeout=30, message='bridge back')
+    for m in missions:
+        wait_for(lambda: (setup.get(f'/missions/{m["id"]}') or {}).get('state') == 'succeeded',
+                 timeout=90, message=f'mission {m["id"]} succeeded')
+    expected = setup.log_ids()
+    wait_for(lambda: expected <= setup.all.ids(), timeout=30,
+             message=f'every event id delivered (missing {sorted(expected - setup.all.ids())[:10]})')
+    assert setup.all.bad_signatures == 0
+
+
+def test_dead_letters_visible_and_redelivered(setup: Setup) -> None:
+    setup.flaky.fail = True
+    mission = setup.submit(9.0, 7.0, 'WMS-300')
+    wait_for(lambda: (setup.get(f'/missions/{mission["id"]}') or {}).get('state') == 'succeeded',
+             timeout=60, message='mission succeeded')
+
+    def dead() -> list[dict[str, Any]]:
+        page = setup.get('/webhooks/deliveries?status=dead&subscription=flaky&limit=1000')
+        return page['items'] if page else []
+    wait_for(lambda: len([d for d in dead() if d['event_id'] in setup.log_ids()]) >= 4,
+             timeout=30, message='dead letters after max attempts')
+    dead_now = dead()
+    assert all(d['attempts'] == 3 for d in dead_now), dead_now
+    assert setup.flaky.attempts >= 3 * len(dead_now)
+    setup.flaky.fail = False
+    for d in dead_now:
+        status, body = setup.post(f'/webhooks/deliveries/{d["id"]}/retry')
+        assert status == 202, body
+    wait_for(lambda: {d['event_id'] for d in dead_now} <= setup.flaky.ids(), timeout=30,
+             message='retried deliveries redelivered')
+    status, body = setup.post(f'/webhooks/deliveries/{dead_now[0]["id"]}/retry')
+    assert status == 409, body  # no longer dead
