@@ -273,7 +273,7 @@ class ProcessGroup:
         if self.procs:
             log('stopped ' + ', '.join(f'{n} (exit {v["exit"]}, {v["seconds"]:.1f} s)'
                                        for n, v in out.items()))
-        self.stops.append(out)
+            self.stops.append(out)
         self.procs = []
         return out
 

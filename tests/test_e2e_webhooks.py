@@ -34,6 +34,7 @@ class Receiver:
         self.received: list[dict[str, Any]] = []
         self.bad_signatures = 0
         self.attempts = 0
+        self.callbacks: list[tuple[dict[str, Any], bool]] = []
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -44,6 +45,7 @@ class Receiver:
         asyncio.set_event_loop(self._loop)
         app = web.Application()
         app.router.add_post('/hook', self._hook)
+        app.router.add_post('/callback', self._callback)
         self._runner = web.AppRunner(app)
         self._loop.run_until_complete(self._runner.setup())
         self._loop.run_until_complete(web.TCPSite(self._runner, '127.0.0.1', self.port).start())
@@ -66,6 +68,15 @@ class Receiver:
             self.received.append(event)
         return web.Response(status=204)
 
+    async def _callback(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        ok = verify_signature(SECRET, request.headers.get('X-Fleet-Timestamp'), body,
+                              request.headers.get('X-Fleet-Signature'),
+                              now=__import__('time').time())
+        with self.lock:
+            self.callbacks.append((json.loads(body), ok))
+        return web.Response(status=200)
+
     def ids(self) -> set[int]:
         with self.lock:
             return {e['_event_id_header'] for e in self.received}
@@ -86,6 +97,7 @@ class Setup:
         self.web_yaml = tmp / 'web.yaml'
         self.web_yaml.write_text(json.dumps({
             'rate_limit': {'per_second': 1000, 'burst': 1000},
+            'mission_callbacks': {'secret': SECRET, 'backoff_base_s': 0.05},
             'webhooks': [
                 {'name': 'all', 'url': f'http://127.0.0.1:{self.all.port}/hook',
                  'format': 'json', 'events': ['*'], 'secret': SECRET,
@@ -206,3 +218,19 @@ def test_dead_letters_visible_and_redelivered(setup: Setup) -> None:
              message='retried deliveries redelivered')
     status, body = setup.post(f'/webhooks/deliveries/{dead_now[0]["id"]}/retry')
     assert status == 409, body  # no longer dead
+
+
+def test_mission_callback_url_gets_the_outcome_with_client_ref(setup: Setup) -> None:
+    status, mission = setup.post('/missions', {
+        'waypoints': [{'x': 7.0, 'y': 9.0}], 'client_ref': 'WMS-CB-1',
+        'callback_url': f'http://127.0.0.1:{setup.all.port}/callback'})
+    assert status == 201, mission
+    wait_for(lambda: any(c[0]['payload']['mission_id'] == mission['id']
+                         for c in setup.all.callbacks), timeout=60,
+             message='the mission callback')
+    calls = [c for c in setup.all.callbacks if c[0]['payload']['mission_id'] == mission['id']]
+    assert len(calls) == 1  # only the outcome, not every transition
+    event, signed = calls[0]
+    assert signed
+    assert event['payload']['state'] == 'succeeded'
+    assert event['payload']['client_ref'] == 'WMS-CB-1'

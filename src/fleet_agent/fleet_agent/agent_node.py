@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError
 from action_msgs.msg import GoalStatus
 from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticArray
@@ -298,6 +299,9 @@ class FleetAgent(Node):
             done += len(leg.points)
             if leg.dwell > 0:
                 await self._sleep(leg.dwell)
+                if goal_handle.is_cancel_requested or job.cancel_reason:
+                    return self._fail(ExecuteMission.Result.CANCELED,
+                                      job.cancel_reason or 'canceled by the manager')
             leg_index += 1
         return ExecuteMission.Result(error_code=ExecuteMission.Result.NONE)
 
@@ -504,6 +508,9 @@ def main(args: list[str] | None = None) -> None:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RCLError:
+        if rclpy.ok():  # only a context already shut down by the signal is expected here
+            raise
     finally:
         executor.shutdown()
         node.destroy_node()

@@ -19,6 +19,7 @@ import threading
 from typing import Any, Callable
 
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError
 from action_msgs.msg import GoalStatus
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from fleet_msgs.action import ExecuteMission
@@ -130,11 +131,11 @@ class FleetManager(LifecycleNode):
         self.registry = Registry(fleet, RegistrySettings(
             p.report_period, p.stale_after_periods, p.offline_after_periods,
             p.accept_unknown_robots))
-        self.registry.restore(store.load_robots(), now)
+        self.registry.restore(store.load_robots(), now, p.restore_grace)
         self.board = MissionBoard(fleet, MissionSettings(
             max_attempts=p.max_attempts, offline_grace=p.offline_grace,
             battery_floor=p.battery_floor), policy)
-        self.board.restore(store.load_missions(), now)
+        self.board.restore(store.load_missions(), now, p.restore_grace)
         self._create_interfaces(p)
         config_dir = os.path.dirname(os.path.abspath(path))
         error = self._configure_features(p, config_dir, now)
@@ -776,6 +777,10 @@ def main(args: list[str] | None = None) -> None:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RCLError as exc:
+        if rclpy.ok():  # only a context already shut down by the signal is expected here
+            raise
+        node.get_logger().debug(f'shutdown: {exc}')
     finally:
         node.close()
         node.destroy_node()

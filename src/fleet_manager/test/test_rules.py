@@ -76,7 +76,7 @@ def test_shipped_workflows_load() -> None:
     wf = load_workflows(REPO / 'config' / 'workflows.yaml')
     assert isinstance(wf, Workflows)
     names = [r.name for r in wf.rules]
-    assert names[:5] == ['stuck robot', 'recovery failed', 'navigation aborted',
+    assert names[:5] == ['stuck robot', 'recoveries failing', 'navigation aborted',
                          'battery critical on mission', 'robot offline']
     assert 'mission failed' in names
     assert wf.escalation.default_policy == 'default'

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
 from fleet_manager.core.config import load_fleet_config
@@ -58,6 +59,9 @@ def main(argv: list[str] | None = None) -> None:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RCLError:
+        if rclpy.ok():  # only a context already shut down by the signal is expected here
+            raise
     finally:
         executor.shutdown()
         for r in robots:

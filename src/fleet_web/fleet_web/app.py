@@ -73,14 +73,16 @@ def load_services(config_path: str, state_path: str,
     Raises fleet_web.errors.ConfigError naming the file and key for a bad config.
     """
     raw = read_config_file(config_path) if config_path else {}
-    allowed = {'api_keys', 'rate_limit', 'webhooks', 'metrics_public'}
+    allowed = {'api_keys', 'rate_limit', 'webhooks', 'metrics_public', 'mission_callbacks'}
     for key in raw:
         if key not in allowed:
             raise store_errors.ConfigError(config_path, key, 'unknown key (allowed: '
                                            f'{", ".join(sorted(allowed))})')
     keys = KeyStore.from_config(raw.get('api_keys'), file=config_path, env=env)
     limiter = RateLimiter.from_config(raw.get('rate_limit'), file=config_path)
-    subs = load_subscriptions(raw.get('webhooks'), file=config_path, env=env)
+    subs = list(load_subscriptions(raw.get('webhooks'), file=config_path, env=env))
+    subs.append(mission_callbacks(raw.get('mission_callbacks'), config_path,
+                                  os.environ if env is None else env))
     public = raw.get('metrics_public', True)
     if not isinstance(public, bool):
         raise store_errors.ConfigError(config_path, 'metrics_public', 'must be true or false')
@@ -92,6 +94,43 @@ def load_services(config_path: str, state_path: str,
         raise store_errors.ConfigError(state_path, '', f'cannot open the bridge state: {exc}') \
             from None
     return BridgeServices(keys, limiter, store, tuple(subs), Metrics(), public)
+
+
+CALLBACKS = 'mission-callbacks'
+
+
+def mission_callbacks(section: Any, file: str, env: Any) -> Subscription:
+    """The built-in subscription that delivers a mission's end (succeeded, failed,
+    canceled) to the ``callback_url`` it was submitted with, signed with
+    ``mission_callbacks.secret`` (or the variable named by ``secret_env``) when set."""
+    section = section or {}
+    if not isinstance(section, dict):
+        raise store_errors.ConfigError(file, 'mission_callbacks', 'must be a mapping')
+    allowed = {'secret', 'secret_env', 'max_attempts', 'backoff_base_s', 'backoff_max_s'}
+    for key in section:
+        if key not in allowed:
+            raise store_errors.ConfigError(file, f'mission_callbacks.{key}', 'unknown key '
+                                           f'(allowed: {", ".join(sorted(allowed))})')
+    secret = section.get('secret', '')
+    if 'secret_env' in section:
+        secret = env.get(str(section['secret_env']), '')
+        if not secret:
+            raise store_errors.ConfigError(file, 'mission_callbacks.secret_env',
+                                           f'{section["secret_env"]} is not set')
+    numbers = {}
+    for key, default in (('max_attempts', 8), ('backoff_base_s', 1.0), ('backoff_max_s', 300.0)):
+        value = section.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise store_errors.ConfigError(file, f'mission_callbacks.{key}',
+                                           'must be a positive number')
+        numbers[key] = value
+    return Subscription(name=CALLBACKS, url='http://127.0.0.1/', events=('mission.state',),
+                        secret=str(secret), format='json',
+                        max_attempts=int(numbers['max_attempts']),
+                        backoff_base_s=float(numbers['backoff_base_s']),
+                        backoff_max_s=float(numbers['backoff_max_s']),
+                        url_from_payload='callback_url',
+                        payload_states=('succeeded', 'failed', 'canceled'))
 
 
 BACKEND = web.AppKey('backend', FleetBackend)

@@ -16,10 +16,6 @@ MISSION_FIELDS = {'waypoints', 'priority', 'capabilities', 'pinned_robot', 'clie
 WAYPOINT_FIELDS = {'x', 'y', 'theta', 'frame_id', 'dwell'}
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f'{name} is not valid JSON')
-
-
 async def json_body(request: web.Request, *, required: bool = True) -> dict[str, Any]:
     """Return the request's JSON object; 400 when malformed, NaN or not an object."""
     raw = await request.read()
@@ -28,7 +24,8 @@ async def json_body(request: web.Request, *, required: bool = True) -> dict[str,
             raise BadRequest('a JSON body is required')
         return {}
     try:
-        data = json.loads(raw, parse_constant=_reject_constant)
+        # NaN and Infinity parse as floats so that field validation names the field.
+        data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f'malformed JSON: {exc}') from None
     if not isinstance(data, dict):

@@ -86,11 +86,24 @@ class Subscription:
     timeout_s: float = 10.0
     client_ref: str | None = None
     options: Mapping[str, str] = field(default_factory=dict, repr=False, hash=False)
+    url_from_payload: str | None = None
+    """When set, each event is POSTed to the http(s) URL in this payload key instead of
+    ``url`` (the mission callback pattern); events without one do not match."""
+    payload_states: tuple[str, ...] = ()
+    """When set, only events whose ``payload['state']`` is one of these match."""
 
     def matches(self, event: Mapping[str, Any]) -> bool:
-        """Return True when the event's kind matches a pattern and the client_ref filter."""
+        """Return True when the event's kind matches a pattern and the payload filters."""
         kind = str(event.get('kind', ''))
         if not any(_kind_matches(kind, pattern) for pattern in self.events):
+            return False
+        payload = event.get('payload')
+        if self.url_from_payload is not None:
+            url = payload.get(self.url_from_payload) if isinstance(payload, Mapping) else None
+            if not isinstance(url, str) or not url.startswith(('http://', 'https://')):
+                return False
+        if self.payload_states and (not isinstance(payload, Mapping)
+                                    or payload.get('state') not in self.payload_states):
             return False
         if self.client_ref is not None:
             payload = event.get('payload')
@@ -623,9 +636,12 @@ class DeliveryWorker:
                                    self._clock())
         status: int | None = None
         error: str | None = None
+        url = sub.url
+        if sub.url_from_payload is not None:
+            url = str(delivery.event.get('payload', {}).get(sub.url_from_payload) or sub.url)
         try:
             async with self._session.post(
-                    sub.url, data=body, headers=headers, allow_redirects=False,
+                    url, data=body, headers=headers, allow_redirects=False,
                     timeout=aiohttp.ClientTimeout(total=sub.timeout_s)) as response:
                 status = response.status
                 if not 200 <= status < 300:
@@ -634,7 +650,7 @@ class DeliveryWorker:
         except asyncio.TimeoutError:
             error = f'timed out after {sub.timeout_s:g} s'
         except aiohttp.ClientError as exc:
-            error = f'{type(exc).__name__}: {exc}'.replace(sub.url, '<url>')
+            error = f'{type(exc).__name__}: {exc}'.replace(url, '<url>')
         now = self._clock()
         if error is None:
             self._store.mark_delivered(delivery.id, now, status)

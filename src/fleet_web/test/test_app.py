@@ -216,7 +216,7 @@ def test_public_routes_and_errors(web_yaml: pathlib.Path, tmp_path: pathlib.Path
             assert status == 400 and body['error']['code'] == 'bad_request'
             status, body, _ = await s.req('POST', '/api/v1/missions',
                                           data=b'{"waypoints":[{"x": NaN, "y": 0}]}')
-            assert status == 400 and 'NaN' in body['error']['message']
+            assert status == 422 and body['error']['field'] == 'waypoints[0].x'
             cases = [({'waypoints': []}, 'waypoints'),
                      ({'waypoints': [{'x': '1', 'y': 0}]}, 'waypoints[0].x'),
                      ({'waypoints': [{'x': 1}]}, 'waypoints[0].y'),

@@ -317,16 +317,17 @@ class MissionBoard:
         return None
 
     # -- restoring -----------------------------------------------------------------------
-    def restore(self, missions: Iterable[Mission], now: float) -> None:
+    def restore(self, missions: Iterable[Mission], now: float, grace: float = 0.0) -> None:
         """Load persisted missions after a restart.
 
-        Assigned and active missions count as out of reach until their robot reports it is
-        executing them (then they are re-adopted) or the grace period ends (then they return
-        to the queue), so a restart never starts a mission twice.
+        Assigned and active missions count as out of reach from ``now + grace`` (``grace``:
+        time for discovery and for agents' buffered events to arrive) until their robot
+        reports it is executing them (then they are re-adopted) or the offline grace period
+        ends (then they return to the queue), so a restart does not start a mission twice.
         """
         for m in missions:
             if m.state in (MissionState.ASSIGNED, MissionState.ACTIVE):
-                m.lost_since = now
+                m.lost_since = now + grace
             self._missions[m.id] = m
             if m.idempotency_key:
                 self._by_key[m.idempotency_key] = m.id
@@ -552,6 +553,8 @@ class MissionBoard:
                    'from': previous.value if previous else None,
                    'robot_id': robot, 'attempt': m.attempts, 'reason': reason,
                    'client_ref': m.client_ref}
+        if m.callback_url:
+            payload['callback_url'] = m.callback_url
         if extra:
             payload.update(extra)
         return NewEvent(STATE_EVENT, robot, payload, mission_id=m.id)

@@ -98,12 +98,13 @@ class Registry:
         return out
 
     # -- restoring -----------------------------------------------------------------------
-    def restore(self, records: Iterable[RobotRecord], now: float) -> None:
+    def restore(self, records: Iterable[RobotRecord], now: float, grace: float = 0.0) -> None:
         """Load persisted records (after a restart).
 
-        The timeouts restart from ``now``: a robot that is still alive reports within one
-        period, and one that is not goes stale and offline on the normal schedule.
-        Capabilities, group and dock come from the current fleet definition.
+        The timeouts restart ``grace`` seconds after ``now`` (time for DDS discovery): a
+        robot that is still alive reports by then, and one that is not goes stale and
+        offline on the normal schedule after it. Capabilities, group and dock come from the
+        current fleet definition.
         """
         for rec in records:
             spec = self._fleet.spec_for(rec.robot_id)
@@ -111,7 +112,8 @@ class Registry:
                 continue
             self._robots[rec.robot_id] = replace(
                 rec, capabilities=spec.capabilities, group=spec.group, dock=spec.dock,
-                heard_at=now if rec.connectivity != Connectivity.OFFLINE else rec.heard_at)
+                heard_at=now + grace if rec.connectivity != Connectivity.OFFLINE
+                else rec.heard_at)
 
     # -- ingest --------------------------------------------------------------------------
     def ingest(self, report: StatusReport, now: float) -> IngestResult:
