@@ -152,7 +152,7 @@ fi
 say "building the workspace with colcon (nav2_msgs: $NAV2)"
 colcon --log-base "$ROOT/log" build --base-paths "${BASE_PATHS[@]}" \
   --build-base "$ROOT/build" --install-base "$ROOT/install" \
-  --event-handlers console_direct- console_cohesion- console_start_end+ summary+ \
+  --event-handlers console_direct- console_cohesion- console_start_end+ console_stderr- summary+ \
   --cmake-args "-DPython3_EXECUTABLE=$VENV/bin/python" -DBUILD_TESTING=OFF -Wno-dev \
   || die "colcon build failed; see $ROOT/log/latest_build"
 echo "$NAV2" > "$stamp"

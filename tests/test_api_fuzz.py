@@ -8,7 +8,6 @@ type, body schema, headers).
 
 from __future__ import annotations
 
-import pathlib
 from typing import Iterator
 
 import pytest

@@ -575,7 +575,7 @@ def test_manager_sigkill_mid_run_loses_and_repeats_nothing(fleet: Fleet) -> None
                        f'{ {i: snapshot[i]["state"] for i in dwell_ids} }\n{fleet.logs()}')
 
 
-# -- faults ----------------------------------------------------------------------------------------
+# -- faults ---------------------------------------------------------------------------------
 def pick_target(robots: dict[str, dict[str, Any]]) -> tuple[str, dict[str, float]]:
     """A waypoint next to one robot and clearly nearer to it than to any other robot."""
     best = None

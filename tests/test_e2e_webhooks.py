@@ -174,7 +174,8 @@ def test_signed_events_for_a_full_mission(setup: Setup) -> None:
              message=f'the mission\'s four states delivered (got {states()})')
     with setup.all.lock:
         delivered = [e for e in setup.all.received
-                     if e['kind'] == 'mission.state' and e['payload']['mission_id'] == mission['id']]
+                     if e['kind'] == 'mission.state'
+                     and e['payload']['mission_id'] == mission['id']]
         assert setup.all.bad_signatures == 0
     assert all(e['payload']['client_ref'] == 'WMS-100' for e in delivered)
     ids = [e['id'] for e in delivered]
@@ -192,7 +193,8 @@ def test_bridge_sigkill_mid_stream_loses_nothing(setup: Setup) -> None:
                  timeout=90, message=f'mission {m["id"]} succeeded')
     expected = setup.log_ids()
     wait_for(lambda: expected <= setup.all.ids(), timeout=30,
-             message=f'every event id delivered (missing {sorted(expected - setup.all.ids())[:10]})')
+             message=f'every event id delivered '
+                     f'(missing {sorted(expected - setup.all.ids())[:10]})')
     assert setup.all.bad_signatures == 0
 
 

@@ -11,9 +11,9 @@ import unittest
 
 import pytest
 
-launch_testing = pytest.importorskip(
-    'launch_testing', reason='launch_testing is not installed (no full ROS 2 install here)')
-launch_ros = pytest.importorskip('launch_ros', reason='launch_ros is not installed')
+pytest.importorskip('launch_testing',
+                    reason='launch_testing is not installed (no full ROS 2 install here)')
+pytest.importorskip('launch_ros', reason='launch_ros is not installed')
 
 import launch  # noqa: E402
 import launch_testing.actions  # noqa: E402

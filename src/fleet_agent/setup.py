@@ -1,4 +1,3 @@
-import glob
 import os
 
 from setuptools import find_packages, setup
@@ -25,7 +24,8 @@ setup(
     zip_safe=False,
     maintainer='Fleet operations team',
     maintainer_email='fleet@example.com',
-    description="One per robot: adapts the robot's Nav2, odometry, battery and diagnostics to the fleet interfaces.",
+    description=("One per robot: adapts the robot's Nav2, odometry, battery and diagnostics to the"
+                 ' fleet interfaces.'),
     license='Apache-2.0',
     entry_points={
         'console_scripts': [

@@ -1,4 +1,3 @@
-import glob
 import os
 
 from setuptools import find_packages, setup
@@ -25,7 +24,8 @@ setup(
     zip_safe=False,
     maintainer='Fleet operations team',
     maintainer_email='fleet@example.com',
-    description='Simulated robots speaking the Nav2 interfaces, with fault injection, for the demo, tests and benchmarks.',
+    description=('Simulated robots speaking the Nav2 interfaces, with fault injection, for the '
+                 'demo, tests and benchmarks.'),
     license='Apache-2.0',
     entry_points={
         'console_scripts': [

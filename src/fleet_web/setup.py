@@ -26,7 +26,8 @@ setup(
     zip_safe=False,
     maintainer='Fleet operations team',
     maintainer_email='fleet@example.com',
-    description='The HTTP bridge to business systems and the operator dashboard (aiohttp), talking to the manager over ROS.',
+    description=('The HTTP bridge to business systems and the operator dashboard (aiohttp), '
+                 'talking to the manager over ROS.'),
     license='Apache-2.0',
     entry_points={
         'console_scripts': [

@@ -1,1 +1,3 @@
-"""One per robot: adapts the robot's Nav2, odometry, battery and diagnostics to the fleet interfaces."""
+"""One per robot: adapts the robot's Nav2, odometry, battery and diagnostics to the fleet
+interfaces.
+"""

@@ -416,7 +416,8 @@ class FleetAgent(Node):
             return resp
         error = getattr(self, f'_cmd_{req.command}')(args)
         if error:
-            resp.success, resp.error_code, resp.error_msg = False, RobotCommand.Response.INVALID, error
+            resp.success, resp.error_code = False, RobotCommand.Response.INVALID
+            resp.error_msg = error
         else:
             self.emit('command', 0, f'command {req.command}', {'command': req.command,
                                                                'args': args})

@@ -1,1 +1,3 @@
-"""The fleet manager: a lifecycle node that owns the registry, missions, incidents and the event log."""
+"""The fleet manager: a lifecycle node that owns the registry, missions, incidents and the
+event log.
+"""

@@ -157,7 +157,8 @@ class FleetStore:
         """Save incidents (``Incident.to_dict()`` shapes) in one transaction."""
         if not incidents:
             return
-        rows = [{'id': d['id'], 'state': str(d.get('state', '')), 'robot_id': d.get('robot_id', ''),
+        rows = [{'id': d['id'], 'state': str(d.get('state', '')),
+                 'robot_id': d.get('robot_id', ''),
                  'type': d.get('type', ''), 'opened_at': d.get('opened_at', 0.0),
                  'data': json.dumps(d, default=str)} for d in incidents]
         with self._db.conn:

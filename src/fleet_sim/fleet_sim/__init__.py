@@ -1,1 +1,3 @@
-"""Simulated robots speaking the Nav2 interfaces, with fault injection, for the demo, tests and benchmarks."""
+"""Simulated robots speaking the Nav2 interfaces, with fault injection, for the demo, tests and
+benchmarks.
+"""

@@ -20,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog='fleet_web',
         description='HTTP bridge of the fleet suite: REST API, event stream, webhooks, '
                     'metrics and dashboard, talking to the fleet manager over ROS 2.')
-    p.add_argument('--host', default='127.0.0.1', help='address to listen on (default: %(default)s)')
+    p.add_argument('--host', default='127.0.0.1',
+                   help='address to listen on (default: %(default)s)')
     p.add_argument('--port', type=int, default=8080, help='TCP port (default: %(default)s)')
     p.add_argument('--config', default='', help='bridge config YAML (API keys, webhooks, rate '
                    'limits); default: the installed config/web.yaml')

@@ -134,7 +134,8 @@ class _Reader:
         for name in data:
             if name not in allowed:
                 where = f'{key}.{name}' if key else str(name)
-                raise self.fail(where, f'unknown key (expected one of: {", ".join(sorted(allowed))})')
+                expected = ', '.join(sorted(allowed))
+                raise self.fail(where, f'unknown key (expected one of: {expected})')
 
 
 def parse_yaml_file(path: str | pathlib.Path) -> Any:

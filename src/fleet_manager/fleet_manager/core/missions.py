@@ -254,7 +254,8 @@ def validate_request(req: MissionRequest, fleet: FleetConfig, robot_ids: Iterabl
                                   f'no robot in the fleet has capability {cap!r}')
     if req.pinned_robot:
         if req.pinned_robot not in ids:
-            raise ValidationError('pinned_robot', f'robot {req.pinned_robot!r} is not in the fleet')
+            raise ValidationError('pinned_robot',
+                                  f'robot {req.pinned_robot!r} is not in the fleet')
         spec = fleet.spec_for(req.pinned_robot)
         missing = set(req.capabilities) - set(spec.capabilities)
         if missing:
@@ -421,7 +422,8 @@ class MissionBoard:
         res.commands.append(SendToDock(rec.robot_id, rec.dock))
         res.events.append(NewEvent(DOCK_EVENT, rec.robot_id, {
             'dock': rec.dock, 'battery': rec.battery,
-            'reason': f'battery {rec.battery:.2f} below floor {self._settings.battery_floor:.2f}'}))
+            'reason': f'battery {rec.battery:.2f} below floor '
+                      f'{self._settings.battery_floor:.2f}'}))
 
     # -- what agents report ----------------------------------------------------------------
     def _current(self, mission_id: str, attempt: int, robot_id: str) -> Mission | None:
@@ -493,8 +495,8 @@ class MissionBoard:
             last = self._cancel_sent.get(key)
             if last is None or now - last >= self._settings.cancel_repeat:
                 self._cancel_sent[key] = now
-                res.commands.append(CancelOnRobot(rec.robot_id, reported,
-                                                  'the mission is no longer assigned to this robot'))
+                res.commands.append(CancelOnRobot(
+                    rec.robot_id, reported, 'the mission is no longer assigned to this robot'))
         return res
 
     def on_connectivity(self, robot_id: str, connectivity: Connectivity, now: float) -> None:
@@ -509,8 +511,9 @@ class MissionBoard:
         """Requeue missions whose robot stayed out of reach; fail missions past deadline."""
         res = Result()
         for m in list(self._missions.values()):
+            lost = m.lost_since
             if m.state in (MissionState.ASSIGNED, MissionState.ACTIVE) and \
-                    m.lost_since is not None and now - m.lost_since >= self._settings.offline_grace:
+                    lost is not None and now - lost >= self._settings.offline_grace:
                 robot = m.robot_id
                 res.events.append(self._attempt_failed(
                     m, f'robot {robot} out of reach for {now - m.lost_since:.0f} s', now))

@@ -193,7 +193,8 @@ class Registry:
             if age >= self._settings.offline_after_periods * period:
                 events.append(self._transition(
                     rec, Connectivity.OFFLINE,
-                    f'no status for {age:.1f} s ({self._settings.offline_after_periods:g} periods)'))
+                    f'no status for {age:.1f} s '
+                    f'({self._settings.offline_after_periods:g} periods)'))
             elif (age >= self._settings.stale_after_periods * period
                   and rec.connectivity == Connectivity.ONLINE):
                 events.append(self._transition(
