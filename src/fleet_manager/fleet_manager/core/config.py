@@ -6,15 +6,15 @@ to configure with a message the user can act on.
 
 from __future__ import annotations
 
-import math
 import pathlib
 from dataclasses import dataclass, field
-from typing import Any
 
-import yaml
 
 from fleet_manager.core.errors import ConfigError
 from fleet_manager.core.model import Pose
+from fleet_manager.core.yaml_reader import ConfigReader, parse_yaml_file
+
+__all__ = ['Area', 'FleetConfig', 'RobotSpec', 'load_fleet_config', 'parse_yaml_file']
 
 
 @dataclass(frozen=True)
@@ -85,81 +85,10 @@ class FleetConfig:
         return caps
 
 
-class _Reader:
-    """Typed access to a parsed YAML tree that reports errors by file and key."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-
-    def fail(self, key: str, message: str) -> ConfigError:
-        return ConfigError(self.file, key, message)
-
-    def mapping(self, value: Any, key: str) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise self.fail(key, f'must be a mapping, got {type(value).__name__}')
-        return value
-
-    def seq(self, value: Any, key: str) -> list[Any]:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise self.fail(key, f'must be a list, got {type(value).__name__}')
-        return value
-
-    def string(self, value: Any, key: str, *, required: bool = False) -> str:
-        if value is None:
-            if required:
-                raise self.fail(key, 'is required')
-            return ''
-        if not isinstance(value, str):
-            raise self.fail(key, f'must be a string, got {type(value).__name__}')
-        if required and not value.strip():
-            raise self.fail(key, 'must not be empty')
-        return value
-
-    def number(self, value: Any, key: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(key, f'must be a number, got {value!r}')
-        if not math.isfinite(value):
-            raise self.fail(key, f'must be finite, got {value!r}')
-        return float(value)
-
-    def strings(self, value: Any, key: str) -> tuple[str, ...]:
-        return tuple(self.string(v, f'{key}[{i}]', required=True)
-                     for i, v in enumerate(self.seq(value, key)))
-
-    def unknown_keys(self, data: dict[str, Any], allowed: set[str], key: str) -> None:
-        for name in data:
-            if name not in allowed:
-                where = f'{key}.{name}' if key else str(name)
-                expected = ', '.join(sorted(allowed))
-                raise self.fail(where, f'unknown key (expected one of: {expected})')
-
-
-def parse_yaml_file(path: str | pathlib.Path) -> Any:
-    """Read a YAML file, raising ConfigError (file, line) for a missing file or bad syntax."""
-    file = str(path)
-    try:
-        text = pathlib.Path(path).read_text(encoding='utf-8')
-    except FileNotFoundError:
-        raise ConfigError(file, '', 'file not found') from None
-    except OSError as exc:
-        raise ConfigError(file, '', f'cannot read: {exc.strerror}') from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, 'problem_mark', None)
-        where = f'line {mark.line + 1}' if mark is not None else ''
-        problem = getattr(exc, 'problem', None) or str(exc)
-        raise ConfigError(file, where, f'invalid YAML: {problem}') from None
-
-
 def load_fleet_config(path: str | pathlib.Path) -> FleetConfig:
     """Load ``fleet.yaml``; raise ConfigError naming file and key on any problem."""
     file = str(path)
-    r = _Reader(file)
+    r = ConfigReader(file)
     root = parse_yaml_file(path)
     if root is None:
         raise ConfigError(file, '', 'file is empty')
