@@ -38,6 +38,7 @@ from sensor_msgs.msg import BatteryState
 from fleet_agent.core import BatteryWatch, Leg, Point, SeqCounter, derive_mode
 from fleet_agent.core import mission_progress, plan_legs, quaternion_from_yaw
 from fleet_agent.core import yaw_from_quaternion
+from fleet_agent.health import AgentHealth, HealthSample, RateMeter
 from fleet_agent.nav2_watch import Nav2Watch, declare_watch_parameters
 
 COMMANDS = ('pause', 'resume', 'return_to_dock', 'cancel_mission')
@@ -158,8 +159,22 @@ class FleetAgent(Node):
         self.create_timer(1.0 / p.report_rate, self._report, callback_group=sensors)
         self._watch = Nav2Watch(self, self.emit, declare_watch_parameters(self),
                                 context=self._watch_context)
+        self._status_rate = RateMeter()
+        self._unlinked_events = 0
+        self._health = AgentHealth(self, self.robot_id, self._health_sample)
         self.get_logger().info(f'agent for {self.robot_id} up (report every '
                                f'{1.0 / p.report_rate:.2f} s)')
+
+    def _manager_linked(self) -> bool:
+        return self._status_pub.get_subscription_count() > 0
+
+    def _health_sample(self) -> HealthSample:
+        linked = self._manager_linked()
+        with self._lock:
+            if linked:
+                self._unlinked_events = 0
+            return HealthSample(linked, self._unlinked_events, self.params.event_buffer,
+                                self._status_rate.rate(), self.params.report_rate)
 
     def _watch_context(self) -> dict[str, Any]:
         with self._lock:
@@ -219,11 +234,14 @@ class FleetAgent(Node):
                 diagnostics_level=min(self._diag_level, 255),
                 report_period=1.0 / self.params.report_rate)
         self._status_pub.publish(msg)
+        self._status_rate.tick()
 
     def emit(self, type_: str, severity: int, message: str, data: dict[str, Any]) -> None:
         """Publish a robot event with the next sequence number."""
         with self._lock:
             seq = self._seq.next()
+            if self._events_pub.get_subscription_count() == 0:
+                self._unlinked_events += 1
         self._events_pub.publish(RobotEvent(
             robot_id=self.robot_id, seq=seq, stamp=self._stamp(), type=type_,
             severity=severity, message=message, data_json=json.dumps(data)))

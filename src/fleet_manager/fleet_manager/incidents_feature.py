@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 from fleet_msgs.msg import Incident as IncidentMsg, Pose2D, RobotEvent, RobotStatus
 from fleet_msgs.srv import GetIncident, IncidentAction, ListIncidents
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from fleet_manager import convert
 from fleet_manager.bags import SnapshotRecorder, odometry_from_pose
@@ -27,6 +28,11 @@ from fleet_manager.core.runbooks import load_runbooks
 from fleet_manager.incident_flow import FlowResult, IncidentFlow
 
 OWN_KINDS = ('incident.', 'notification.')
+FLEET_KINDS = ('slo.alert',)
+FLEET_ROBOT = 'fleet'
+"""The robot id under which fleet-level facts reach the rule engine."""
+SERVICE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
+                         reliability=ReliabilityPolicy.RELIABLE)
 
 
 def incident_msg(inc: Incident) -> IncidentMsg:
@@ -85,12 +91,16 @@ class IncidentsFeature:
         self._node = node
         self._pub = node.create_publisher(IncidentMsg, 'fleet/incidents', 100)
         self._services = [
-            node.create_service(ListIncidents, 'fleet/list_incidents', self._srv_list),
-            node.create_service(GetIncident, 'fleet/get_incident', self._srv_get),
+            node.create_service(ListIncidents, 'fleet/list_incidents', self._srv_list,
+                                qos_profile=SERVICE_QOS),
+            node.create_service(GetIncident, 'fleet/get_incident', self._srv_get,
+                                qos_profile=SERVICE_QOS),
             node.create_service(IncidentAction, 'fleet/ack_incident',
-                                lambda q, r: self._srv_action(q, r, 'ack')),
+                                lambda q, r: self._srv_action(q, r, 'ack'),
+                                qos_profile=SERVICE_QOS),
             node.create_service(IncidentAction, 'fleet/resolve_incident',
-                                lambda q, r: self._srv_action(q, r, 'resolve')),
+                                lambda q, r: self._srv_action(q, r, 'resolve'),
+                                qos_profile=SERVICE_QOS),
         ]
         return ''
 
@@ -117,6 +127,9 @@ class IncidentsFeature:
                 continue
             if e.kind == 'manager.configured' and e.payload.get('changed'):
                 self.flow.record_config_change({'time': e.time, **e.payload}, now)
+            if not e.robot_id and e.kind in FLEET_KINDS:
+                # Fleet-level facts (SLO alerts) reach the rules as facts of robot 'fleet'.
+                e = Event(e.id, e.time, e.kind, FLEET_ROBOT, e.payload, e.mission_id)
             record = node.registry.get(e.robot_id) if e.robot_id in node.registry else None
             if e.kind == 'robot.event' and record is not None:
                 p = e.payload

@@ -23,8 +23,8 @@ from rclpy._rclpy_pybind11 import RCLError
 from action_msgs.msg import GoalStatus
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from fleet_msgs.action import ExecuteMission
-from fleet_msgs.msg import FleetEvent, FleetSummary, Mission as MissionMsg, RobotEvent
-from fleet_msgs.msg import RobotStatus, TelemetrySample
+from fleet_msgs.msg import FleetEvent, FleetRobots, FleetSummary, Mission as MissionMsg
+from fleet_msgs.msg import RobotEvent, RobotStatus, TelemetrySample
 from fleet_msgs.srv import CancelMission, GetEvents, GetMission, ListMissions, ListRobots
 from fleet_msgs.srv import GetTelemetry, RobotCommand, SetRobotService, SubmitMission
 from rclpy.action import ActionClient
@@ -50,8 +50,15 @@ EVENTS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
 ROBOT_EVENTS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
                               reliability=ReliabilityPolicy.RELIABLE,
                               durability=DurabilityPolicy.TRANSIENT_LOCAL)
+ROBOTS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                        reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
+SERVICE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
+                         reliability=ReliabilityPolicy.RELIABLE)
+"""Deep enough that a burst of concurrent bridge requests is queued, not dropped."""
 ROBOT_EVENT_KIND = 'robot.event'
 OPERATOR_COMMANDS = ('pause', 'resume', 'return_to_dock')
+ROBOT_STATE_KINDS = ('robot.connectivity', 'robot.service', 'robot.registered')
 
 
 def companion_file(config_dir: str, name: str) -> str:
@@ -85,6 +92,7 @@ class FleetManager(LifecycleNode):
         self.registry: Registry | None = None
         self.board: MissionBoard | None = None
         self._summary_pub: Any = None
+        self._robots_pub: Any = None
         self._events_pub: Any = None
         self._missions_pub: Any = None
         self._subs: list[Any] = []
@@ -153,21 +161,30 @@ class FleetManager(LifecycleNode):
         self._summary_pub = self.create_lifecycle_publisher(FleetSummary, 'fleet/summary', 10)
         self._events_pub = self.create_lifecycle_publisher(FleetEvent, 'fleet/events', EVENTS_QOS)
         self._missions_pub = self.create_lifecycle_publisher(MissionMsg, 'fleet/missions', 100)
+        self._robots_pub = self.create_lifecycle_publisher(FleetRobots, 'fleet/robots',
+                                                           ROBOTS_QOS)
         self._subs = [
             self.create_subscription(RobotStatus, p.status_topic, self._on_status, 100),
             self.create_subscription(RobotEvent, p.robot_events_topic, self._on_robot_event,
                                      ROBOT_EVENTS_QOS),
         ]
         self._srvs = [
-            self.create_service(ListRobots, 'fleet/list_robots', self._srv_list_robots),
-            self.create_service(GetEvents, 'fleet/get_events', self._srv_get_events),
-            self.create_service(SubmitMission, 'fleet/submit_mission', self._srv_submit),
-            self.create_service(CancelMission, 'fleet/cancel_mission', self._srv_cancel),
-            self.create_service(GetMission, 'fleet/get_mission', self._srv_get_mission),
-            self.create_service(ListMissions, 'fleet/list_missions', self._srv_list_missions),
+            self.create_service(ListRobots, 'fleet/list_robots', self._srv_list_robots,
+                                qos_profile=SERVICE_QOS),
+            self.create_service(GetEvents, 'fleet/get_events', self._srv_get_events,
+                                qos_profile=SERVICE_QOS),
+            self.create_service(SubmitMission, 'fleet/submit_mission', self._srv_submit,
+                                qos_profile=SERVICE_QOS),
+            self.create_service(CancelMission, 'fleet/cancel_mission', self._srv_cancel,
+                                qos_profile=SERVICE_QOS),
+            self.create_service(GetMission, 'fleet/get_mission', self._srv_get_mission,
+                                qos_profile=SERVICE_QOS),
+            self.create_service(ListMissions, 'fleet/list_missions', self._srv_list_missions,
+                                qos_profile=SERVICE_QOS),
             self.create_service(SetRobotService, 'fleet/set_robot_service',
-                                self._srv_set_service),
-            self.create_service(GetTelemetry, 'fleet/get_telemetry', self._srv_telemetry),
+                                self._srv_set_service, qos_profile=SERVICE_QOS),
+            self.create_service(GetTelemetry, 'fleet/get_telemetry', self._srv_telemetry,
+                                qos_profile=SERVICE_QOS),
         ]
         self._tmrs = [
             self.create_timer(p.tick_period, self._on_tick),
@@ -264,12 +281,14 @@ class FleetManager(LifecycleNode):
                 c.destroy()
             for c in self._commands.values():
                 self.destroy_client(c)
-            for pub in (self._summary_pub, self._events_pub, self._missions_pub):
+            for pub in (self._summary_pub, self._events_pub, self._missions_pub,
+                        self._robots_pub):
                 if pub is not None:
                     self.destroy_lifecycle_publisher(pub)
             self._tmrs, self._subs, self._srvs = [], [], []
             self._actions, self._commands, self._goals = {}, {}, {}
             self._summary_pub = self._events_pub = self._missions_pub = None
+            self._robots_pub = None
             if self.store is not None:
                 self.store.close()
             self.store = self.registry = self.board = None
@@ -318,6 +337,8 @@ class FleetManager(LifecycleNode):
             self._events_pub.publish(convert.event_to_msg(e))
         for m in missions:
             self._missions_pub.publish(convert.mission_to_msg(m))
+        if any(e.kind in ROBOT_STATE_KINDS for e in stored):
+            self._publish_robots()
         for cmd in (result.commands if result else []):
             self._execute(cmd)
         if stored:
@@ -452,8 +473,11 @@ class FleetManager(LifecycleNode):
                 self._commit(res, events, tuple(e.robot_id for e in events))
 
     def _assignable(self) -> list[Any]:
-        """Registry records, marking robots whose agent is not reachable as unavailable."""
-        assert self.registry is not None
+        """Registry records, leaving out robots whose agent's action server is not reachable
+        (checked only when a mission waits: docking needs no action server)."""
+        assert self.registry is not None and self.board is not None
+        if not self.board.has_queued():
+            return self.registry.records()
         out = []
         for rec in self.registry.records():
             client = self._action(rec.robot_id)
@@ -462,10 +486,18 @@ class FleetManager(LifecycleNode):
             out.append(rec)
         return out
 
+    def _publish_robots(self) -> None:
+        """Publish the whole registry on fleet/robots (the bridge serves it from memory)."""
+        assert self.registry is not None
+        self._robots_pub.publish(FleetRobots(
+            stamp=convert.to_time_msg(self._now()),
+            robots=[convert.robot_to_msg(r) for r in self.registry.records()]))
+
     def _publish_summary(self) -> None:
         with self._lock:
             if not self._active or self.registry is None or self.board is None:
                 return
+            self._publish_robots()
             c = self.registry.counts()
             m = self.board.counts()
             rej = self.registry.rejections

@@ -20,6 +20,7 @@ from fleet_manager.core.model import Event, NewEvent, RobotRecord
 from fleet_manager.core.slo import SLI_KINDS, HealthSample, IncidentAck, MissionOutcome
 from fleet_manager.core.slo import SloEngine
 from fleet_manager.core.slo_config import load_slos
+from fleet_manager.incidents_feature import SERVICE_QOS
 from fleet_manager.markers import MarkerBuilder
 
 SLO_ALERT_EVENT = 'slo.alert'
@@ -57,7 +58,8 @@ class ObservabilityFeature:
         self.engine = SloEngine(specs)
         self._builder = MarkerBuilder(node.fleet.frame_id)
         self._markers_pub = node.create_publisher(MarkerArray, 'fleet/markers', 10)
-        self._service = node.create_service(GetReport, 'fleet/get_report', self._srv_report)
+        self._service = node.create_service(GetReport, 'fleet/get_report', self._srv_report,
+                                            qos_profile=SERVICE_QOS)
         return ''
 
     def teardown(self) -> None:

@@ -349,6 +349,9 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
                          'Last-Event-ID') from None
     kinds = _kinds(request)
     feed = backend.subscribe()  # subscribe first, so nothing falls between catch-up and live
+    task = asyncio.current_task()
+    if task is not None:
+        request.app[STREAMS].add(task)
     resp = web.StreamResponse(headers={'Content-Type': 'text/event-stream',
                                        'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no'})
     try:
@@ -391,6 +394,8 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
         pass  # the manager went away: end the stream; the client reconnects with its id
     finally:
         backend.unsubscribe(feed)
+        if task is not None:
+            request.app[STREAMS].discard(task)
     return resp
 
 
@@ -631,6 +636,13 @@ ROUTES: list[tuple[str, str, Handler]] = [
 ]
 
 WORKER = web.AppKey('worker', DeliveryWorker)
+STREAMS = web.AppKey('streams', set)
+
+
+async def _close_streams(app: web.Application) -> None:
+    """On shutdown, end the open SSE streams at once (clients reconnect with their id)."""
+    for task in list(app[STREAMS]):
+        task.cancel()
 
 
 async def _background(app: web.Application) -> Any:
@@ -666,6 +678,8 @@ def create_app(config: WebConfig, backend: FleetBackend,
     app[CONFIG] = config
     app[BACKEND] = backend
     app[SERVICES] = services
+    app[STREAMS] = set()
+    app.on_shutdown.append(_close_streams)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
     app.cleanup_ctx.append(_background)

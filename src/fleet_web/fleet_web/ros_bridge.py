@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any, Protocol
 
-from fleet_msgs.msg import FleetEvent
+from fleet_msgs.msg import FleetEvent, FleetRobots
 from fleet_msgs.srv import CancelMission, GetEvents, GetIncident, GetMission, GetReport
 from fleet_msgs.srv import GetTelemetry, IncidentAction, ListIncidents, ListMissions, ListRobots
 from fleet_msgs.srv import RobotCommand, SetRobotService, SubmitMission
@@ -83,30 +84,39 @@ class RosFleetBackend(Node):
     """The bridge node: service clients to the manager and the live event subscription."""
 
     def __init__(self, manager_namespace: str = '', timeout: float = 5.0,
-                 **kwargs: Any) -> None:
+                 robots_max_age: float = 3.0, **kwargs: Any) -> None:
         super().__init__('fleet_web', **kwargs)
+        self.robots_max_age = robots_max_age
+        self._robots: list[dict[str, Any]] | None = None
+        self._robots_index: dict[str, dict[str, Any]] = {}
+        self._robots_at = 0.0
         self.declare_parameter('manager_namespace', manager_namespace)
         ns = self.get_parameter('manager_namespace').value.rstrip('/')
         self.timeout = timeout
         self.loop: asyncio.AbstractEventLoop | None = None
         self._feeds: set[EventFeed] = set()
         prefix = f'{ns}/fleet' if ns else '/fleet'
+        deep = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
+                          reliability=ReliabilityPolicy.RELIABLE)
         self._srv = {
-            'list_robots': self.create_client(ListRobots, f'{prefix}/list_robots'),
-            'get_events': self.create_client(GetEvents, f'{prefix}/get_events'),
-            'submit': self.create_client(SubmitMission, f'{prefix}/submit_mission'),
-            'cancel': self.create_client(CancelMission, f'{prefix}/cancel_mission'),
-            'get_mission': self.create_client(GetMission, f'{prefix}/get_mission'),
-            'list_missions': self.create_client(ListMissions, f'{prefix}/list_missions'),
-            'set_service': self.create_client(SetRobotService, f'{prefix}/set_robot_service'),
-            'list_incidents': self.create_client(ListIncidents, f'{prefix}/list_incidents'),
-            'get_incident': self.create_client(GetIncident, f'{prefix}/get_incident'),
-            'ack': self.create_client(IncidentAction, f'{prefix}/ack_incident'),
-            'resolve': self.create_client(IncidentAction, f'{prefix}/resolve_incident'),
-            'telemetry': self.create_client(GetTelemetry, f'{prefix}/get_telemetry'),
-            'report': self.create_client(GetReport, f'{prefix}/get_report'),
+            'list_robots': self.create_client(ListRobots, f'{prefix}/list_robots', qos_profile=deep),
+            'get_events': self.create_client(GetEvents, f'{prefix}/get_events', qos_profile=deep),
+            'submit': self.create_client(SubmitMission, f'{prefix}/submit_mission', qos_profile=deep),
+            'cancel': self.create_client(CancelMission, f'{prefix}/cancel_mission', qos_profile=deep),
+            'get_mission': self.create_client(GetMission, f'{prefix}/get_mission', qos_profile=deep),
+            'list_missions': self.create_client(ListMissions, f'{prefix}/list_missions', qos_profile=deep),
+            'set_service': self.create_client(SetRobotService, f'{prefix}/set_robot_service', qos_profile=deep),
+            'list_incidents': self.create_client(ListIncidents, f'{prefix}/list_incidents', qos_profile=deep),
+            'get_incident': self.create_client(GetIncident, f'{prefix}/get_incident', qos_profile=deep),
+            'ack': self.create_client(IncidentAction, f'{prefix}/ack_incident', qos_profile=deep),
+            'resolve': self.create_client(IncidentAction, f'{prefix}/resolve_incident', qos_profile=deep),
+            'telemetry': self.create_client(GetTelemetry, f'{prefix}/get_telemetry', qos_profile=deep),
+            'report': self.create_client(GetReport, f'{prefix}/get_report', qos_profile=deep),
         }
         self._robot_clients: dict[str, Any] = {}
+        self.create_subscription(FleetRobots, f'{prefix}/robots', self._on_robots, QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL))
         self.create_subscription(FleetEvent, f'{prefix}/events', self._on_event, QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=1000, reliability=ReliabilityPolicy.RELIABLE,
             durability=DurabilityPolicy.VOLATILE))
@@ -114,6 +124,25 @@ class RosFleetBackend(Node):
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Bind to the aiohttp loop; call from the loop before serving."""
         self.loop = loop
+
+    # -- the registry snapshot -------------------------------------------------------------
+    def _on_robots(self, msg: FleetRobots) -> None:
+        robots = [convert.robot_json(r) for r in msg.robots]
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(self._store_robots, robots)
+
+    def _store_robots(self, robots: list[dict[str, Any]]) -> None:
+        self._robots = robots
+        self._robots_index = {r['id']: r for r in robots}
+        self._robots_at = time.monotonic()
+
+    def _cached_robots(self) -> list[dict[str, Any]] | None:
+        """The manager's last registry snapshot while it is fresh, else None."""
+        if self._robots is None or time.monotonic() - self._robots_at > self.robots_max_age:
+            return None
+        return self._robots
 
     # -- live events ------------------------------------------------------------------------
     def _on_event(self, msg: FleetEvent) -> None:
@@ -176,6 +205,14 @@ class RosFleetBackend(Node):
         return resp
 
     async def list_robots(self, robot_id: str = '') -> list[dict[str, Any]]:
+        """The registry: from the fresh fleet/robots snapshot when there is one (at most
+        ``robots_max_age`` s old), else from the manager's list_robots service."""
+        cached = self._cached_robots()
+        if cached is not None:
+            if not robot_id:
+                return cached
+            if robot_id in self._robots_index:
+                return [self._robots_index[robot_id]]
         resp = await self._call(self._srv['list_robots'], ListRobots.Request(robot_id=robot_id))
         return [convert.robot_json(r) for r in resp.robots]
 

@@ -61,7 +61,8 @@ async def serve(app: web.Application, host: str, port: int, stop: asyncio.Event,
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        # Open requests get a few seconds to finish; SSE streams are cancelled on shutdown.
+        site = web.TCPSite(runner, host, port, shutdown_timeout=5.0)
         await site.start()
         if on_started is not None:
             on_started()

@@ -280,6 +280,9 @@ class MissionBoard:
         self._new_id = new_id or (lambda: uuid.uuid4().hex[:12])
         self._limits = limits
         self._missions: dict[str, Mission] = {}
+        self._queued: set[str] = set()
+        self._by_robot: dict[str, str] = {}
+        """robot id -> its assigned or active mission (kept in step by _index)."""
         self._by_key: dict[str, str] = {}
         self._dirty: set[str] = set()
         self._docking: set[str] = set()
@@ -312,10 +315,24 @@ class MissionBoard:
 
     def mission_of(self, robot_id: str) -> Mission | None:
         """Return the assigned or active mission of ``robot_id``, if any."""
-        for m in self._missions.values():
-            if m.robot_id == robot_id and m.state in (MissionState.ASSIGNED, MissionState.ACTIVE):
-                return m
-        return None
+        mission_id = self._by_robot.get(robot_id)
+        return self._missions.get(mission_id) if mission_id is not None else None
+
+    def has_queued(self) -> bool:
+        """True when a mission waits for a robot."""
+        return bool(self._queued)
+
+    def _index(self, m: Mission, previous_robot: str = '') -> None:
+        """Keep the queued set and the robot index in step with ``m``'s state."""
+        if m.state == MissionState.QUEUED:
+            self._queued.add(m.id)
+        else:
+            self._queued.discard(m.id)
+        for robot in (previous_robot, m.robot_id):
+            if robot and self._by_robot.get(robot) == m.id:
+                del self._by_robot[robot]
+        if m.state in (MissionState.ASSIGNED, MissionState.ACTIVE) and m.robot_id:
+            self._by_robot[m.robot_id] = m.id
 
     # -- restoring -----------------------------------------------------------------------
     def restore(self, missions: Iterable[Mission], now: float, grace: float = 0.0) -> None:
@@ -330,6 +347,7 @@ class MissionBoard:
             if m.state in (MissionState.ASSIGNED, MissionState.ACTIVE):
                 m.lost_since = now + grace
             self._missions[m.id] = m
+            self._index(m)
             if m.idempotency_key:
                 self._by_key[m.idempotency_key] = m.id
 
@@ -355,6 +373,7 @@ class MissionBoard:
                     client_ref=req.client_ref, idempotency_key=req.idempotency_key,
                     callback_url=req.callback_url, deadline=req.deadline, body_hash=body_hash)
         self._missions[m.id] = m
+        self._index(m)
         if m.idempotency_key:
             self._by_key[m.idempotency_key] = m.id
         self._dirty.add(m.id)
@@ -382,11 +401,10 @@ class MissionBoard:
         """Run one assignment round and send low-battery idle robots to their docks."""
         res = Result()
         robots = list(robots)
-        busy = {m.robot_id for m in self._missions.values()
-                if m.state in (MissionState.ASSIGNED, MissionState.ACTIVE) and m.robot_id}
+        busy = set(self._by_robot)
         for rec in robots:
             self._maybe_dock(rec, busy, res)
-        queued = [m for m in self._missions.values() if m.state == MissionState.QUEUED]
+        queued = [self._missions[i] for i in self._queued]
         if not queued:
             return res
         views = [RobotView(r.robot_id, r.pose.x, r.pose.y, frozenset(r.capabilities),
@@ -545,6 +563,7 @@ class MissionBoard:
         previous = m.state
         m.state = state
         m.updated_at = now
+        self._index(m, robot_id or '')
         self._dirty.add(m.id)
         return self._event(m, previous, reason, extra, robot_id)
 
