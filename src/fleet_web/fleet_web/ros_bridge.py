@@ -98,21 +98,23 @@ class RosFleetBackend(Node):
         prefix = f'{ns}/fleet' if ns else '/fleet'
         deep = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
                           reliability=ReliabilityPolicy.RELIABLE)
-        self._srv = {
-            'list_robots': self.create_client(ListRobots, f'{prefix}/list_robots', qos_profile=deep),
-            'get_events': self.create_client(GetEvents, f'{prefix}/get_events', qos_profile=deep),
-            'submit': self.create_client(SubmitMission, f'{prefix}/submit_mission', qos_profile=deep),
-            'cancel': self.create_client(CancelMission, f'{prefix}/cancel_mission', qos_profile=deep),
-            'get_mission': self.create_client(GetMission, f'{prefix}/get_mission', qos_profile=deep),
-            'list_missions': self.create_client(ListMissions, f'{prefix}/list_missions', qos_profile=deep),
-            'set_service': self.create_client(SetRobotService, f'{prefix}/set_robot_service', qos_profile=deep),
-            'list_incidents': self.create_client(ListIncidents, f'{prefix}/list_incidents', qos_profile=deep),
-            'get_incident': self.create_client(GetIncident, f'{prefix}/get_incident', qos_profile=deep),
-            'ack': self.create_client(IncidentAction, f'{prefix}/ack_incident', qos_profile=deep),
-            'resolve': self.create_client(IncidentAction, f'{prefix}/resolve_incident', qos_profile=deep),
-            'telemetry': self.create_client(GetTelemetry, f'{prefix}/get_telemetry', qos_profile=deep),
-            'report': self.create_client(GetReport, f'{prefix}/get_report', qos_profile=deep),
+        services = {
+            'list_robots': (ListRobots, 'list_robots'),
+            'get_events': (GetEvents, 'get_events'),
+            'submit': (SubmitMission, 'submit_mission'),
+            'cancel': (CancelMission, 'cancel_mission'),
+            'get_mission': (GetMission, 'get_mission'),
+            'list_missions': (ListMissions, 'list_missions'),
+            'set_service': (SetRobotService, 'set_robot_service'),
+            'list_incidents': (ListIncidents, 'list_incidents'),
+            'get_incident': (GetIncident, 'get_incident'),
+            'ack': (IncidentAction, 'ack_incident'),
+            'resolve': (IncidentAction, 'resolve_incident'),
+            'telemetry': (GetTelemetry, 'get_telemetry'),
+            'report': (GetReport, 'get_report'),
         }
+        self._srv = {key: self.create_client(srv_type, f'{prefix}/{name}', qos_profile=deep)
+                     for key, (srv_type, name) in services.items()}
         self._robot_clients: dict[str, Any] = {}
         self.create_subscription(FleetRobots, f'{prefix}/robots', self._on_robots, QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
