@@ -55,7 +55,7 @@ def require_env(*modules: str) -> None:
             missing.append(f'{name} ({exc})')
     if missing:
         print('error: cannot import ' + ', '.join(missing) + '\n'
-              'hint: run `cd /work/main && ./scripts/setup.sh && . scripts/env.sh` first',
+              'hint: from the repository root run `make setup && . scripts/env.sh` first',
               file=sys.stderr)
         raise SystemExit(2)
 

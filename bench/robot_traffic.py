@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='period of the event timer in s (default: %(default)s)')
     p.add_argument('--stats', default='', help='write counts to this JSON file')
     p.add_argument('--stats-period', type=float, default=0.5)
+    p.add_argument('--node-name', default='bench_robot_traffic',
+                   help='ROS node name (default: %(default)s)')
     p.add_argument('--seed', type=int, default=1, help='random seed')
     p.add_argument('--software-version', default='1.0.0')
     return p
@@ -108,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         return now, Time(sec=int(now), nanosec=int((now % 1) * 1e9))
 
     rclpy.init(args=None)
-    node = rclpy.create_node('bench_robot_traffic')
+    node = rclpy.create_node(args.node_name)
     status_pub = node.create_publisher(RobotStatus, args.status_topic, 10)
     events_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
                             reliability=ReliabilityPolicy.RELIABLE,

@@ -254,9 +254,19 @@ async def list_robots(request: web.Request) -> web.Response:
     if connectivity and connectivity not in ('online', 'stale', 'offline'):
         raise BadRequest('connectivity must be online, stale or offline', 'connectivity')
     robots = await request.app[BACKEND].list_robots()
-    if connectivity:
-        robots = [r for r in robots if r['connectivity'] == connectivity]
-    return json_response(_page(robots[offset:offset + limit], len(robots), limit, offset))
+    # The backend hands out the same list object until the next registry snapshot, so the
+    # serialised page can be reused for every request in between.
+    key = (id(robots), len(robots), limit, offset, connectivity)
+    memo = request.app[ROBOTS_PAGE]
+    if memo.get('key') != key or memo.get('robots') is not robots:
+        if connectivity:
+            selected = [r for r in robots if r['connectivity'] == connectivity]
+        else:
+            selected = robots
+        page = _page(selected[offset:offset + limit], len(selected), limit, offset)
+        memo.update(key=key, robots=robots,
+                    body=json.dumps(page, separators=(',', ':')).encode())
+    return web.Response(body=memo['body'], content_type='application/json')
 
 
 @scope('read')
@@ -637,6 +647,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
 
 WORKER = web.AppKey('worker', DeliveryWorker)
 STREAMS = web.AppKey('streams', set)
+ROBOTS_PAGE = web.AppKey('robots_page', dict)
 
 
 async def _close_streams(app: web.Application) -> None:
@@ -679,6 +690,7 @@ def create_app(config: WebConfig, backend: FleetBackend,
     app[BACKEND] = backend
     app[SERVICES] = services
     app[STREAMS] = set()
+    app[ROBOTS_PAGE] = {}
     app.on_shutdown.append(_close_streams)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)

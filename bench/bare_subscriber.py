@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""A bare rclpy subscriber of fleet_msgs/RobotStatus that only counts (benchmark baseline).
+
+Used by bench_telemetry_ingest.py as the reference for the manager's CPU per status message:
+the same topic, the same QoS as the manager's subscription (reliable, volatile, keep_last
+100), the same single-threaded executor, and a callback that counts messages per robot.
+With ``--stats FILE`` it writes ``{"written_at", "received", "robots"}`` to FILE (JSON,
+replaced atomically) every ``--stats-period`` s and at exit.
+
+    python bench/bare_subscriber.py [--topic /fleet/robot_status] [--stats FILE]
+
+Runs until SIGINT/SIGTERM. Uses ROS_DOMAIN_ID from the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--topic', default='/fleet/robot_status', help='topic (default: %(default)s)')
+    p.add_argument('--depth', type=int, default=100,
+                   help='keep_last depth, as the manager (default: %(default)s)')
+    p.add_argument('--stats', default='', help='write the counts to this JSON file')
+    p.add_argument('--stats-period', type=float, default=0.1)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+    from fleet_msgs.msg import RobotStatus
+
+    per_robot: dict[str, int] = {}
+    total = {'n': 0}
+
+    def on_status(msg: RobotStatus) -> None:
+        total['n'] += 1
+        per_robot[msg.robot_id] = per_robot.get(msg.robot_id, 0) + 1
+
+    def write() -> None:
+        if not args.stats:
+            return
+        tmp = f'{args.stats}.tmp'
+        with open(tmp, 'w') as fh:
+            json.dump({'written_at': time.time(), 'received': total['n'],
+                       'robots': len(per_robot)}, fh)
+        os.replace(tmp, args.stats)
+
+    rclpy.init(args=None)
+    node = rclpy.create_node('bench_bare_subscriber')
+    node.create_subscription(RobotStatus, args.topic, on_status, args.depth)
+    if args.stats:
+        node.create_timer(args.stats_period, write)
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    print(f'bare_subscriber: counting RobotStatus on {args.topic}', flush=True)
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        write()
+        print(f'bare_subscriber: received {total["n"]} from {len(per_robot)} robots', flush=True)
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
