@@ -293,11 +293,14 @@ async def measure(args: argparse.Namespace, group: ProcessGroup, workdir: pathli
 
     from fleet_web.convert import epoch_from_iso
     lat, lat_body, kinds, body_diff = [], [], {}, []
+    per_event = []
     for eid, t_log, kind in rows:
         h = rx.hooks.get(eid)
         if h is None:
             continue
         lat.append(h['arrival'] - t_log)
+        per_event.append({'event_id': eid, 'kind': kind, 'ms': round(lat[-1] * 1e3, 2),
+                          'at_s': round(t_log - rows[0][1], 2)})
         kinds[kind] = kinds.get(kind, 0) + 1
         if h.get('body_time'):
             tb = epoch_from_iso(h['body_time'])
@@ -312,7 +315,8 @@ async def measure(args: argparse.Namespace, group: ProcessGroup, workdir: pathli
             'manager_alive': manager_alive, 'target': n_events,
             'body_time_offset_ms': summary(body_diff, 1e3),
             'api_time_offset_ms': summary(api_diff, 1e3),
-            'body_bytes': len(rx.last_body)}
+            'body_bytes': len(rx.last_body),
+            'slowest': sorted(per_event, key=lambda e: -e['ms'])[:10]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -379,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         'store_minus_body_time_ms': out['body_time_offset_ms'],
         'store_minus_api_time_ms': out['api_time_offset_ms'],
         'delivered_body_bytes': out['body_bytes'],
+        'slowest_events': out['slowest'],
         'process_stops': stops,
         'foreign_nodes': out['foreign'],
     }

@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
             base = f'http://{args.host}:{args.port}'
             print(f'\nFleet demo running: {args.robots} simulated robots, '
                   f'missions {"on" if args.missions else "off"}.\n'
+                  f'  dashboard: {base}/?token={token}\n'
                   f'  token:   export FLEET_TOKEN={token}\n'
                   f'  robots:  curl -H "Authorization: Bearer $FLEET_TOKEN" '
                   f'{base}/api/v1/robots\n'
