@@ -196,3 +196,25 @@ def get_json(url: str, headers: dict[str, str] | None = None) -> Any:
     except OSError:
         return None
     return body if status == 200 else None
+
+
+class ApiClient:
+    """HTTP calls to the bridge at ``self.base`` with an admin bearer token (a mixin)."""
+
+    base: str
+    auth: dict[str, str]
+
+    def request(self, method: str, path: str, body: Any = None,
+                headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
+        """One API call with the token; waits out a 429 (Retry-After) if one comes."""
+        hdrs = {**self.auth, **(headers or {})}
+        deadline = time.monotonic() + 20.0
+        while True:
+            status, data, rh = http(method, self.base + path, body, hdrs)
+            if status != 429 or time.monotonic() > deadline:
+                return status, data, rh
+            time.sleep(min(2.0, float(rh.get('Retry-After', '1'))))  # the back-off asked for
+
+    def get(self, path: str) -> Any:
+        """GET returning the JSON body on 200, else None (for polling)."""
+        return get_json(self.base + path, headers=self.auth)

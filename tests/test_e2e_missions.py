@@ -21,7 +21,8 @@ import uuid
 from typing import Any, Callable, Iterator, TypeVar
 
 import pytest
-from fleet_testing import Proc, RosGraph, fleet_env, free_port, get_json, http, processes
+from fleet_testing import ApiClient, Proc, RosGraph, fleet_env, free_port
+from fleet_testing import processes
 from fleet_testing import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -91,11 +92,12 @@ def log_tail(proc: Proc, lines: int = 40) -> str:
     return '\n'.join(text.splitlines()[-lines:])
 
 
-class Fleet:
+class Fleet(ApiClient):
     """The module's processes, an HTTP client for the bridge and ROS clients for the sims."""
 
     def __init__(self, log_dir: pathlib.Path, procs: list[Proc], graph: RosGraph,
                  port: int) -> None:
+        self.auth = AUTH
         self.log_dir = log_dir
         self.procs = procs
         self.graph = graph
@@ -149,21 +151,7 @@ class Fleet:
         except AssertionError as exc:
             raise AssertionError(f'{exc}\n{self.logs()}') from None
 
-    # -- HTTP --------------------------------------------------------------------------------
-    def request(self, method: str, path: str, body: Any = None,
-                headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
-        """One API call with the admin token; waits out a 429 (Retry-After) if one comes."""
-        hdrs = {**AUTH, **(headers or {})}
-        deadline = time.monotonic() + 20.0
-        while True:
-            status, data, rh = http(method, self.base + path, body, hdrs)
-            if status != 429 or time.monotonic() > deadline:
-                return status, data, rh
-            time.sleep(min(2.0, float(rh.get('Retry-After', '1'))))  # back-off the API asked for
-
-    def get(self, path: str) -> Any:
-        """GET returning the JSON body on 200, else None (for polling)."""
-        return get_json(self.base + path, headers=AUTH)
+    # -- HTTP: request() and get() come from ApiClient --------------------------------
 
     def submit(self, body: dict[str, Any]) -> dict[str, Any]:
         status, mission, _ = self.request('POST', '/api/v1/missions', body)
