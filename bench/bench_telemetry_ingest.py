@@ -14,10 +14,12 @@ all threads) of the manager and of the bare subscriber is read over a fixed wind
 (from the publishers' counters): **CPU us per message**, and the ratio manager / bare.
 
 Then, with the publishers still running, the manager's store is read (sqlite3, read-only)
-a few times ~0.7 s apart: per robot the newest telemetry sample time against the wall time
-of the publisher's last status to that robot at the moment of the query -> **ingestion lag**
-(median and max over robots and probes). The manager buffers samples in memory and writes
-them every ``robot_flush_period`` (2 s) by design, so lags up to ~2-3 s are expected.
+10 times 0.45 s apart (4 with --quick), i.e. at different phases of the manager's flush: per
+robot the newest telemetry sample time against the wall time of the publisher's last status
+to that robot at the moment of the query -> **ingestion lag** (median, mean and max over
+robots and probes). The manager buffers samples in memory and writes them every
+``robot_flush_period`` (2 s) by design, so lags up to ~2-3 s are expected; they come in
+whole report periods (a robot's newest sample is one of its statuses).
 Finally the **fraction** of the statuses published in the window that reached the
 telemetry table (rows whose time falls in the window / statuses published in it), and the
 gaps between consecutive samples of a robot.
@@ -62,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='seconds between "all robots online" and the window (default: 10, '
                         'or 3 with --quick)')
     p.add_argument('--probes', type=int, default=0,
-                   help='lag probes after the window (default: 5, or 3 with --quick)')
+                   help='lag probes after the window, 0.45 s apart (default: 10, or 4 with '
+                        '--quick)')
     add_common_args(p)
     return p
 
@@ -101,7 +104,7 @@ def measure(args: argparse.Namespace, group: ProcessGroup, workdir: pathlib.Path
             ) -> dict[str, Any]:
     window_s = args.window or (8.0 if args.quick else 60.0)
     warmup = args.warmup or (3.0 if args.quick else 10.0)
-    n_probes = args.probes or (3 if args.quick else 5)
+    n_probes = args.probes or (4 if args.quick else 10)
     period = 1.0 / args.rate
     db = workdir / 'fleet.db'
     manager = group.start('manager', manager_args(
@@ -196,7 +199,7 @@ def measure(args: argparse.Namespace, group: ProcessGroup, workdir: pathlib.Path
         per_probe.append({'t_since_window_end_s': round(tq - w1_wall, 2),
                           'median_ms': round(statistics.median(probe) * 1e3, 1) if probe
                           else None, 'max_ms': round(max(probe) * 1e3, 1) if probe else None})
-        time.sleep(0.7)
+        time.sleep(0.45)
 
     # -- completeness of the window (flushed by now: >= robot_flush_period later) ---------
     wait = 2.5 - (time.time() - w1_wall)
@@ -207,6 +210,11 @@ def measure(args: argparse.Namespace, group: ProcessGroup, workdir: pathlib.Path
         rows = conn.execute('SELECT robot_id, time FROM telemetry WHERE time >= ? AND '
                             'time < ? ORDER BY robot_id, time', [w0_wall, w1_wall]).fetchall()
         total_rows = conn.execute('SELECT COUNT(*) FROM telemetry').fetchone()[0]
+        # robots the manager saw going stale/offline in the window: it fell behind
+        changes = dict(conn.execute(
+            "SELECT json_extract(payload, '$.from') || '->' || json_extract(payload, '$.to'), "
+            "COUNT(*) FROM events WHERE kind = 'robot.connectivity' AND time >= ? AND "
+            "time < ? GROUP BY 1", [w0_wall, w1_wall]).fetchall())
     finally:
         conn.close()
     gaps: list[float] = []
@@ -228,6 +236,7 @@ def measure(args: argparse.Namespace, group: ProcessGroup, workdir: pathlib.Path
         'lags': lags, 'ages': ages, 'per_probe': per_probe, 'no_sample': no_sample,
         'rows': len(rows), 'total_rows': total_rows, 'gaps': gaps,
         'robots_with_rows': len(robots_with_rows), 'foreign': foreign,
+        'connectivity_changes': changes,
         'manager_alive': manager.alive(), 'probes': n_probes,
     }
 
@@ -290,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         'bare_cpu_us_per_msg': round(bare_us, 1) if bare_us is not None else None,
         'ratio_manager_vs_bare': ratio(mgr_us or float('nan'), bare_us or float('nan'), 2),
         'ingest_lag_ms': lag,
+        'ingest_lag_periods_mean': round(statistics.fmean(out['lags']) * args.rate, 2)
+        if out['lags'] else None,
         'newest_sample_age_ms': age,
         'lag_probes': out['per_probe'],
         'robots_without_sample_at_probe': out['no_sample'],
@@ -300,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
                         'longer': len(gaps) - near,
                         'gap_s': summary(gaps, 1.0, 3)},
         'telemetry_rows_total': out['total_rows'],
+        'connectivity_changes_in_window': out['connectivity_changes'],
         'registration_s': out['registration_s'],
         'process_stops': stops,
         'foreign_nodes': out['foreign'],
@@ -312,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     if not out['manager_alive']:
         status = 'degraded'
         res.note('the fleet manager died during the run')
+    if out['connectivity_changes']:
+        status = 'degraded'
+        res.note(f'robots changed connectivity during the window (the manager fell behind '
+                 f'or a publisher stalled): {out["connectivity_changes"]}')
     frac = r['fraction_reached_telemetry']
     if frac is not None and frac < 0.95 and args.telemetry_period >= 1.0 / args.rate:
         res.note(f'only {frac:.0%} of the statuses became telemetry samples: with '
@@ -326,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     res.headline('bare CPU per status', r['bare_cpu_us_per_msg'], 'us')
     res.headline('ratio manager/bare', r['ratio_manager_vs_bare'], 'x')
     res.headline('ingest lag median', lag.get('median'), 'ms')
+    res.headline('ingest lag mean', lag.get('mean'), 'ms')
     res.headline('ingest lag max', lag.get('max'), 'ms')
     res.headline('fraction in telemetry', frac, '')
     res.goal('no goal set: informational', None)
@@ -340,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f'  bare (base)   {fmt(r["bare_cpu_us_per_msg"], "us")}/status '
           f'({r["bare_cpu_percent"]} % of a core); ratio {fmt(r["ratio_manager_vs_bare"], "x")}')
     print(f'  ingest lag    median {fmt(lag.get("median"), "ms")}  p99 '
-          f'{fmt(lag.get("p99"), "ms")}  max {fmt(lag.get("max"), "ms")} '
+          f'{fmt(lag.get("p99"), "ms")}  max {fmt(lag.get("max"), "ms")}  mean '
+          f'{fmt(lag.get("mean"), "ms")} '
           f'(flush every 2 s by design)')
     print(f'  reached the telemetry table: {frac:.1%} of the statuses published in the window; '
           f'{r["sample_gaps"]["longer"]} of {len(gaps)} sample gaps > 1.5 periods'

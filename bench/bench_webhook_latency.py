@@ -212,12 +212,14 @@ async def measure(args: argparse.Namespace, group: ProcessGroup, workdir: pathli
                 f'{time.monotonic() - t0:.1f} s; receiver on port {rport}')
             in_service = {r: True for r in robots}
             api_rtt: list[float] = []
+            api_sent: list[tuple[float, float]] = []  # (sent, answered) wall times
             base_lat: list[float] = []
             errors: list[str] = []
 
             async def one_call(i: int, timed: bool) -> None:
                 rid = robots[(i // 2) % len(robots)]
                 action = 'decommission' if in_service[rid] else 'recommission'
+                t_wall = time.time()
                 t = time.perf_counter()
                 st, body = await api_json(api, 'POST', f'{base}{API}/robots/{rid}/{action}',
                                           json={'reason': f'bench {i}'})
@@ -238,6 +240,7 @@ async def measure(args: argparse.Namespace, group: ProcessGroup, workdir: pathli
                     await r.read()
                 if timed:
                     api_rtt.append(dt)
+                    api_sent.append((t_wall, t_wall + dt))
                     if key in rx.base:
                         base_lat.append(rx.base[key] - tb)
 
@@ -307,6 +310,13 @@ async def measure(args: argparse.Namespace, group: ProcessGroup, workdir: pathli
             lat_body.append(h['arrival'] - tb)
             body_diff.append(t_log - tb)
     api_diff = [t - epoch_from_iso(api_times[e]) for e, t, _ in rows if e in api_times]
+    # Where a slow event spent its time: the i-th robot.service event is the i-th call's.
+    service = [(eid, t_log) for eid, t_log, kind in rows if kind == 'robot.service']
+    to_log, to_answer = [], []
+    if len(service) == len(api_sent):
+        for (eid, t_log), (sent, answered) in zip(service, api_sent):
+            to_log.append(t_log - sent)
+            to_answer.append(answered - t_log)
     retried = sum(1 for h in rx.hooks.values() if h.get('attempt') not in ('1', None))
     return {'lat': lat, 'lat_body': lat_body, 'base': base_lat, 'api': api_rtt,
             'kinds': kinds, 'missing': missing, 'start_id': start_id, 'end_id': end_id,
@@ -316,6 +326,7 @@ async def measure(args: argparse.Namespace, group: ProcessGroup, workdir: pathli
             'body_time_offset_ms': summary(body_diff, 1e3),
             'api_time_offset_ms': summary(api_diff, 1e3),
             'body_bytes': len(rx.last_body),
+            'api_to_log': summary(to_log, 1e3), 'log_to_answer': summary(to_answer, 1e3),
             'slowest': sorted(per_event, key=lambda e: -e['ms'])[:10]}
 
 
@@ -374,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         'ratio_p99_vs_baseline': ratio(lat.get('p99', float('nan')),
                                        bl.get('p99', float('nan'))),
         'api_call_round_trip_ms': api,
+        'api_call_sent_to_event_logged_ms': out['api_to_log'],
+        'event_logged_to_api_answer_ms': out['log_to_answer'],
         'kinds': out['kinds'],
         'missing_deliveries': out['missing'][:50],
         'duplicate_deliveries': out['duplicates'],

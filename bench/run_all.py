@@ -21,7 +21,8 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _common import BENCH_DIR, RESULTS_DIR, child_env, fmt  # noqa: E402
 
-BENCHMARKS = ['bench_assignment', 'bench_submit_latency', 'bench_robots_api']
+BENCHMARKS = ['bench_assignment', 'bench_submit_latency', 'bench_robots_api',
+              'bench_incident_latency', 'bench_webhook_latency', 'bench_telemetry_ingest']
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,8 +20,8 @@ def to_time_msg(t: float | None) -> TimeMsg:
     """Return a builtin_interfaces/Time for epoch seconds (zero for None)."""
     if t is None or not math.isfinite(t) or t <= 0:
         return TimeMsg()
-    sec = int(t)
-    return TimeMsg(sec=sec, nanosec=int(round((t - sec) * 1e9)) % 1_000_000_000)
+    sec, nanosec = divmod(int(round(t * 1e9)), 1_000_000_000)
+    return TimeMsg(sec=sec, nanosec=nanosec)
 
 
 def from_time_msg(msg: TimeMsg) -> float | None:

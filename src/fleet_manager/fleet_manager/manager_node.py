@@ -37,9 +37,10 @@ from fleet_manager.core.assignment import make_policy
 from fleet_manager.core.config import FleetConfig, load_fleet_config
 from fleet_manager.core.errors import ConfigError, Conflict, NotFound, ValidationError
 from fleet_manager.core.missions import CancelOnRobot, Dispatch, MissionBoard, MissionSettings
-from fleet_manager.core.missions import Outcome, Result, SendToDock
+from fleet_manager.core.missions import Outcome, Pruned, Result, SendToDock
 from fleet_manager.core.model import Connectivity, NewEvent
-from fleet_manager.core.registry import CONNECTIVITY_EVENT, Registry, RegistrySettings
+from fleet_manager.core.registry import CONNECTIVITY_EVENT, REGISTERED_EVENT, Registry
+from fleet_manager.core.registry import RegistrySettings
 from fleet_manager.incidents_feature import IncidentsFeature
 from fleet_manager.observability import ObservabilityFeature
 from fleet_manager.store import FleetStore
@@ -103,6 +104,7 @@ class FleetManager(LifecycleNode):
         self._goals: dict[tuple[str, int], Any] = {}
         self._dirty_robots: set[str] = set()
         self.features: list[Any] = []
+        self._robots_changed = False
         self._telemetry: list[dict[str, Any]] = []
         self._telemetry_last: dict[str, float] = {}
         self._pruned_at = 0.0
@@ -143,7 +145,9 @@ class FleetManager(LifecycleNode):
         self.board = MissionBoard(fleet, MissionSettings(
             max_attempts=p.max_attempts, offline_grace=p.offline_grace,
             battery_floor=p.battery_floor), policy)
-        self.board.restore(store.load_missions(), now, p.restore_grace)
+        # Unfinished missions come back into memory; finished ones stay in the store.
+        self.board.restore(store.load_missions(active_only=True), now, p.restore_grace)
+        self.board.restore_keys(store.idempotency_keys())
         self._create_interfaces(p)
         config_dir = os.path.dirname(os.path.abspath(path))
         error = self._configure_features(p, config_dir, now)
@@ -338,7 +342,7 @@ class FleetManager(LifecycleNode):
         for m in missions:
             self._missions_pub.publish(convert.mission_to_msg(m))
         if any(e.kind in ROBOT_STATE_KINDS for e in stored):
-            self._publish_robots()
+            self._robots_changed = True  # published once per tick, not once per change
         for cmd in (result.commands if result else []):
             self._execute(cmd)
         if stored:
@@ -359,9 +363,11 @@ class FleetManager(LifecycleNode):
                 self.store.add_telemetry(self._telemetry)
                 self._telemetry = []
             now = self._now()
-            if self.params is not None and now - self._pruned_at > 600.0:
+            if self.params is not None and now - self._pruned_at > 60.0:
                 self._pruned_at = now
                 self.store.prune_telemetry(now - self.params.telemetry_retention)
+                if self.board is not None:
+                    self.board.prune(now, self.params.mission_memory)
 
     # -- robots ------------------------------------------------------------------------------
     def _on_status(self, msg: RobotStatus) -> None:
@@ -397,8 +403,11 @@ class FleetManager(LifecycleNode):
 
     def _sample_telemetry(self, rec: Any, now: float) -> None:
         assert self.params is not None
+        # One sample per telemetry period bucket: a status arriving a little early still
+        # starts the next bucket, so jitter does not halve the sampling rate.
         last = self._telemetry_last.get(rec.robot_id)
-        if last is not None and now - last < self.params.telemetry_period:
+        period = self.params.telemetry_period
+        if last is not None and int(now / period) == int(last / period):
             return
         self._telemetry_last[rec.robot_id] = now
         self._telemetry.append({
@@ -413,8 +422,11 @@ class FleetManager(LifecycleNode):
             if not self._active:
                 return
             assert self.registry is not None and self.board is not None
+            known = msg.robot_id in self.registry
             if not self.registry.accept_event(msg.robot_id, int(msg.seq)):
                 return
+            registered = [] if known else [NewEvent(REGISTERED_EVENT, msg.robot_id, {
+                'capabilities': list(self.registry.get(msg.robot_id).capabilities)})]
             rep = convert.event_report_from_msg(msg)
             now = self._now()
             rec = self.registry.get(rep.robot_id)
@@ -433,7 +445,7 @@ class FleetManager(LifecycleNode):
             res = Result()
             if rep.type == 'mission.finished':
                 res = self._finish(rep.data, rep.robot_id, now)
-            self._commit(res, [event], (rep.robot_id,))
+            self._commit(res, registered + [event], (rep.robot_id,))
 
     def _finish(self, data: dict[str, Any], robot_id: str, now: float) -> Result:
         assert self.board is not None
@@ -471,6 +483,9 @@ class FleetManager(LifecycleNode):
                 res.extend(self.board.assign(self._assignable(), now))
             if events or res.events or res.commands:
                 self._commit(res, events, tuple(e.robot_id for e in events))
+            if self._robots_changed:
+                self._robots_changed = False
+                self._publish_robots()
 
     def _assignable(self) -> list[Any]:
         """Registry records, leaving out robots whose agent's action server is not reachable
@@ -674,6 +689,12 @@ class FleetManager(LifecycleNode):
                 resp.success, resp.error_code = False, SubmitMission.Response.CONFLICT
                 resp.error_msg, resp.error_field = str(exc), 'idempotency_key'
                 return resp
+            except Pruned as exc:
+                original = self.store.get_mission(exc.mission_id)
+                assert original is not None  # pruned missions are always persisted
+                resp.success, resp.duplicate = True, True
+                resp.mission = convert.mission_to_msg(original)
+                return resp
             if not duplicate:
                 res.extend(self.board.assign(self._assignable(), now))
                 self._commit(res)
@@ -689,6 +710,12 @@ class FleetManager(LifecycleNode):
             try:
                 mission, res = self.board.cancel(req.mission_id, req.reason, self._now())
             except NotFound as exc:
+                stored = self.store.get_mission(req.mission_id) if self.store else None
+                if stored is not None:  # finished long ago and pruned from memory
+                    resp.success, resp.error_code = False, CancelMission.Response.CONFLICT
+                    resp.error_msg = f'mission {stored.id} already {stored.state.value}'
+                    resp.mission = convert.mission_to_msg(stored)
+                    return resp
                 resp.success, resp.error_code = False, CancelMission.Response.NOT_FOUND
                 resp.error_msg = str(exc.args[0])
                 return resp
@@ -710,9 +737,12 @@ class FleetManager(LifecycleNode):
             try:
                 mission = self.board.get(req.mission_id)
             except NotFound as exc:
-                resp.success, resp.error_code = False, GetMission.Response.NOT_FOUND
-                resp.error_msg = str(exc.args[0])
-                return resp
+                stored = self.store.get_mission(req.mission_id)
+                if stored is None:
+                    resp.success, resp.error_code = False, GetMission.Response.NOT_FOUND
+                    resp.error_msg = str(exc.args[0])
+                    return resp
+                mission = stored
             resp.mission = convert.mission_to_msg(mission)
             resp.events = [convert.event_to_msg(e) for e in
                            self.store.events_after(0, 10000, mission_id=mission.id)]

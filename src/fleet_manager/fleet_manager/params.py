@@ -28,6 +28,7 @@ class ManagerParams:
     battery_floor: float = 0.2  # 0..1; below it a robot takes no mission and goes to its dock
     max_attempts: int = 3  # attempts per mission before it fails
     offline_grace: float = 10.0  # s a robot may be out of reach before its mission is requeued
+    mission_memory: float = 3600.0  # s finished missions stay in memory (always in the store)
     restore_grace: float = 10.0  # s after a restart before robots and missions can time out
     events_page_limit: int = 1000  # most events one fleet/get_events call returns
     slo_config: str = ''  # path to slos.yaml; empty means slos.yaml beside fleet_config
@@ -64,6 +65,8 @@ _DESCRIPTIONS: dict[str, tuple[str, Any]] = {
                      'fails.', (1, 100)),
     'offline_grace': ('Seconds a robot with a mission may be out of reach before the mission '
                       'returns to the queue.', (0.0, 86400.0)),
+    'mission_memory': ('Seconds a finished mission stays in the manager\'s memory; older ones '
+                       'are read from the store.', (0.0, 30 * 86400.0)),
     'restore_grace': ('Seconds after configure (a restart) before restored robots can go '
                       'stale and in-flight missions can be requeued: time for discovery and '
                       'for the agents\' buffered events.', (0.0, 3600.0)),

@@ -210,9 +210,24 @@ class FleetStore:
                 'client_ref': m.client_ref, 'idempotency_key': m.idempotency_key,
                 'data': json.dumps(m.to_dict())}
 
-    def load_missions(self) -> list[Mission]:
-        """Return every persisted mission."""
-        return [Mission.from_dict(json.loads(r['data'])) for r in self._db['missions'].rows]
+    def get_mission(self, mission_id: str) -> Mission | None:
+        """Return one persisted mission, or None."""
+        row = self._db.execute('SELECT data FROM missions WHERE id = ?', [mission_id]).fetchone()
+        return Mission.from_dict(json.loads(row[0])) if row else None
+
+    def load_missions(self, active_only: bool = False) -> list[Mission]:
+        """Return persisted missions (only unfinished ones with ``active_only``)."""
+        sql = 'SELECT data FROM missions'
+        if active_only:
+            sql += " WHERE state IN ('queued', 'assigned', 'active')"
+        return [Mission.from_dict(json.loads(r[0])) for r in self._db.execute(sql).fetchall()]
+
+    def idempotency_keys(self) -> list[tuple[str, str, str]]:
+        """Return (key, mission id, body hash) for every mission submitted with a key."""
+        rows = self._db.execute(
+            "SELECT idempotency_key, id, json_extract(data, '$.body_hash') FROM missions "
+            "WHERE idempotency_key != ''").fetchall()
+        return [(r[0], r[1], r[2] or '') for r in rows]
 
     def list_missions(self, state: str = '', robot_id: str = '', since: float | None = None,
                       until: float | None = None, offset: int = 0,

@@ -7,7 +7,8 @@ from manager_factories import make_fleet, make_request, make_robot
 from fleet_manager.core.assignment import GreedyPriorityPolicy
 from fleet_manager.core.errors import Conflict, NotFound, ValidationError
 from fleet_manager.core.missions import CancelOnRobot, Dispatch, MissionBoard, MissionRequest
-from fleet_manager.core.missions import MissionSettings, MissionState, Outcome, SendToDock
+from fleet_manager.core.missions import MissionSettings, MissionState, Outcome, Pruned
+from fleet_manager.core.missions import SendToDock
 from fleet_manager.core.missions import Waypoint
 from fleet_manager.core.model import Connectivity, Mode
 
@@ -169,3 +170,25 @@ def test_deadline_passes_while_queued() -> None:
     b.submit(make_request(deadline=10.0), ROBOTS, 0.0)
     assert b.tick(10.0).events == []
     assert b.tick(10.1).events[0].payload['state'] == 'failed'
+
+
+def test_prune_forgets_finished_missions_but_keeps_idempotency() -> None:
+    b = board()
+    b.submit(make_request(1, 1, idempotency_key='k1'), ROBOTS, 0.0)
+    b.assign([make_robot('r1')], 0.0)
+    b.on_started('m1', 1, 'r1', 1.0)
+    b.on_result('m1', 1, 'r1', Outcome.SUCCEEDED, '', 2.0)
+    b.submit(make_request(2, 2), ROBOTS, 3.0)
+    b.take_dirty()
+    assert b.prune(now=100.0, keep_s=200.0) == 0
+    assert b.prune(now=300.0, keep_s=200.0) == 1  # only the finished one
+    assert [m.id for m in b.missions()] == ['m2']
+    with pytest.raises(Pruned) as info:
+        b.submit(make_request(1, 1, idempotency_key='k1'), ROBOTS, 301.0)
+    assert info.value.mission_id == 'm1'
+    with pytest.raises(Conflict):
+        b.submit(make_request(9, 9, idempotency_key='k1'), ROBOTS, 302.0)
+    fresh = board()
+    fresh.restore_keys([('k1', 'm1', make_request(1, 1, idempotency_key='k1').body_hash())])
+    with pytest.raises(Pruned):
+        fresh.submit(make_request(1, 1, idempotency_key='k1'), ROBOTS, 303.0)

@@ -29,6 +29,14 @@ STATE_EVENT = 'mission.state'
 DOCK_EVENT = 'robot.dock'
 
 
+class Pruned(LookupError):
+    """The mission finished long ago and is no longer held in memory (read the store)."""
+
+    def __init__(self, mission_id: str) -> None:
+        super().__init__(mission_id)
+        self.mission_id = mission_id
+
+
 class MissionState(str, enum.Enum):
     """Where a mission is in its life."""
 
@@ -284,6 +292,8 @@ class MissionBoard:
         self._by_robot: dict[str, str] = {}
         """robot id -> its assigned or active mission (kept in step by _index)."""
         self._by_key: dict[str, str] = {}
+        self._key_hashes: dict[str, str] = {}
+        """idempotency key -> body hash, kept after the mission itself is pruned."""
         self._dirty: set[str] = set()
         self._docking: set[str] = set()
         self._cancel_sent: dict[tuple[str, str], float] = {}
@@ -350,6 +360,22 @@ class MissionBoard:
             self._index(m)
             if m.idempotency_key:
                 self._by_key[m.idempotency_key] = m.id
+                self._key_hashes[m.idempotency_key] = m.body_hash
+
+    def restore_keys(self, keys: Iterable[tuple[str, str, str]]) -> None:
+        """Remember idempotency keys (key, mission id, body hash) of missions not in memory."""
+        for key, mission_id, body_hash in keys:
+            self._by_key.setdefault(key, mission_id)
+            self._key_hashes.setdefault(key, body_hash)
+
+    def prune(self, now: float, keep_s: float) -> int:
+        """Forget finished missions last changed more than ``keep_s`` ago (the store keeps
+        them; their idempotency keys are still honoured). Returns how many were dropped."""
+        old = [m.id for m in self._missions.values()
+               if m.state.terminal and now - m.updated_at > keep_s and m.id not in self._dirty]
+        for mission_id in old:
+            del self._missions[mission_id]
+        return len(old)
 
     # -- requests ------------------------------------------------------------------------
     def submit(self, req: MissionRequest, robot_ids: Iterable[str],
@@ -361,11 +387,13 @@ class MissionBoard:
         """
         body_hash = req.body_hash()
         if req.idempotency_key and req.idempotency_key in self._by_key:
-            original = self._missions[self._by_key[req.idempotency_key]]
-            if original.body_hash != body_hash:
+            original_id = self._by_key[req.idempotency_key]
+            if self._key_hashes.get(req.idempotency_key) != body_hash:
                 raise Conflict(f'idempotency key {req.idempotency_key!r} was used for a '
-                               f'different mission ({original.id})')
-            return original, True, Result()
+                               f'different mission ({original_id})')
+            if original_id not in self._missions:
+                raise Pruned(original_id)
+            return self._missions[original_id], True, Result()
         validate_request(req, self._fleet, robot_ids, now, self._limits)
         m = Mission(id=self._new_id(), state=MissionState.QUEUED, waypoints=req.waypoints,
                     created_at=now, updated_at=now, priority=req.priority,
@@ -376,6 +404,7 @@ class MissionBoard:
         self._index(m)
         if m.idempotency_key:
             self._by_key[m.idempotency_key] = m.id
+            self._key_hashes[m.idempotency_key] = m.body_hash
         self._dirty.add(m.id)
         return m, False, Result([self._event(m, None, 'submitted')])
 
