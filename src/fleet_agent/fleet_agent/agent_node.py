@@ -9,8 +9,10 @@ unreachable is delivered when it comes back (the manager de-duplicates by sequen
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import sys
 import threading
 from dataclasses import dataclass, fields
 from typing import Any
@@ -512,9 +514,20 @@ class FleetAgent(Node):
                   'reached the dock' if ok else 'could not reach the dock', {})
 
 
+def build_parser() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog='fleet_agent',
+        description='The fleet agent of one robot: adapts its Nav2, odometry, battery and '
+                    'diagnostics to the fleet. Run it in the robot\'s namespace, e.g. '
+                    'fleet_agent --ros-args -r __ns:=/robot1 -p software_version:=1.2.0; '
+                    'parameters are listed in config/params.yaml (section fleet_agent).')
+
+
 def main(args: list[str] | None = None) -> None:
     """Run one agent (namespace and robot_id from --ros-args) until Ctrl-C or SIGTERM."""
-    rclpy.init(args=args)
+    argv = args if args is not None else sys.argv
+    build_parser().parse_args(rclpy.utilities.remove_ros_args(argv)[1:])
+    rclpy.init(args=argv)
     try:
         node = FleetAgent()
     except ValueError as exc:

@@ -1261,7 +1261,7 @@ def main(args: Optional[List[str]] = None) -> None:
     """
     argv = list(sys.argv if args is None else args)
     parser = argparse.ArgumentParser(
-        prog='fleet_sim', description='Run one simulated Nav2 robot (node /<robot-id>/sim).')
+        prog='fleet_sim_base', description='Run one simulated Nav2 robot (node /<robot-id>/sim).')
     parser.add_argument('--robot-id', required=True, help='robot id, used as the namespace')
     parser.add_argument('--x', type=float, default=0.0, help='start x (m), also the dock')
     parser.add_argument('--y', type=float, default=0.0, help='start y (m), also the dock')
