@@ -575,6 +575,9 @@ async def metrics(request: web.Request) -> web.Response:
             raise Unauthorized('a bearer token with the read scope is required')
     try:
         services.metrics.set_robots(await request.app[BACKEND].list_robots())
+        if time.monotonic() - services.metrics.kpis_at >= KPI_REFRESH_S:
+            services.metrics.kpis_at = time.monotonic()
+            services.metrics.set_kpis(await request.app[BACKEND].get_report('kpis'))
     except Unavailable:
         pass  # serve the last known figures
     return web.Response(body=generate_latest(services.metrics.registry),
@@ -582,6 +585,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 metrics.scope = None  # type: ignore[attr-defined]  # checked inside: metrics_public
+KPI_REFRESH_S = 30.0
+"""KPIs read the event log: refresh them on a scrape at most this often."""
 
 
 @scope('read')

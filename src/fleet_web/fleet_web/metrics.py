@@ -40,6 +40,25 @@ class Metrics:
                               registry=r)
         self.last_event_id = Gauge('fleet_event_log_cursor', 'Id of the last event-log entry '
                                    'the bridge processed', registry=r)
+        self.kpi_success = Gauge('fleet_kpi_mission_success_ratio', 'Mission success ratio '
+                                 'over the KPI window, by robot', ['robot'], registry=r)
+        self.kpi_success_version = Gauge('fleet_kpi_mission_success_ratio_by_version',
+                                         'Mission success ratio over the KPI window, by '
+                                         'software version', ['software_version'], registry=r)
+        self.kpi_recoveries_area = Gauge('fleet_kpi_recoveries_by_area', 'Recoveries started '
+                                         'over the KPI window, by named area', ['area'],
+                                         registry=r)
+        self.kpi_interventions = Gauge('fleet_kpi_interventions', 'Interventions over the KPI '
+                                       'window, by shift', ['shift'], registry=r)
+        self.kpi_utilization = Gauge('fleet_kpi_utilization_ratio', 'Share of telemetry '
+                                     'samples in which the robot was working', ['robot'],
+                                     registry=r)
+        self.kpi_mtta = Gauge('fleet_kpi_mean_time_to_acknowledge_seconds', 'Mean time to '
+                              'acknowledge incidents over the KPI window', registry=r)
+        self.kpi_mttr = Gauge('fleet_kpi_mean_time_to_resolve_seconds', 'Mean time to resolve '
+                              'incidents over the KPI window', registry=r)
+        self.kpis_at = float('-inf')
+        """Monotonic time of the last KPI refresh."""
         self._started: dict[str, float] = {}
         self._open: set[str] = set()
 
@@ -77,3 +96,28 @@ class Metrics:
                 counts.get(robot.get('connectivity', 'offline'), 0) + 1
         for state, n in counts.items():
             self.robots.labels(state).set(n)
+
+    def set_kpis(self, report: dict[str, Any]) -> None:
+        """Refresh the KPI gauges from the manager's ``kpis`` report (GET /api/v1/kpis)."""
+        missions = report.get('missions') or {}
+        for gauge, table, key in ((self.kpi_success, missions.get('per_robot'), 'robot'),
+                                  (self.kpi_success_version,
+                                   missions.get('per_software_version'), 'software_version')):
+            gauge.clear()
+            for name, row in (table or {}).items():
+                if row.get('success_rate') is not None:
+                    gauge.labels(name).set(row['success_rate'])
+        self.kpi_recoveries_area.clear()
+        for area, n in ((report.get('recoveries') or {}).get('per_area') or {}).items():
+            self.kpi_recoveries_area.labels(area).set(n)
+        self.kpi_interventions.clear()
+        for shift, n in ((report.get('interventions') or {}).get('per_shift') or {}).items():
+            self.kpi_interventions.labels(shift).set(n)
+        self.kpi_utilization.clear()
+        for robot, ratio in (report.get('utilization') or {}).items():
+            self.kpi_utilization.labels(robot).set(ratio)
+        incidents = report.get('incidents') or {}
+        for gauge, key in ((self.kpi_mtta, 'mean_time_to_acknowledge_s'),
+                           (self.kpi_mttr, 'mean_time_to_resolve_s')):
+            value = incidents.get(key)
+            gauge.set(float('nan') if value is None else value)
