@@ -154,10 +154,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             timeout=60, message='two robots online')
         yield s
     finally:
-        for p in (s.bridge, s.robots, s.manager):
-            assert p.stop() == 0, p.output()[-3000:]
+        # Stop everything first, then judge the exit codes, so one bad exit leaves no
+        # process behind.
+        codes = {p.name: p.stop() for p in (s.bridge, s.robots, s.manager)}
         s.all.close()
         s.flaky.close()
+        assert all(code == 0 for code in codes.values()), \
+            f'{codes}\n' + '\n'.join(p.output()[-2000:] for p in (s.bridge, s.robots,
+                                                                      s.manager))
 
 
 def test_signed_events_for_a_full_mission(setup: Setup) -> None:

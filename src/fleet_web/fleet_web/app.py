@@ -387,7 +387,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
                     return
 
         await catch_up()
-        while True:
+        while not request.app[CLOSING].is_set():
             try:
                 event = await asyncio.wait_for(feed.queue.get(), cfg.sse_heartbeat)
             except asyncio.TimeoutError:
@@ -653,10 +653,12 @@ ROUTES: list[tuple[str, str, Handler]] = [
 WORKER = web.AppKey('worker', DeliveryWorker)
 STREAMS = web.AppKey('streams', set)
 ROBOTS_PAGE = web.AppKey('robots_page', dict)
+CLOSING = web.AppKey('closing', asyncio.Event)
 
 
 async def _close_streams(app: web.Application) -> None:
     """On shutdown, end the open SSE streams at once (clients reconnect with their id)."""
+    app[CLOSING].set()
     for task in list(app[STREAMS]):
         task.cancel()
 
@@ -678,8 +680,10 @@ async def _background(app: web.Application) -> Any:
     try:
         yield
     finally:
+        pump.stop()
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        # Bounded: shutdown must not hang on a task that ignored its cancellation.
+        await asyncio.wait({task}, timeout=5.0)
         await worker.stop()
         await session.close()
         services.store.close()
@@ -696,6 +700,7 @@ def create_app(config: WebConfig, backend: FleetBackend,
     app[SERVICES] = services
     app[STREAMS] = set()
     app[ROBOTS_PAGE] = {}
+    app[CLOSING] = asyncio.Event()
     app.on_shutdown.append(_close_streams)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)

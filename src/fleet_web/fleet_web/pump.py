@@ -31,13 +31,19 @@ class EventPump:
         self._batch = batch
         self._poll_s = poll_s
         self.caught_up = asyncio.Event()
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Make :meth:`run` return at its next step. A cancel alone is not enough on Python
+        3.11, where ``asyncio.wait_for`` can swallow a cancellation that races a result."""
+        self._stopping = True
 
     async def run(self) -> None:
-        """Run until cancelled."""
+        """Run until :meth:`stop` (or cancelled)."""
         feed = self._backend.subscribe()
         backoff = self._poll_s
         try:
-            while True:
+            while not self._stopping:
                 try:
                     progressed = await self.step()
                     backoff = self._poll_s

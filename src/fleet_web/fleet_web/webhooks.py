@@ -586,8 +586,11 @@ class DeliveryWorker:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
             # cancellation that arrives as the event is set, and stop() would hang.
             try:
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
+                if hasattr(asyncio, 'timeout'):  # Python >= 3.11
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
+                else:  # Python 3.10 (ROS 2 Humble): its wait_for does not have that race
+                    await asyncio.wait_for(self._wake.wait(), timeout)
             except asyncio.TimeoutError:
                 pass
 

@@ -43,7 +43,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum
 from fractions import Fraction
 import heapq
 import math
@@ -109,7 +109,14 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 
 
-class Severity(StrEnum):
+class _StrEnum(str, Enum):
+    """A string-valued enum whose str() is its value (enum.StrEnum needs Python 3.11)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class Severity(_StrEnum):
     """How urgently a firing alert needs a human."""
 
     PAGE = 'page'
@@ -119,7 +126,7 @@ class Severity(StrEnum):
     """Open a ticket for working hours: the budget burns faster than it is replenished."""
 
 
-class AlertChange(StrEnum):
+class AlertChange(_StrEnum):
     """How an alert's state changed since the previous evaluation of the same SLO."""
 
     NONE = 'none'
@@ -132,7 +139,7 @@ class AlertChange(StrEnum):
     """It fired before and does not now."""
 
 
-class AlertState(StrEnum):
+class AlertState(_StrEnum):
     """The state an :class:`AlertTransition` moves an alert into."""
 
     FIRING = 'firing'
