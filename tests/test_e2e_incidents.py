@@ -9,7 +9,6 @@ from __future__ import annotations
 import pathlib
 import re
 import threading
-import time
 from typing import Any, Iterator
 
 import pytest
@@ -19,6 +18,8 @@ from fleet_testing import REPO, Proc, RosGraph, fleet_env, free_port, get_json, 
 from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+from fleet_web.convert import epoch_from_iso
 
 TOKEN = 'incident-test-token'
 AUTH = {'Authorization': f'Bearer {TOKEN}'}
@@ -30,7 +31,7 @@ def make_workflows(tmp_path: pathlib.Path) -> pathlib.Path:
     data['escalation_policies']['default'] = {
         'levels': [{'targets': ['oncall:operators'], 'timeout': LEVEL_TIMEOUT},
                    {'targets': ['shift_lead'], 'timeout': LEVEL_TIMEOUT}],
-        'repeat': 0}
+        'repeat': 1}  # after level 2, level 1 again: an ack must prevent that
     path = tmp_path / 'workflows.yaml'
     path.write_text(yaml.safe_dump(data))
     return path
@@ -153,7 +154,6 @@ def test_stuck_robot_incident_lifecycle(fleet: Fleet) -> None:
         opened = [e for e in fleet.events(kind='incident.opened')
                   if e['payload']['id'] == inc['id']]
         assert len(recs) >= 3 and len(opened) == 1
-        from fleet_web.convert import epoch_from_iso
         delay = epoch_from_iso(opened[0]['time']) - epoch_from_iso(recs[2]['time'])
         assert 0.0 <= delay < 1.0, delay
 
@@ -182,18 +182,24 @@ def test_stuck_robot_incident_lifecycle(fleet: Fleet) -> None:
         assert gap >= LEVEL_TIMEOUT - 0.05, gap
         assert l2[0]['payload']['target'] == 'shift_lead'
 
-        # Acknowledge over HTTP: escalation stops.
+        # Acknowledge over HTTP: escalation stops. Unacknowledged, the policy's repeat would
+        # notify level 1 again LEVEL_TIMEOUT after level 2.
+        assert fleet.get(f'/incidents/{inc["id"]}')['escalation']['next_at'] is not None
         status, acked = fleet.post(f'/incidents/{inc["id"]}/ack', {'note': 'on my way'})
         assert status == 200 and acked['state'] == 'acknowledged', acked
+        assert acked['escalation']['next_at'] is None
         sent = len([e for e in fleet.events(kind='notification.sent')
                     if e['payload']['incident_id'] == inc['id']])
-        # Observe for longer than a level timeout: no further notification.
-        wait_for(lambda: fleet.get(f'/incidents/{inc["id"]}') is not None, timeout=5)
-        marker = fleet.post('/robots/robot2/commands', {'command': 'resume'})  # any traffic
-        assert marker[0] == 202
-        deadline = time.monotonic() + LEVEL_TIMEOUT + 1.0
-        while time.monotonic() < deadline:
-            time.sleep(0.25)
+        repeat_due = l2[0]['payload']['time'] + LEVEL_TIMEOUT
+
+        def manager_clock_past_repeat() -> bool:
+            # Each command is logged with the manager's clock; once one is logged after the
+            # repeat was due, the escalator (ticking every 50 ms) has had its chance.
+            assert fleet.post('/robots/robot2/commands', {'command': 'resume'})[0] == 202
+            logged = fleet.events(kind='robot.event', robot_id='robot2')
+            return any(epoch_from_iso(e['time']) > repeat_due + 0.5 for e in logged)
+        wait_for(manager_clock_past_repeat, timeout=LEVEL_TIMEOUT + 15, interval=0.2,
+                 message='the manager\'s clock past the time the repeat was due')
         assert len([e for e in fleet.events(kind='notification.sent')
                     if e['payload']['incident_id'] == inc['id']]) == sent
 
