@@ -437,3 +437,32 @@ def chunks(items: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
         if end > start:
             yield items[start:end]
         start = end
+
+
+def run_stack(res: 'Result', workdir: pathlib.Path, allow_foreign_nodes: bool,
+              body: Callable[['ProcessGroup'], Any]) -> tuple[Any, list[dict[str, Any]]]:
+    """Run ``body(group)`` with a ProcessGroup in ``workdir`` and stop every process after.
+
+    Returns (what body returned, the processes' stop records). On Ctrl-C or an error the
+    result is written with that status and SystemExit is raised (130, or 1 with the reason
+    and where the logs were kept).
+    """
+    try:
+        require_empty_domain(allow_foreign_nodes)
+        with ProcessGroup(workdir) as group:
+            try:
+                out = body(group)
+            finally:
+                group.stop_all()
+        return out, group.stops
+    except KeyboardInterrupt:
+        res.note('interrupted')
+        res.write('interrupted')
+        print('interrupted; processes stopped', file=sys.stderr)
+        raise SystemExit(130) from None
+    except Exception as exc:  # noqa: BLE001 - report why the benchmark could not run
+        res.note(f'error: {exc}')
+        res.data['results'] = {'error': str(exc), 'workdir': str(workdir)}
+        path = res.write('error')
+        print(f'error: {exc}\n(logs kept in {workdir}; result {path})', file=sys.stderr)
+        raise SystemExit(1) from None

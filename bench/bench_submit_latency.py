@@ -37,8 +37,9 @@ import time
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _common import run_stack  # noqa: E402
 from _common import (ProcessGroup, Result, child_env, fmt, free_port, log, ratio,  # noqa: E402
-                     require_empty_domain, require_env, stop_notes, summary,
+                     require_env, stop_notes, summary,
                      unexpected_nodes, write_web_config)
 
 NAME = 'bench_submit_latency'
@@ -418,25 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir = pathlib.Path(tempfile.mkdtemp(prefix='bench-submit-'))
     log(f'work directory {workdir}')
     status = 'ok'
-    try:
-        require_empty_domain(args.allow_foreign_nodes)
-        with ProcessGroup(workdir) as group:
-            try:
-                out = asyncio.run(measure(args, group, workdir, res))
-            finally:
-                group.stop_all()
-                stops = group.stops
-    except KeyboardInterrupt:
-        res.note('interrupted')
-        res.write('interrupted')
-        print('interrupted; processes stopped', file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - report why the benchmark could not run
-        res.note(f'error: {exc}')
-        res.data['results'] = {'error': str(exc), 'workdir': str(workdir)}
-        path = res.write('error')
-        print(f'error: {exc}\n(logs kept in {workdir}; result {path})', file=sys.stderr)
-        return 1
+    out, stops = run_stack(res, workdir, args.allow_foreign_nodes,
+                           lambda group: asyncio.run(measure(args, group, workdir, res)))
 
     lat = summary(out['lat'], 1e3)
     post = summary(out['post'], 1e3)

@@ -38,8 +38,9 @@ import time
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _common import run_stack  # noqa: E402
 from _common import (BENCH_DIR, ProcessGroup, Result, fmt, log, ratio,  # noqa: E402
-                     require_empty_domain, require_env, stop_notes, summary,
+                     require_env, stop_notes, summary,
                      unexpected_nodes)
 from _fleet_bench import (CpuWindow, add_common_args, manager_args, open_ro,  # noqa: E402
                           use_domain)
@@ -255,25 +256,8 @@ def main(argv: list[str] | None = None) -> int:
                     'window, same run'})
     workdir = pathlib.Path(tempfile.mkdtemp(prefix='bench-telemetry-'))
     log(f'work directory {workdir}; ROS_DOMAIN_ID={args.domain}')
-    try:
-        require_empty_domain(args.allow_foreign_nodes)
-        with ProcessGroup(workdir) as group:
-            try:
-                out = measure(args, group, workdir)
-            finally:
-                group.stop_all()
-                stops = group.stops
-    except KeyboardInterrupt:
-        res.note('interrupted')
-        res.write('interrupted')
-        print('interrupted; processes stopped', file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - report why the benchmark could not run
-        res.note(f'error: {exc}')
-        res.data['results'] = {'error': str(exc), 'workdir': str(workdir)}
-        path = res.write('error')
-        print(f'error: {exc}\n(logs kept in {workdir}; result {path})', file=sys.stderr)
-        return 1
+    out, stops = run_stack(res, workdir, args.allow_foreign_nodes,
+                           lambda group: measure(args, group, workdir))
 
     status = 'ok'
     pub = out['published']
