@@ -136,6 +136,10 @@ class Proc:
             self._log.flush()
         return self.log_path.read_text(errors='replace')
 
+    def tail(self, lines: int = 40) -> str:
+        """The last ``lines`` lines of the process's log."""
+        return '\n'.join(self.output().splitlines()[-lines:])
+
     def alive(self) -> bool:
         return self.popen.poll() is None
 

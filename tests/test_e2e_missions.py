@@ -10,7 +10,6 @@ goals each robot accepted, counts executions independently of the manager).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import pathlib
@@ -21,6 +20,7 @@ import uuid
 from typing import Any, Callable, Iterator, TypeVar
 
 import pytest
+from fleet_web.convert import epoch_from_iso
 from fleet_testing import ApiClient, Proc, RosGraph, fleet_env, free_port
 from fleet_testing import processes
 from fleet_testing import wait_for
@@ -80,18 +80,6 @@ TRANSITIONS = {(None, 'queued'), ('queued', 'assigned'), ('assigned', 'active'),
 CLEAN = ['queued', 'assigned', 'active', 'succeeded']
 
 
-def parse_iso(text: str) -> float:
-    return dt.datetime.fromisoformat(text.replace('Z', '+00:00')).timestamp()
-
-
-def log_tail(proc: Proc, lines: int = 40) -> str:
-    try:
-        text = proc.log_path.read_text(errors='replace')
-    except OSError as exc:
-        return f'(no log: {exc})'
-    return '\n'.join(text.splitlines()[-lines:])
-
-
 class Fleet(ApiClient):
     """The module's processes, an HTTP client for the bridge and ROS clients for the sims."""
 
@@ -130,7 +118,7 @@ class Fleet(ApiClient):
         return self.manager
 
     def logs(self, lines: int = 40) -> str:
-        return '\n'.join(f'--- {p.name} ({p.log_path}) ---\n{log_tail(p, lines)}'
+        return '\n'.join(f'--- {p.name} ({p.log_path}) ---\n{p.tail(lines)}'
                          for p in self.procs)
 
     def check_alive(self) -> None:
@@ -138,7 +126,7 @@ class Fleet(ApiClient):
         for proc in (self.manager, self.by_name.get('robots'), self.by_name.get('web')):
             if proc is not None and not proc.alive():
                 raise AssertionError(f'{proc.name} exited with code {proc.popen.returncode}:'
-                                     f'\n{log_tail(proc, 60)}')
+                                     f'\n{proc.tail(60)}')
 
     def wait(self, condition: Callable[[], T], timeout: float, message: str,
              interval: float = 0.05) -> T:
@@ -704,9 +692,9 @@ def test_offline_robot_mission_requeued_and_robot_told_to_cancel(fleet: Fleet) -
     # The requeue came offline_grace after the robot went offline, not before.
     status, body, _ = fleet.request(
         'GET', f'/api/v1/events?robot_id={robot_a}&kind=robot.connectivity&after={after}')
-    offline_at = next(parse_iso(e['time']) for e in body['items']
+    offline_at = next(epoch_from_iso(e['time']) for e in body['items']
                       if e['payload']['to'] == 'offline')
-    assert parse_iso(requeue['time']) - offline_at >= OFFLINE_GRACE - 0.01, (requeue, body)
+    assert epoch_from_iso(requeue['time']) - offline_at >= OFFLINE_GRACE - 0.01, (requeue, body)
     assert events[-1]['payload']['robot_id'] == robot_b and events[-1]['payload']['attempt'] == 2
 
     # robot_a's own account: the cancel command came after it was back, and its attempt ended

@@ -7,7 +7,6 @@ stops every process with SIGTERM.
 
 from __future__ import annotations
 
-import datetime as dt
 import pathlib
 import re
 import signal
@@ -15,6 +14,7 @@ import time
 from typing import Any, Callable, Iterator, TypeVar
 
 import pytest
+from fleet_web.convert import epoch_from_iso
 from fleet_testing import ApiClient, Proc, fleet_env, free_port, processes
 from fleet_testing import wait_for
 
@@ -58,18 +58,6 @@ webhooks: []
 """
 
 
-def parse_iso(text: str) -> float:
-    return dt.datetime.fromisoformat(text.replace('Z', '+00:00')).timestamp()
-
-
-def log_tail(proc: Proc, lines: int = 40) -> str:
-    try:
-        text = proc.log_path.read_text(errors='replace')
-    except OSError as exc:
-        return f'(no log: {exc})'
-    return '\n'.join(text.splitlines()[-lines:])
-
-
 class Fleet(ApiClient):
     """The processes of this module and an HTTP client for the bridge."""
 
@@ -89,7 +77,7 @@ class Fleet(ApiClient):
         return proc
 
     def logs(self, lines: int = 40) -> str:
-        return '\n'.join(f'--- {p.name} ({p.log_path}) ---\n{log_tail(p, lines)}'
+        return '\n'.join(f'--- {p.name} ({p.log_path}) ---\n{p.tail(lines)}'
                          for p in self.procs)
 
     def wait(self, condition: Callable[[], T], timeout: float, message: str) -> T:
@@ -152,7 +140,7 @@ def robot_problems(robot: dict[str, Any]) -> list[str]:
     last_seen = robot.get('last_seen')
     if not isinstance(last_seen, str) or not ISO_Z.match(last_seen):
         problems.append(f'{rid}: last_seen {last_seen!r} is not ISO-8601 UTC with Z')
-    elif abs(parse_iso(last_seen) - time.time()) > 10.0:
+    elif abs(epoch_from_iso(last_seen) - time.time()) > 10.0:
         problems.append(f'{rid}: last_seen {last_seen} is not recent')
     if robot.get('software_version') != SOFTWARE_VERSION:
         problems.append(f'{rid}: software_version {robot.get("software_version")!r}')
@@ -219,7 +207,7 @@ def test_killed_robot_goes_stale_then_offline_on_schedule(fleet: Fleet) -> None:
         [c for c, _ in seen] == ['stale', 'offline'], f'connectivity as polled: {seen}'
 
     robot = robot4()
-    last_seen = parse_iso(robot['last_seen'])
+    last_seen = epoch_from_iso(robot['last_seen'])
     status, body, _ = fleet.request(
         'GET', '/api/v1/events?robot_id=robot4&kind=robot.connectivity&limit=1000')
     assert status == 200, body
@@ -231,7 +219,7 @@ def test_killed_robot_goes_stale_then_offline_on_schedule(fleet: Fleet) -> None:
     assert steps == [('offline', 'online'), ('online', 'stale'), ('stale', 'offline')], \
         f'connectivity events of robot4: {items}'
 
-    stale_at, offline_at = parse_iso(items[1]['time']), parse_iso(items[2]['time'])
+    stale_at, offline_at = epoch_from_iso(items[1]['time']), epoch_from_iso(items[2]['time'])
     period, eps = REPORT_PERIOD, 0.01  # API times have millisecond precision
     # The last status arrived before the kill (give a status already in flight some slack).
     assert last_seen <= kill_time + 0.1, (robot, kill_time)
@@ -264,7 +252,7 @@ def test_sigterm_exits_every_process_cleanly(fleet: Fleet) -> None:
     results = {}
     for name in ('robots', 'web', 'manager'):
         proc = fleet.by_name[name]
-        assert proc.alive(), f'{name} died before SIGTERM:\n{log_tail(proc)}'
+        assert proc.alive(), f'{name} died before SIGTERM:\n{proc.tail()}'
         code = proc.stop(signal.SIGTERM, timeout=20.0)
         results[name] = (code, proc.log_path.read_text(errors='replace'))
     bad = {name: code for name, (code, log) in results.items()
