@@ -78,6 +78,34 @@ class RosGraph:
         wait_for(future.done, timeout, message=f'answer from {client.srv_name}')
         return future.result()
 
+    def _param_client(self, srv_type: Any, node_name: str, verb: str) -> Any:
+        clients = self.__dict__.setdefault('_param_clients', {})
+        key = (node_name, verb)
+        if key not in clients:
+            if '_param_node' not in self.__dict__:
+                self._param_node = self.node('test_parameters')
+            clients[key] = self._param_node.create_client(srv_type, f'{node_name}/{verb}')
+        return clients[key]
+
+    def set_parameters(self, node_name: str, **params: Any) -> None:
+        """Set parameters of another node (e.g. ``/robot1/sim``) and assert they took."""
+        from rcl_interfaces.srv import SetParameters
+        from rclpy.parameter import Parameter
+        client = self._param_client(SetParameters, node_name, 'set_parameters')
+        resp = self.call(client, SetParameters.Request(
+            parameters=[Parameter(k, value=v).to_parameter_msg() for k, v in params.items()]),
+            timeout=15)
+        assert all(r.successful for r in resp.results), \
+            f'{node_name} {params}: {[r.reason for r in resp.results]}'
+
+    def get_parameter(self, node_name: str, name: str) -> Any:
+        """Read one parameter of another node as a Python value."""
+        from rcl_interfaces.srv import GetParameters
+        from rclpy.parameter import parameter_value_to_python
+        client = self._param_client(GetParameters, node_name, 'get_parameters')
+        resp = self.call(client, GetParameters.Request(names=[name]), timeout=15)
+        return parameter_value_to_python(resp.values[0])
+
     def close(self) -> None:
         import rclpy
         self.executor.shutdown(timeout_sec=5.0)

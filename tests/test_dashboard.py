@@ -97,21 +97,6 @@ def graph() -> Iterator[RosGraph]:
     g.close()
 
 
-def set_sim_params(graph: RosGraph, robot: str, **params: Any) -> None:
-    """Set parameters of ``/<robot>/sim`` over its SetParameters service."""
-    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-    from rcl_interfaces.srv import SetParameters
-    node = graph.node(f'dashboard_test_params_{len(graph.nodes)}')
-    client = node.create_client(SetParameters, f'/{robot}/sim/set_parameters')
-    msgs = []
-    for name, value in params.items():
-        if isinstance(value, str):
-            v = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
-        else:
-            v = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value))
-        msgs.append(Parameter(name=name, value=v))
-    resp = graph.call(client, SetParameters.Request(parameters=msgs), timeout=15)
-    assert all(r.successful for r in resp.results), [r.reason for r in resp.results]
 
 
 def save_screenshot(page: Any, tmp_path: pathlib.Path, name: str) -> pathlib.Path:
@@ -158,7 +143,7 @@ def test_dashboard_shows_the_fleet_and_acknowledges_a_live_incident(
 
             # Make robot1 stuck and give it a mission: 3 recoveries open a robot_stuck
             # incident, which must show up in the open page by itself.
-            set_sim_params(graph, 'robot1', fault='stuck',
+            graph.set_parameters('/robot1/sim', fault='stuck',
                            recovery_interval=RECOVERY_INTERVAL)
             code, mission = demo.post('/missions', {
                 'waypoints': [{'x': 6.0, 'y': 10.0}], 'pinned_robot': 'robot1',

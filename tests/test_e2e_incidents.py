@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import pathlib
 import re
-import threading
 from typing import Any, Iterator
 
 import pytest
 import yaml
 from action_msgs.msg import GoalStatus, GoalStatusArray
 from fleet_testing import REPO, Proc, RosGraph, fleet_env, free_port, get_json, http, wait_for
-from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
-from rcl_interfaces.srv import SetParameters
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from fleet_web.convert import epoch_from_iso
@@ -99,20 +96,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             assert 'Traceback' not in p.output(), p.output()[-3000:]
 
 
-def set_sim_params(graph: RosGraph, robot: str, **params: Any) -> None:
-    node = graph.node(f'param_setter_{threading.get_ident()}_{len(graph.nodes)}')
-    client = node.create_client(SetParameters, f'/{robot}/sim/set_parameters')
-    msgs = []
-    for name, value in params.items():
-        if isinstance(value, str):
-            v = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
-        elif isinstance(value, int):
-            v = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
-        else:
-            v = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value))
-        msgs.append(ParameterMsg(name=name, value=v))
-    resp = graph.call(client, SetParameters.Request(parameters=msgs), timeout=15)
-    assert all(r.successful for r in resp.results), [r.reason for r in resp.results]
 
 
 def recovery_events(fleet: Fleet, robot: str) -> list[dict[str, Any]]:
@@ -129,7 +112,7 @@ def test_stuck_robot_incident_lifecycle(fleet: Fleet) -> None:
             GoalStatusArray, '/robot1/navigate_to_pose/_action/status', statuses.append,
             QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                        durability=DurabilityPolicy.TRANSIENT_LOCAL))
-        set_sim_params(graph, 'robot1', fault='stuck', recovery_interval=0.3,
+        graph.set_parameters('/robot1/sim', fault='stuck', recovery_interval=0.3,
                        max_recoveries=200)
         status, mission = fleet.post('/missions', {
             'waypoints': [{'x': 2.0, 'y': 12.0}], 'pinned_robot': 'robot1',
@@ -230,7 +213,7 @@ def test_stuck_robot_incident_lifecycle(fleet: Fleet) -> None:
         assert again['recurrence'] and re.search(r'2nd', again['recurrence']['text']), again
     finally:
         try:
-            set_sim_params(graph, 'robot1', fault='none')
+            graph.set_parameters('/robot1/sim', fault='none')
         finally:
             graph.close()
 

@@ -93,13 +93,8 @@ class Fleet(ApiClient):
         self.fleet_config = log_dir / 'fleet.yaml'
         self.database = log_dir / 'fleet.db'
         self.by_name: dict[str, Proc] = {}
-        self.manager: Proc | None = None
-        from rcl_interfaces.srv import GetParameters, SetParameters
         self.node = graph.node('e2e_missions_client')
-        self._get = {r: self.node.create_client(GetParameters, f'/{r}/sim/get_parameters')
-                     for r in ROBOTS}
-        self._set = {r: self.node.create_client(SetParameters, f'/{r}/sim/set_parameters')
-                     for r in ROBOTS}
+        self.manager: Proc | None = None
 
     # -- processes ---------------------------------------------------------------------------
     def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Proc:
@@ -196,24 +191,11 @@ class Fleet(ApiClient):
 
     # -- the simulated robots' parameters -----------------------------------------------------
     def get_param(self, robot_id: str, name: str) -> Any:
-        from rcl_interfaces.msg import ParameterType
-        from rcl_interfaces.srv import GetParameters
-        resp = self.graph.call(self._get[robot_id], GetParameters.Request(names=[name]))
-        value = resp.values[0]
-        return {ParameterType.PARAMETER_INTEGER: lambda: value.integer_value,
-                ParameterType.PARAMETER_DOUBLE: lambda: value.double_value,
-                ParameterType.PARAMETER_STRING: lambda: value.string_value}[value.type]()
+        return self.graph.get_parameter(f'/{robot_id}/sim', name)
 
     def set_param(self, robot_id: str, name: str, value: str | float) -> None:
-        from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-        from rcl_interfaces.srv import SetParameters
-        if isinstance(value, str):
-            pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
-        else:
-            pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value))
-        resp = self.graph.call(self._set[robot_id], SetParameters.Request(
-            parameters=[Parameter(name=name, value=pv)]))
-        assert resp.results[0].successful, f'{robot_id}: {name}={value!r}: {resp.results[0]}'
+        value = value if isinstance(value, str) else float(value)
+        self.graph.set_parameters(f'/{robot_id}/sim', **{name: value})
 
     def goals_received(self) -> dict[str, int]:
         return {r: int(self.get_param(r, 'goals_received')) for r in ROBOTS}
