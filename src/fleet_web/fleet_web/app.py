@@ -228,6 +228,19 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
                 .observe(time.perf_counter() - start)
 
 
+def _list_query(request: web.Request, states: tuple[str, ...]
+                ) -> tuple[int, int, str, float | None, float | None]:
+    """Parse a list's query: (limit, offset, state, since, until); 400 naming the field."""
+    cfg = request.app[CONFIG]
+    limit = validate.query_int(request, 'limit', cfg.page_limit, 1, cfg.max_page_limit)
+    offset = validate.query_int(request, 'offset', 0, 0, 10**9)
+    state = request.query.get('state', '')
+    if state and state not in states:
+        raise BadRequest(f'state must be one of {", ".join(states)}', 'state')
+    since, until = validate.query_range(request)
+    return limit, offset, state, since, until
+
+
 def _page(items: list[Any], total: int, limit: int, offset: int) -> dict[str, Any]:
     return {'items': items, 'total': total, 'limit': limit, 'offset': offset}
 
@@ -428,13 +441,7 @@ MISSION_STATES = ('queued', 'assigned', 'active', 'succeeded', 'failed', 'cancel
 
 @scope('read')
 async def list_missions(request: web.Request) -> web.Response:
-    cfg = request.app[CONFIG]
-    limit = validate.query_int(request, 'limit', cfg.page_limit, 1, cfg.max_page_limit)
-    offset = validate.query_int(request, 'offset', 0, 0, 10**9)
-    state = request.query.get('state', '')
-    if state and state not in MISSION_STATES:
-        raise BadRequest(f'state must be one of {", ".join(MISSION_STATES)}', 'state')
-    since, until = validate.query_range(request)
+    limit, offset, state, since, until = _list_query(request, MISSION_STATES)
     items, total = await request.app[BACKEND].list_missions(
         state, request.query.get('robot_id', ''), since, until, offset, limit)
     return json_response(_page(items, total, limit, offset))
@@ -496,13 +503,7 @@ INCIDENT_STATES = ('triggered', 'acknowledged', 'resolved')
 
 @scope('read')
 async def list_incidents(request: web.Request) -> web.Response:
-    cfg = request.app[CONFIG]
-    limit = validate.query_int(request, 'limit', cfg.page_limit, 1, cfg.max_page_limit)
-    offset = validate.query_int(request, 'offset', 0, 0, 10**9)
-    state = request.query.get('state', '')
-    if state and state not in INCIDENT_STATES:
-        raise BadRequest(f'state must be one of {", ".join(INCIDENT_STATES)}', 'state')
-    since, until = validate.query_range(request)
+    limit, offset, state, since, until = _list_query(request, INCIDENT_STATES)
     items, total = await request.app[BACKEND].list_incidents(
         state, request.query.get('robot_id', ''), request.query.get('type', ''), since,
         until, offset, limit)
@@ -567,6 +568,7 @@ async def kpis(request: web.Request) -> web.Response:
     return json_response(await request.app[BACKEND].get_report('kpis'))
 
 
+@scope(None)  # public unless metrics_public is false: checked below
 async def metrics(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     if not services.metrics_public:
@@ -584,7 +586,6 @@ async def metrics(request: web.Request) -> web.Response:
                         headers={'Content-Type': CONTENT_TYPE_LATEST})
 
 
-metrics.scope = None  # type: ignore[attr-defined]  # checked inside: metrics_public
 KPI_REFRESH_S = 30.0
 """KPIs read the event log: refresh them on a scrape at most this often."""
 
