@@ -140,7 +140,7 @@ fi
 
 stamp="$ROOT/install/.fleet-built"
 if [ -f "$stamp" ] && [ "$(head -1 "$stamp")" = "$NAV2" ] \
-   && [ -z "$(find src compat launch config colcon.meta -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+   && [ -z "$(find src compat colcon.meta -newer "$stamp" -print -quit 2>/dev/null)" ]; then
   say "workspace is up to date (nav2_msgs: $NAV2)"
   exit 0
 fi

@@ -45,7 +45,7 @@ sync_api = pytest.importorskip(
 def three_robot_fleet(tmp_path: pathlib.Path) -> pathlib.Path:
     """The shipped fleet.yaml with only the robots the demo runs: the table shows exactly
     them (robots listed but never started would show as offline rows)."""
-    data = yaml.safe_load((REPO / 'config' / 'fleet.yaml').read_text())
+    data = yaml.safe_load((REPO / 'src' / 'fleet_bringup' / 'config' / 'fleet.yaml').read_text())
     data['robots'] = [r for r in data['robots'] if r['id'] in ROBOTS]
     path = tmp_path / 'fleet.yaml'
     path.write_text(yaml.safe_dump(data))

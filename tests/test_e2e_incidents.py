@@ -24,7 +24,7 @@ LEVEL_TIMEOUT = 3.0  # s before an unacknowledged incident goes to the next leve
 
 
 def make_workflows(tmp_path: pathlib.Path) -> pathlib.Path:
-    data = yaml.safe_load((REPO / 'config' / 'workflows.yaml').read_text())
+    data = yaml.safe_load((REPO / 'src' / 'fleet_bringup' / 'config' / 'workflows.yaml').read_text())
     data['escalation_policies']['default'] = {
         'levels': [{'targets': ['oncall:operators'], 'timeout': LEVEL_TIMEOUT},
                    {'targets': ['shift_lead'], 'timeout': LEVEL_TIMEOUT}],
@@ -47,7 +47,7 @@ class Fleet:
         self.procs.append(Proc('manager', [
             '-m', 'fleet_manager.manager_node', '--ros-args',
             '-p', f'database:={tmp_path / "fleet.db"}',
-            '-p', f'fleet_config:={REPO / "config" / "fleet.yaml"}',
+            '-p', f'fleet_config:={REPO / "src" / "fleet_bringup" / "config" / "fleet.yaml"}',
             '-p', f'workflows_config:={workflows}', '-p', 'report_period:=0.2',
             '-p', 'tick_period:=0.05', '-p', 'max_attempts:=10'], tmp_path, env))
         self.procs.append(Proc('robots', ['-m', 'fleet_sim.fleet', 'robot1', 'robot2',

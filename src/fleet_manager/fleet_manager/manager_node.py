@@ -21,7 +21,6 @@ from typing import Any, Callable
 import rclpy
 from rclpy._rclpy_pybind11 import RCLError
 from action_msgs.msg import GoalStatus
-from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from fleet_msgs.action import ExecuteMission
 from fleet_msgs.msg import FleetEvent, FleetRobots, FleetSummary, Mission as MissionMsg
 from fleet_msgs.msg import RobotEvent, RobotStatus, TelemetrySample
@@ -32,6 +31,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from fleet_common.paths import config_file
 from fleet_manager import convert, params as manager_params
 from fleet_manager.core.assignment import make_policy
 from fleet_manager.core.config import FleetConfig, load_fleet_config
@@ -71,12 +71,8 @@ def companion_file(config_dir: str, name: str) -> str:
 
 
 def default_fleet_config() -> str:
-    """Return the installed config/fleet.yaml (or the source tree's, when not installed)."""
-    try:
-        return os.path.join(get_package_share_directory('fleet_manager'), 'config', 'fleet.yaml')
-    except PackageNotFoundError:
-        here = os.path.dirname(os.path.abspath(__file__))
-        return os.path.normpath(os.path.join(here, '..', '..', '..', 'config', 'fleet.yaml'))
+    """Return the shipped config/fleet.yaml (fleet_bringup's, or the source tree's)."""
+    return config_file('fleet.yaml')
 
 
 class FleetManager(LifecycleNode):

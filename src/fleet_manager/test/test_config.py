@@ -15,7 +15,7 @@ def write(tmp_path: pathlib.Path, text: str) -> pathlib.Path:
 
 
 def test_shipped_fleet_config_loads() -> None:
-    fleet = load_fleet_config(REPO / 'config' / 'fleet.yaml')
+    fleet = load_fleet_config(REPO / 'src' / 'fleet_bringup' / 'config' / 'fleet.yaml')
     assert sorted(fleet.robots) == ['robot1', 'robot2', 'robot3', 'robot4', 'robot5']
     assert fleet.area_at(6.0, 10.0) == 'aisle_a'
     assert fleet.spec_for('robot4').capabilities == ('tote', 'lift')

@@ -100,7 +100,7 @@ def test_fallback_covers_gaps() -> None:
 
 
 def test_shipped_schedule_resolves() -> None:
-    wf = load_workflows(REPO / 'config' / 'workflows.yaml')
+    wf = load_workflows(REPO / 'src' / 'fleet_bringup' / 'config' / 'workflows.yaml')
     assert wf.escalation.resolve('oncall:operators', local(10.0)) == [('alice', 'pager')]
     assert wf.escalation.resolve('oncall:operators', local(20.0, 1)) == [('dave', 'pager')]
 

@@ -23,7 +23,7 @@ from fleet_manager.incident_flow import (INCIDENT_ACKNOWLEDGED, INCIDENT_ESCALAT
                                          FlowResult, IncidentFlow)
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
-CONFIG = REPO / 'config'
+CONFIG = REPO / 'src' / 'fleet_bringup' / 'config'
 T0 = 1736150400.0  # 2025-01-06 08:00 UTC = 09:00 local (+01:00): day shift, alice on call
 AISLE_B = (12.0, 8.0)
 

@@ -143,7 +143,7 @@ def test_acknowledged_incident_still_correlates() -> None:
 
 def test_runbook_attached_on_open() -> None:
     clock = FakeClock(0.0)
-    book = IncidentBook(clock=clock, runbooks=load_runbooks(REPO / 'config' / 'runbooks'))
+    book = IncidentBook(clock=clock, runbooks=load_runbooks(REPO / 'src' / 'fleet_bringup' / 'config' / 'runbooks'))
     inc, _ = observe(book, clock)
     assert inc.runbook is not None and inc.runbook['type'] == 'robot_stuck'
     assert inc.runbook['steps'][0]['text'].startswith('Open the robot')
@@ -311,7 +311,7 @@ def test_settings_validation() -> None:
 # -- runbooks ------------------------------------------------------------------------------
 
 def test_shipped_runbooks_load() -> None:
-    books = load_runbooks(REPO / 'config' / 'runbooks')
+    books = load_runbooks(REPO / 'src' / 'fleet_bringup' / 'config' / 'runbooks')
     assert {'robot_stuck', 'navigation_failed', 'battery_critical',
             'robot_offline'} <= set(books)
     for book in books.values():

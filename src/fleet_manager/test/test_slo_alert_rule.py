@@ -10,7 +10,7 @@ from fleet_manager.core.runbooks import load_runbooks
 from fleet_manager.incident_flow import IncidentFlow
 from fleet_manager.incidents_feature import FLEET_ROBOT
 
-CONFIG = pathlib.Path(__file__).resolve().parents[3] / 'config'
+CONFIG = pathlib.Path(__file__).resolve().parents[3] / 'src' / 'fleet_bringup' / 'config'
 
 
 def test_page_alert_opens_an_slo_incident_and_a_ticket_does_not() -> None:

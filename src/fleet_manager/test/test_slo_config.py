@@ -13,7 +13,7 @@ from fleet_manager.core.slo import DEFAULT_ALERT_POLICY, OperatingHours, Severit
 from fleet_manager.core.slo_config import load_slos
 
 WORKSPACE = Path(__file__).resolve().parents[3]
-SHIPPED = WORKSPACE / 'config' / 'slos.yaml'
+SHIPPED = WORKSPACE / 'src' / 'fleet_bringup' / 'config' / 'slos.yaml'
 
 MISSION = """\
   - name: missions

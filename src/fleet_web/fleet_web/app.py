@@ -320,10 +320,15 @@ async def robot_command(request: web.Request) -> web.Response:
     args = body.get('args', {})
     if not isinstance(args, dict):
         raise validate.Unprocessable('args must be an object', 'args')
+    reason = body.get('reason', '')
+    if not isinstance(reason, str) or len(reason) > 1000:
+        raise validate.Unprocessable('reason must be a string of at most 1000 characters',
+                                     'reason')
     robot_id = request.match_info['robot_id']
-    await request.app[BACKEND].list_robots(robot_id)  # 404 for an unknown robot
-    await request.app[BACKEND].robot_command(robot_id, command, args)
-    return json_response({'robot_id': robot_id, 'command': command, 'accepted': True}, 202)
+    command_id = await request.app[BACKEND].robot_command(
+        robot_id, command, args, request[PRINCIPAL].name, reason)
+    return json_response({'robot_id': robot_id, 'command': command, 'accepted': True,
+                          'command_id': command_id}, 202)
 
 
 def _kinds(request: web.Request) -> list[str]:

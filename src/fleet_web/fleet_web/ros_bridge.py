@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from fleet_msgs.msg import FleetEvent, FleetRobots
 from fleet_msgs.srv import CancelMission, GetEvents, GetIncident, GetMission, GetReport
 from fleet_msgs.srv import GetTelemetry, IncidentAction, ListIncidents, ListMissions, ListRobots
-from fleet_msgs.srv import RobotCommand, SetRobotService, SubmitMission
+from fleet_msgs.srv import SendRobotCommand, SetRobotService, SubmitMission
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -58,8 +58,8 @@ class FleetBackend(Protocol):
     async def set_robot_service(self, robot_id: str, in_service: bool, reassign_active: bool,
                                 reason: str) -> dict[str, Any]: ...
 
-    async def robot_command(self, robot_id: str, command: str,
-                            args: dict[str, Any]) -> None: ...
+    async def robot_command(self, robot_id: str, command: str, args: dict[str, Any],
+                            who: str, reason: str) -> int: ...
 
     async def list_incidents(self, state: str, robot_id: str, type_: str,
                              since: float | None, until: float | None, offset: int,
@@ -112,10 +112,10 @@ class RosFleetBackend(Node):
             'resolve': (IncidentAction, 'resolve_incident'),
             'telemetry': (GetTelemetry, 'get_telemetry'),
             'report': (GetReport, 'get_report'),
+            'command': (SendRobotCommand, 'robot_command'),
         }
         self._srv = {key: self.create_client(srv_type, f'{prefix}/{name}', qos_profile=deep)
                      for key, (srv_type, name) in services.items()}
-        self._robot_clients: dict[str, Any] = {}
         self.create_subscription(FleetRobots, f'{prefix}/robots', self._on_robots, QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
             durability=DurabilityPolicy.TRANSIENT_LOCAL))
@@ -288,10 +288,11 @@ class RosFleetBackend(Node):
         except ValueError:
             raise Unavailable(f'the manager sent a malformed {name} report') from None
 
-    async def robot_command(self, robot_id: str, command: str, args: dict[str, Any]) -> None:
-        client = self._robot_clients.get(robot_id)
-        if client is None:
-            client = self.create_client(RobotCommand, f'/{robot_id}/robot_command')
-            self._robot_clients[robot_id] = client
-        await self._call(client, RobotCommand.Request(robot_id=robot_id, command=command,
-                                                      args_json=json.dumps(args)))
+    async def robot_command(self, robot_id: str, command: str, args: dict[str, Any],
+                            who: str, reason: str) -> int:
+        """Send an operator command through the manager (which validates and logs it);
+        return the command id."""
+        resp = await self._call(self._srv['command'], SendRobotCommand.Request(
+            robot_id=robot_id, command=command, args_json=json.dumps(args), who=who,
+            reason=reason))
+        return int(resp.command_id)

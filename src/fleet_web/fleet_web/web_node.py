@@ -9,6 +9,7 @@ import sys
 
 import rclpy
 
+from fleet_common.paths import config_file
 from fleet_web.app import BridgeServices, WebConfig, create_app, load_services
 from fleet_web.errors import ConfigError
 from fleet_web.ros_bridge import RosFleetBackend
@@ -35,12 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def default_config() -> str:
-    """Return the installed config/web.yaml ('' when not installed)."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        return os.path.join(get_package_share_directory('fleet_manager'), 'config', 'web.yaml')
-    except (ImportError, LookupError):
-        return ''
+    """Return the shipped config/web.yaml (fleet_bringup's)."""
+    return config_file('web.yaml')
 
 
 async def _run(args: argparse.Namespace, node: RosFleetBackend,

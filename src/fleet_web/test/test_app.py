@@ -85,8 +85,10 @@ class FakeBackend:
                                 reason: str) -> dict[str, Any]:
         return (await self.list_robots(robot_id))[0]
 
-    async def robot_command(self, robot_id: str, command: str, args: dict[str, Any]) -> None:
-        return None
+    async def robot_command(self, robot_id: str, command: str, args: dict[str, Any],
+                            who: str, reason: str) -> int:
+        await self.list_robots(robot_id)
+        return 1
 
     async def get_telemetry(self, robot_id: str, since: float | None, until: float | None,
                             step: float) -> list[dict[str, Any]]:

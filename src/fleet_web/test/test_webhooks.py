@@ -37,7 +37,7 @@ from fleet_web.webhooks import (
 pytestmark = pytest.mark.timeout(90)
 
 PACKAGE_ROOT = pathlib.Path(__file__).resolve().parents[1]
-WEB_YAML = PACKAGE_ROOT.parents[1] / 'config' / 'web.yaml'
+WEB_YAML = PACKAGE_ROOT.parents[1] / 'fleet_bringup' / 'config' / 'web.yaml'
 T0 = 1_700_000_000.0
 HANG = -1  # a scripted "status" meaning: never answer (until the receiver closes)
 
