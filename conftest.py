@@ -1,11 +1,23 @@
-"""Session-wide test settings: DDS on loopback, and a ROS domain of this session's own."""
+"""Session-wide test settings: DDS on loopback, a ROS domain of this session's own, strict
+event checking, and a ROS_HOME per test (so every agent's outbox starts empty)."""
 
 import os
+import pathlib
+
+import pytest
 
 # Every process a test starts inherits these; set before rclpy is imported anywhere.
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+# Every event the manager logs is checked against its declared payload type.
+os.environ['FLEET_STRICT_EVENTS'] = '1'
 if 'FLEET_TEST_DOMAIN_ID' in os.environ:
     os.environ['ROS_DOMAIN_ID'] = os.environ['FLEET_TEST_DOMAIN_ID']
-else:
+elif 'ROS_DOMAIN_ID' not in os.environ:
     # 1..100 keeps within the port range DDS maps for a domain; the pid spreads sessions.
     os.environ['ROS_DOMAIN_ID'] = str(1 + os.getpid() % 100)
+
+
+@pytest.fixture(autouse=True)
+def _ros_home(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give each test its own ROS_HOME (agents keep their outboxes under it)."""
+    monkeypatch.setenv('ROS_HOME', str(tmp_path / 'ros_home'))

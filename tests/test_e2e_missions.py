@@ -109,7 +109,7 @@ class Fleet(ApiClient):
             '-p', f'database:={self.database}', '-p', f'fleet_config:={self.fleet_config}',
             '-p', 'report_period:=0.2', '-p', 'stale_after_periods:=3.0',
             '-p', 'offline_after_periods:=10.0', '-p', 'tick_period:=0.05',
-            '-p', f'offline_grace:={OFFLINE_GRACE}', '-p', f'max_attempts:={MAX_ATTEMPTS}'])
+            '-p', f'robot_lost_after:={OFFLINE_GRACE}', '-p', f'max_attempts:={MAX_ATTEMPTS}'])
         return self.manager
 
     def logs(self, lines: int = 40) -> str:

@@ -106,7 +106,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             '-p', f'report_period:={REPORT_PERIOD}',
             '-p', f'stale_after_periods:={STALE_AFTER}',
             '-p', f'offline_after_periods:={OFFLINE_AFTER}',
-            '-p', 'tick_period:=0.05', '-p', 'offline_grace:=2.0', '-p', 'max_attempts:=3'])
+            '-p', 'tick_period:=0.05', '-p', 'robot_lost_after:=2.0', '-p', 'max_attempts:=3'])
         f.start('robots', [
             '-m', 'fleet_sim.fleet', 'robot1', 'robot2', 'robot3', '--report-rate', '5',
             '--speed', '5', '--fleet-config', str(fleet_config),

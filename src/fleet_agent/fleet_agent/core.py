@@ -151,3 +151,60 @@ class SeqCounter:
         value = self._next
         self._next += 1
         return value
+
+
+class SendWindow:
+    """Which outbox events to send now: a window of unacknowledged events, resent on silence.
+
+    The agent sends its events in seq order, at most ``window`` beyond the last acknowledged
+    one; each acknowledgement opens the window further, so a whole fleet replaying after an
+    outage is paced by how fast the manager commits (no flood). When acknowledgements stop
+    while events are in flight for ``resend_after`` seconds, the window is sent again from
+    the acknowledged mark (the manager takes events only in order, so a lost one holds the
+    rest back until it is resent); the wait doubles up to ``max_resend_after`` while nothing
+    is acknowledged. Plain logic: the clock is passed in.
+    """
+
+    def __init__(self, window: int = 100, resend_after: float = 1.0,
+                 max_resend_after: float = 10.0) -> None:
+        if window < 1:
+            raise ValueError('window must be at least 1')
+        self.window = window
+        self.resend_after = resend_after
+        self.max_resend_after = max_resend_after
+        self._wait = resend_after
+        self._sent = 0
+        self._acked = 0
+        self._progress_at: float | None = None
+
+    def reset(self, acked: int) -> None:
+        """Start over from ``acked`` (the manager went away or came back)."""
+        self._sent = self._acked = acked
+        self._progress_at = None
+        self._wait = self.resend_after
+
+    def on_ack(self, acked: int, now: float) -> None:
+        """The manager acknowledged up to ``acked``."""
+        if acked > self._acked:
+            self._acked = acked
+            self._progress_at = now
+            self._wait = self.resend_after
+            self._sent = max(self._sent, acked)
+
+    def due(self, acked: int, last_seq: int, now: float) -> tuple[int, int] | None:
+        """Return the (first, last) seqs to send now, or None; marks them sent."""
+        self.on_ack(acked, now)
+        if self._progress_at is None:
+            self._progress_at = now
+        if self._sent > self._acked and now - self._progress_at >= self._wait:
+            self._sent = self._acked  # silence: send the window again from the mark
+            self._progress_at = now
+            self._wait = min(self._wait * 2, self.max_resend_after)
+        first = self._sent + 1
+        last = min(last_seq, self._acked + self.window)
+        if first > last:
+            return None
+        if self._sent <= self._acked:
+            self._progress_at = now  # the clock for an answer starts with a new round
+        self._sent = last
+        return first, last

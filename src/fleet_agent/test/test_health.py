@@ -44,6 +44,6 @@ def test_agent_publishes_its_health_without_a_manager() -> None:
         assert status.level == DiagnosticStatus.WARN
         assert 'manager unreachable' in status.message
         values = {kv.key: kv.value for kv in status.values}
-        assert values['manager_linked'] == 'false' and values['event_buffer'] == '1000'
+        assert values['manager_linked'] == 'false' and values['event_buffer'] == '100000'
     finally:
         graph.close()

@@ -9,26 +9,27 @@ from typing import Any
 
 from builtin_interfaces.msg import Time as TimeMsg
 from fleet_msgs.msg import FleetEvent, Mission as MissionMsg, Pose2D, RobotEvent, RobotState
-from fleet_msgs.msg import RobotStatus, Waypoint as WaypointMsg
+from fleet_msgs.msg import RobotAck, RobotAcks, RobotCommand, RobotStatus
+from fleet_msgs.msg import Waypoint as WaypointMsg
 
-from fleet_manager.core.missions import Mission, MissionRequest, Waypoint
+from fleet_common import timeconv
+
+from fleet_manager.core.config import FleetConfig
+from fleet_manager.core.missions import CancelOnRobot, Command, Dispatch, Mission
+from fleet_manager.core.missions import MissionRequest, SendToDock, Waypoint
+from fleet_manager.pipeline import RobotCommandRequest
 from fleet_manager.core.model import Event, Mode, Pose, RobotEventReport, RobotRecord
 from fleet_manager.core.model import StatusReport
 
 
 def to_time_msg(t: float | None) -> TimeMsg:
     """Return a builtin_interfaces/Time for epoch seconds (zero for None)."""
-    if t is None or not math.isfinite(t) or t <= 0:
-        return TimeMsg()
-    sec, nanosec = divmod(int(round(t * 1e9)), 1_000_000_000)
-    return TimeMsg(sec=sec, nanosec=nanosec)
+    return timeconv.to_time_msg(t, TimeMsg)
 
 
 def from_time_msg(msg: TimeMsg) -> float | None:
     """Return epoch seconds, or None for a zero time."""
-    if msg.sec == 0 and msg.nanosec == 0:
-        return None
-    return msg.sec + msg.nanosec * 1e-9
+    return timeconv.from_time_msg(msg)
 
 
 def status_from_msg(msg: RobotStatus) -> StatusReport:
@@ -44,8 +45,16 @@ def status_from_msg(msg: RobotStatus) -> StatusReport:
         robot_id=msg.robot_id, seq=int(msg.seq), stamp=from_time_msg(msg.stamp) or 0.0,
         software_version=msg.software_version, mode=mode, battery=battery,
         pose=Pose(msg.pose.x, msg.pose.y, msg.pose.theta, msg.pose.frame_id or 'map'),
-        current_mission_id=msg.current_mission_id,
-        diagnostics_level=int(msg.diagnostics_level), report_period=float(msg.report_period))
+        current_mission_id=msg.current_mission_id, current_attempt=int(msg.current_attempt),
+        mission_progress=_finite(msg.mission_progress),
+        distance_remaining=_finite(msg.distance_remaining),
+        waypoint_index=int(msg.waypoint_index), recoveries=int(msg.number_of_recoveries),
+        diagnostics_level=int(msg.diagnostics_level), report_period=float(msg.report_period),
+        epoch=int(msg.epoch), event_seq=int(msg.event_seq))
+
+
+def _finite(value: float) -> float:
+    return float(value) if math.isfinite(value) else 0.0
 
 
 def event_report_from_msg(msg: RobotEvent) -> RobotEventReport:
@@ -57,7 +66,7 @@ def event_report_from_msg(msg: RobotEvent) -> RobotEventReport:
     except ValueError:
         data = {'raw': msg.data_json}
     return RobotEventReport(msg.robot_id, int(msg.seq), from_time_msg(msg.stamp) or 0.0,
-                            msg.type, int(msg.severity), msg.message, data)
+                            msg.type, int(msg.severity), msg.message, data, int(msg.epoch))
 
 
 def robot_to_msg(rec: RobotRecord) -> RobotState:
@@ -110,3 +119,37 @@ def request_from_msg(msg: MissionMsg) -> MissionRequest:
 def payload_json(data: dict[str, Any]) -> str:
     """Serialise a payload compactly."""
     return json.dumps(data, separators=(',', ':'))
+
+
+def command_to_msg(command_id: int, cmd: Command | RobotCommandRequest,
+                   fleet: FleetConfig) -> RobotCommand | None:
+    """Convert a domain command (Dispatch, CancelOnRobot, SendToDock or a
+    RobotCommandRequest) to the RobotCommand message; None for a dock that does not exist."""
+    msg = RobotCommand(robot_id=cmd.robot_id, id=command_id)
+    if isinstance(cmd, Dispatch):
+        msg.command = RobotCommand.EXECUTE_MISSION
+        msg.mission_id, msg.attempt = cmd.mission.id, cmd.attempt
+        msg.waypoints = [waypoint_to_msg(w) for w in cmd.mission.waypoints]
+    elif isinstance(cmd, CancelOnRobot):
+        msg.command = RobotCommand.CANCEL_MISSION
+        msg.mission_id, msg.attempt = cmd.mission_id, cmd.attempt
+        msg.args_json = json.dumps({'reason': cmd.reason})
+    elif isinstance(cmd, SendToDock):
+        dock = fleet.docks.get(cmd.dock)
+        if dock is None:
+            return None
+        msg.command = RobotCommand.RETURN_TO_DOCK
+        msg.args_json = json.dumps({'dock': cmd.dock, 'x': dock.x, 'y': dock.y,
+                                    'theta': dock.theta})
+    else:
+        msg.command = cmd.command
+        msg.mission_id = cmd.mission_id
+        msg.args_json = json.dumps(cmd.args)
+    return msg
+
+
+def acks_to_msg(marks: list[tuple[str, int, int]], now: float) -> RobotAcks:
+    """Build a RobotAcks message of (robot id, epoch, seq) marks."""
+    return RobotAcks(stamp=to_time_msg(now),
+                     acks=[RobotAck(robot_id=r, epoch=e, seq=q) for r, e, q in marks])
+

@@ -1,10 +1,15 @@
 """Incidents feature of the manager: robot events become routed, escalated incidents.
 
-Adapts :class:`~fleet_manager.incident_flow.IncidentFlow` (plain Python) to ROS: topic
+Adapts :class:`~fleet_manager.incident_flow.IncidentFlow` (plain Python) to the node: topic
 ``fleet/incidents``, services ``fleet/list_incidents``, ``fleet/get_incident``,
-``fleet/ack_incident`` and ``fleet/resolve_incident``; incidents persisted in the fleet
-store; auto-actions sent to the robots' agents; a snapshot bag written for every new
-incident from the robot's recent status, events and odometry.
+``fleet/ack_incident`` and ``fleet/resolve_incident``. Every change comes back as
+:class:`~fleet_manager.pipeline.Changes`: the incident rows are saved in the same
+transaction as the events that announce them, auto-actions go to robots as logged
+``robot.command``s, and snapshot bags are written after the commit, off the executor.
+
+Snapshot bags hold what the manager received from the robot: its statuses as they arrived
+(``/fleet/robot_status``), its events (``/fleet/robot_events``, from the logged report) and,
+derived from the statuses' poses, ``/<robot>/odom`` so RViz and Foxglove draw the path.
 """
 
 from __future__ import annotations
@@ -13,26 +18,25 @@ import json
 import os
 from typing import Any, Sequence
 
-from fleet_msgs.msg import Incident as IncidentMsg, Pose2D, RobotEvent, RobotStatus
+from fleet_msgs.msg import Incident as IncidentMsg, Pose2D
 from fleet_msgs.srv import GetIncident, IncidentAction, ListIncidents
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from fleet_manager import convert
-from fleet_manager.bags import SnapshotRecorder, odometry_from_pose
+from fleet_manager.bags import EVENT_TYPE, EVENTS_TOPIC, ODOMETRY_TYPE, STATUS_TOPIC
+from fleet_manager.bags import STATUS_TYPE, SnapshotRecorder, odometry_from_pose
 from fleet_manager.core.errors import ConfigError, Conflict, NotFound
 from fleet_manager.core.incidents import Incident, sequential_ids
-from fleet_manager.core.missions import Result
-from fleet_manager.core.model import Event, RobotRecord
+from fleet_manager.core.model import Event, RobotRecord, StatusReport
 from fleet_manager.core.rules import load_workflows
 from fleet_manager.core.runbooks import load_runbooks
+from fleet_manager.features import FeatureHost
 from fleet_manager.incident_flow import FlowResult, IncidentFlow
+from fleet_manager.pipeline import Changes, RobotCommandRequest
 
 OWN_KINDS = ('incident.', 'notification.')
 FLEET_KINDS = ('slo.alert',)
 FLEET_ROBOT = 'fleet'
 """The robot id under which fleet-level facts reach the rule engine."""
-SERVICE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
-                         reliability=ReliabilityPolicy.RELIABLE)
 
 
 def incident_msg(inc: Incident) -> IncidentMsg:
@@ -55,6 +59,25 @@ def incident_msg(inc: Incident) -> IncidentMsg:
         detail_json=json.dumps(detail, default=str))
 
 
+def status_sample(report: StatusReport) -> dict[str, Any]:
+    """A received status as a RobotStatus-shaped dict, for the snapshot bag."""
+    return {
+        'robot_id': report.robot_id, 'seq': report.seq, 'stamp': report.stamp,
+        'software_version': report.software_version, 'mode': int(report.mode),
+        'battery': float('nan') if report.battery is None else report.battery,
+        'pose': {'x': report.pose.x, 'y': report.pose.y, 'theta': report.pose.theta,
+                 'frame_id': report.pose.frame_id},
+        'current_mission_id': report.current_mission_id,
+        'current_attempt': report.current_attempt,
+        'mission_progress': report.mission_progress,
+        'distance_remaining': report.distance_remaining,
+        'waypoint_index': report.waypoint_index,
+        'number_of_recoveries': report.recoveries,
+        'diagnostics_level': report.diagnostics_level,
+        'report_period': report.report_period, 'epoch': report.epoch,
+        'event_seq': report.event_seq}
+
+
 class IncidentsFeature:
     """The incident flow behind ROS interfaces."""
 
@@ -66,50 +89,47 @@ class IncidentsFeature:
         self._runbooks_dir = runbooks_dir
         self._bag_dir = bag_dir
         self._bag_seconds = bag_seconds
-        self._node: Any = None
+        self._host: FeatureHost | None = None
         self.flow: IncidentFlow | None = None
         self.recorder: SnapshotRecorder | None = None
         self._pub: Any = None
         self._services: list[Any] = []
 
-    def configure(self, node: Any) -> str:
+    def configure(self, host: FeatureHost) -> str:
         try:
             workflows = load_workflows(self._workflows_path)
             runbooks = load_runbooks(self._runbooks_dir) \
                 if os.path.isdir(self._runbooks_dir) else {}
         except ConfigError as exc:
             return str(exc)
-        stored = node.store.load_incidents()
-        self.flow = IncidentFlow(workflows, runbooks, node.fleet, node.now,
+        stored = host.store.load_incidents()
+        self.flow = IncidentFlow(workflows, runbooks, host.fleet, host.now,
                                  sequential_ids(start=IncidentFlow.next_sequence(stored)),
                                  bag_seconds=self._bag_seconds)
         try:
             self.flow.restore(stored)
         except (KeyError, ValueError) as exc:
-            return f'{node.store.path}: incidents: cannot restore: {exc}'
-        self.recorder = SnapshotRecorder(self._bag_dir, seconds=self._bag_seconds)
-        self._node = node
-        self._pub = node.create_publisher(IncidentMsg, 'fleet/incidents', 100)
+            return f'{host.store.path}: incidents: cannot restore: {exc}'
+        # Keep a little more than a bag's window: a bag is written just after its "until".
+        self.recorder = SnapshotRecorder(self._bag_dir, seconds=self._bag_seconds,
+                                         retain=self._bag_seconds + 10.0)
+        self._host = host
+        self._pub = host.create_publisher(IncidentMsg, 'fleet/incidents', 100)
         self._services = [
-            node.create_service(ListIncidents, 'fleet/list_incidents', self._srv_list,
-                                qos_profile=SERVICE_QOS),
-            node.create_service(GetIncident, 'fleet/get_incident', self._srv_get,
-                                qos_profile=SERVICE_QOS),
-            node.create_service(IncidentAction, 'fleet/ack_incident',
-                                lambda q, r: self._srv_action(q, r, 'ack'),
-                                qos_profile=SERVICE_QOS),
-            node.create_service(IncidentAction, 'fleet/resolve_incident',
-                                lambda q, r: self._srv_action(q, r, 'resolve'),
-                                qos_profile=SERVICE_QOS),
+            host.create_service(ListIncidents, 'fleet/list_incidents', self._srv_list),
+            host.create_service(GetIncident, 'fleet/get_incident', self._srv_get),
+            host.create_service(IncidentAction, 'fleet/ack_incident',
+                                lambda q, r: self._srv_action(q, r, 'ack')),
+            host.create_service(IncidentAction, 'fleet/resolve_incident',
+                                lambda q, r: self._srv_action(q, r, 'resolve')),
         ]
         return ''
 
     def teardown(self) -> None:
-        if self._node is not None:
-            for s in self._services:
-                self._node.destroy_service(s)
-            self._node.destroy_publisher(self._pub)
-        self._node, self._pub, self._services = None, None, []
+        if self._host is not None:
+            for entity in [*self._services, self._pub]:
+                self._host.destroy(entity)
+        self._host, self._pub, self._services = None, None, []
 
     # -- inputs ------------------------------------------------------------------------------
     def replay(self, events: Sequence[Event], now: float) -> None:
@@ -118,9 +138,8 @@ class IncidentsFeature:
             if e.kind == 'manager.configured' and e.payload.get('changed'):
                 self.flow.record_config_change({'time': e.time, **e.payload}, e.time)
 
-    def on_events(self, events: Sequence[Event], now: float) -> Result | None:
-        assert self.flow is not None and self.recorder is not None
-        node = self._node
+    def on_events(self, events: Sequence[Event], now: float) -> Changes | None:
+        assert self.flow is not None and self._host is not None
         out = FlowResult()
         for e in events:
             if e.kind.startswith(OWN_KINDS):
@@ -130,73 +149,83 @@ class IncidentsFeature:
             if not e.robot_id and e.kind in FLEET_KINDS:
                 # Fleet-level facts (SLO alerts) reach the rules as facts of robot 'fleet'.
                 e = Event(e.id, e.time, e.kind, FLEET_ROBOT, e.payload, e.mission_id)
-            record = node.registry.get(e.robot_id) if e.robot_id in node.registry else None
+            record = self._host.robot(e.robot_id)
             if e.kind == 'robot.event' and record is not None:
-                p = e.payload
-                self._record(record.robot_id, '/fleet/robot_events',
-                             'fleet_msgs/msg/RobotEvent', e.time, RobotEvent(
-                                 robot_id=e.robot_id, seq=int(p.get('seq', 0)),
-                                 stamp=convert.to_time_msg(e.time), type=str(p.get('type', '')),
-                                 severity=int(p.get('severity', 0)),
-                                 message=str(p.get('message', '')),
-                                 data_json=json.dumps(p.get('data', {}))))
+                self._record_event(e)
             out.extend(self.flow.on_event(e, record, now))
-        return self._apply(out, now)
+        return self._changes(out, now)
 
-    def on_status(self, record: RobotRecord, now: float) -> Result | None:
+    def on_status(self, statuses: Sequence[tuple[StatusReport, RobotRecord]],
+                  now: float) -> Changes | None:
         assert self.flow is not None
-        self._record(record.robot_id, '/fleet/robot_status', 'fleet_msgs/msg/RobotStatus', now,
-                     RobotStatus(robot_id=record.robot_id, seq=record.last_seq,
-                                 stamp=convert.to_time_msg(now),
-                                 software_version=record.software_version,
-                                 mode=int(record.mode),
-                                 battery=float('nan') if record.battery is None
-                                 else record.battery,
-                                 pose=Pose2D(x=record.pose.x, y=record.pose.y,
-                                             theta=record.pose.theta, frame_id='map'),
-                                 current_mission_id=record.current_mission_id,
-                                 diagnostics_level=record.diagnostics_level,
-                                 report_period=record.report_period))
-        self._record(record.robot_id, f'/{record.robot_id}/odom', 'nav_msgs/msg/Odometry', now,
-                     odometry_from_pose(record.pose.x, record.pose.y, record.pose.theta, now))
-        return self._apply(self.flow.on_status(record, now), now)
+        out = FlowResult()
+        stamp_ns = int(now * 1e9)
+        for report, record in statuses:
+            self._record(STATUS_TOPIC, STATUS_TYPE, stamp_ns, status_sample(report),
+                         record.robot_id)
+            self._record(f'/{record.robot_id}/odom', ODOMETRY_TYPE, stamp_ns,
+                         odometry_from_pose(report.pose.x, report.pose.y, report.pose.theta,
+                                            now), record.robot_id)
+            out.extend(self.flow.on_status(record, now))
+        return self._changes(out, now)
 
-    def tick(self, now: float) -> Result | None:
+    def tick(self, now: float) -> Changes | None:
         assert self.flow is not None
-        return self._apply(self.flow.tick(now), now)
+        return self._changes(self.flow.tick(now), now)
 
-    def _record(self, robot_id: str, topic: str, msgtype: str, t: float, msg: Any) -> None:
-        assert self.recorder is not None
+    def _record_event(self, e: Event) -> None:
+        p = e.payload
+        self._record(EVENTS_TOPIC, EVENT_TYPE, int(e.time * 1e9), {
+            'robot_id': e.robot_id, 'epoch': int(p.get('epoch', 0)),
+            'seq': int(p.get('seq', 0)), 'stamp': float(p.get('stamp') or e.time),
+            'type': str(p.get('type', '')), 'severity': int(p.get('severity', 0)),
+            'message': str(p.get('message', '')),
+            'data_json': json.dumps(p.get('data', {}))}, e.robot_id)
+
+    def _record(self, topic: str, msgtype: str, stamp_ns: int, msg: Any,
+                robot_id: str) -> None:
+        assert self.recorder is not None and self._host is not None
         try:
-            self.recorder.record(topic, msgtype, int(t * 1e9), msg, robot_id=robot_id)
+            self.recorder.record(topic, msgtype, stamp_ns, msg, robot_id=robot_id)
         except (KeyError, ValueError) as exc:
-            self._node.get_logger().warning(f'snapshot buffer: {exc}',
-                                            throttle_duration_sec=30.0)
+            self._host.logger().warning(f'snapshot buffer: {exc}', throttle_duration_sec=30.0)
 
     # -- outputs -----------------------------------------------------------------------------
-    def _apply(self, res: FlowResult, now: float) -> Result | None:
-        """Write bags, persist and publish changed incidents, send commands; return the
-        events for the node to log."""
+    def _changes(self, res: FlowResult, now: float) -> Changes | None:
+        """Turn the flow's result into changes: incident rows, logged commands, events,
+        and the bags to write after the commit."""
         if not res:
             return None
-        node = self._node
+        assert self.flow is not None and self.recorder is not None
+        out = Changes(events=list(res.events))
         for bag in res.bags:
-            try:
-                path = self.recorder.write(bag.incident_id, bag.robot_id,  # type: ignore
-                                           int(bag.until * 1e9))
-            except (OSError, ValueError, KeyError) as exc:
-                node.get_logger().error(f'snapshot bag for {bag.incident_id}: {exc}')
-                continue
-            inc = self.flow.get(bag.incident_id)  # type: ignore[union-attr]
-            inc.context['bag_path'] = str(path)
+            inc = self.flow.get(bag.incident_id)
+            inc.context['bag_path'] = str(self.recorder.directory / bag.incident_id)
             res.changed(inc)
-        if res.incidents:
-            node.store.upsert_incidents([i.to_dict() for i in res.incidents])
-            for inc in res.incidents:
-                self._pub.publish(incident_msg(inc))
+            out.after_commit.append(self._bag_writer(bag.incident_id, bag.robot_id,
+                                                     int(bag.until * 1e9)))
+        out.incidents = [i.to_dict() for i in res.incidents]
+        messages = [incident_msg(i) for i in res.incidents]
+        pub = self._pub
+        out.publish.append(lambda: [pub.publish(m) for m in messages])
         for robot_id, command, args in res.commands:
-            node.send_command(robot_id, command, dict(args))
-        return Result(events=list(res.events))
+            out.commands.append(RobotCommandRequest(
+                robot_id, command, dict(args), 'rule', 'incident workflow',
+                str(args.get('mission_id', ''))))
+        return out
+
+    def _bag_writer(self, incident_id: str, robot_id: str, until_ns: int) -> Any:
+        recorder = self.recorder
+        host = self._host
+        assert recorder is not None and host is not None
+        logger = host.logger()
+
+        def write() -> None:
+            try:
+                recorder.write(incident_id, robot_id, until_ns)
+            except (OSError, ValueError, KeyError) as exc:
+                logger.error(f'snapshot bag for {incident_id}: {exc}')
+        return write
 
     def open_incidents(self) -> list[dict[str, Any]]:
         """Open incidents as small dicts (for markers)."""
@@ -212,63 +241,53 @@ class IncidentsFeature:
         return out
 
     # -- services ----------------------------------------------------------------------------
-    def _srv_list(self, req: ListIncidents.Request, resp: ListIncidents.Response) -> Any:
-        node = self._node
-        with node.lock:
-            if not node.active or self.flow is None:
-                return node._not_active(resp)
-            try:
-                items = self.flow.list(req.state or None, req.robot_id or None,
-                                       req.type or None, convert.from_time_msg(req.since),
-                                       convert.from_time_msg(req.until))
-            except ValueError as exc:
-                resp.success, resp.error_code = False, ListIncidents.Response.INVALID
-                resp.error_msg = str(exc)
-                return resp
-            limit = int(req.limit or 100)
-            resp.total = len(items)
-            resp.incidents = [incident_msg(i) for i in items[req.offset:req.offset + limit]]
-            resp.success = True
-            return resp
+    def _srv_list(self, req: ListIncidents.Request,
+                  resp: ListIncidents.Response) -> tuple[Any, None]:
+        assert self.flow is not None
+        try:
+            items = self.flow.list(req.state or None, req.robot_id or None,
+                                   req.type or None, convert.from_time_msg(req.since),
+                                   convert.from_time_msg(req.until))
+        except ValueError as exc:
+            resp.success, resp.error_code = False, ListIncidents.Response.INVALID
+            resp.error_msg = str(exc)
+            return resp, None
+        limit = int(req.limit or 100)
+        resp.total = len(items)
+        resp.incidents = [incident_msg(i) for i in items[req.offset:req.offset + limit]]
+        resp.success = True
+        return resp, None
 
-    def _srv_get(self, req: GetIncident.Request, resp: GetIncident.Response) -> Any:
-        node = self._node
-        with node.lock:
-            if not node.active or self.flow is None:
-                return node._not_active(resp)
-            try:
-                resp.incident = incident_msg(self.flow.get(req.incident_id))
-            except NotFound:
-                resp.success, resp.error_code = False, GetIncident.Response.NOT_FOUND
-                resp.error_msg = f'unknown incident {req.incident_id!r}'
-                return resp
-            resp.success = True
-            return resp
+    def _srv_get(self, req: GetIncident.Request,
+                 resp: GetIncident.Response) -> tuple[Any, None]:
+        assert self.flow is not None
+        try:
+            resp.incident = incident_msg(self.flow.get(req.incident_id))
+        except NotFound:
+            resp.success, resp.error_code = False, GetIncident.Response.NOT_FOUND
+            resp.error_msg = f'unknown incident {req.incident_id!r}'
+            return resp, None
+        resp.success = True
+        return resp, None
 
     def _srv_action(self, req: IncidentAction.Request, resp: IncidentAction.Response,
-                    action: str) -> Any:
-        node = self._node
-        with node.lock:
-            if not node.active or self.flow is None:
-                return node._not_active(resp)
-            now = node.now()
-            who = req.who or 'unknown'
-            try:
-                if action == 'ack':
-                    res = self.flow.acknowledge(req.incident_id, who, req.note, now)
-                else:
-                    res = self.flow.resolve(req.incident_id, who, req.note, now)
-            except NotFound:
-                resp.success, resp.error_code = False, IncidentAction.Response.NOT_FOUND
-                resp.error_msg = f'unknown incident {req.incident_id!r}'
-                return resp
-            except Conflict as exc:
-                resp.success, resp.error_code = False, IncidentAction.Response.CONFLICT
-                resp.error_msg = str(exc)
-                return resp
-            follow = self._apply(res, now)
-            if follow is not None:
-                node.commit(follow)
-            resp.incident = incident_msg(self.flow.get(req.incident_id))
-            resp.success = True
-            return resp
+                    action: str) -> tuple[Any, Changes | None]:
+        assert self.flow is not None and self._host is not None
+        now = self._host.now()
+        who = req.who or 'unknown'
+        try:
+            if action == 'ack':
+                res = self.flow.acknowledge(req.incident_id, who, req.note, now)
+            else:
+                res = self.flow.resolve(req.incident_id, who, req.note, now)
+        except NotFound:
+            resp.success, resp.error_code = False, IncidentAction.Response.NOT_FOUND
+            resp.error_msg = f'unknown incident {req.incident_id!r}'
+            return resp, None
+        except Conflict as exc:
+            resp.success, resp.error_code = False, IncidentAction.Response.CONFLICT
+            resp.error_msg = str(exc)
+            return resp, None
+        resp.incident = incident_msg(self.flow.get(req.incident_id))
+        resp.success = True
+        return resp, self._changes(res, now)

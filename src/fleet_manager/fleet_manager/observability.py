@@ -8,22 +8,25 @@ transitions are logged as ``slo.alert`` events, which the rule engine can take a
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from fleet_msgs.srv import GetReport
 from visualization_msgs.msg import MarkerArray
 
+from fleet_common.events import EventKind, SloAlert
+
+from fleet_manager import convert
 from fleet_manager.core.errors import ConfigError
 from fleet_manager.core.kpis import compute_kpis, utilization
-from fleet_manager.core.missions import Result
-from fleet_manager.core.model import Event, NewEvent, RobotRecord
+from fleet_manager.core.model import Event, NewEvent, RobotRecord, StatusReport
 from fleet_manager.core.slo import SLI_KINDS, HealthSample, IncidentAck, MissionOutcome
 from fleet_manager.core.slo import SloEngine
 from fleet_manager.core.slo_config import load_slos
-from fleet_manager.incidents_feature import SERVICE_QOS
+from fleet_manager.features import FeatureHost
 from fleet_manager.markers import MarkerBuilder
+from fleet_manager.pipeline import Changes
 
-SLO_ALERT_EVENT = 'slo.alert'
+SLO_ALERT_EVENT = EventKind.SLO_ALERT.value
 TERMINAL = ('succeeded', 'failed')
 
 
@@ -32,13 +35,15 @@ class ObservabilityFeature:
 
     name = 'observability'
 
-    def __init__(self, slo_path: str, evaluate_period: float = 10.0,
-                 markers_period: float = 1.0, kpi_window: float = 7 * 86400.0) -> None:
+    def __init__(self, slo_path: str, open_incidents: Callable[[], list[dict[str, Any]]],
+                 evaluate_period: float = 10.0, markers_period: float = 1.0,
+                 kpi_window: float = 7 * 86400.0) -> None:
         self._slo_path = slo_path
+        self._open_incidents = open_incidents
         self._evaluate_period = evaluate_period
         self._markers_period = markers_period
         self._kpi_window = kpi_window
-        self._node: Any = None
+        self._host: FeatureHost | None = None
         self.engine: SloEngine | None = None
         self._markers_pub: Any = None
         self._service: Any = None
@@ -49,24 +54,23 @@ class ObservabilityFeature:
         self._incident_opened: dict[str, float] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def configure(self, node: Any) -> str:
+    def configure(self, host: FeatureHost) -> str:
         try:
             specs = load_slos(self._slo_path) if self._slo_path else []
         except ConfigError as exc:
             return str(exc)
-        self._node = node
+        self._host = host
         self.engine = SloEngine(specs)
-        self._builder = MarkerBuilder(node.fleet.frame_id)
-        self._markers_pub = node.create_publisher(MarkerArray, 'fleet/markers', 10)
-        self._service = node.create_service(GetReport, 'fleet/get_report', self._srv_report,
-                                            qos_profile=SERVICE_QOS)
+        self._builder = MarkerBuilder(host.fleet.frame_id)
+        self._markers_pub = host.create_publisher(MarkerArray, 'fleet/markers', 10)
+        self._service = host.create_service(GetReport, 'fleet/get_report', self._srv_report)
         return ''
 
     def teardown(self) -> None:
-        if self._node is not None:
-            self._node.destroy_publisher(self._markers_pub)
-            self._node.destroy_service(self._service)
-        self._node = self._markers_pub = self._service = None
+        if self._host is not None:
+            self._host.destroy(self._markers_pub)
+            self._host.destroy(self._service)
+        self._host = self._markers_pub = self._service = None
 
     # -- inputs ------------------------------------------------------------------------------
     def _kinds(self, sli: str) -> list[str]:
@@ -105,30 +109,32 @@ class ObservabilityFeature:
         for e in events:
             self._feed(e)
 
-    def on_events(self, events: Sequence[Event], now: float) -> Result | None:
+    def on_events(self, events: Sequence[Event], now: float) -> Changes | None:
         for e in events:
             if e.kind != SLO_ALERT_EVENT:
                 self._feed(e)
         return None
 
-    def on_status(self, record: RobotRecord, now: float) -> Result | None:
+    def on_status(self, statuses: Sequence[tuple[StatusReport, RobotRecord]],
+                  now: float) -> Changes | None:
         return None
 
-    def tick(self, now: float) -> Result | None:
-        res = Result()
+    def tick(self, now: float) -> Changes | None:
+        assert self._host is not None
+        res = Changes()
         if self.engine is not None and now - self._evaluated_at >= self._evaluate_period:
             self._evaluated_at = now
             for name in self._kinds('availability'):
-                for rec in self._node.registry.records():
+                for rec in self._host.robots():
                     if not rec.decommissioned:
                         self.engine.record(name, HealthSample.of(
                             now, rec.robot_id, rec.connectivity.value == 'online',
                             rec.diagnostics_level >= 2))
             for t in self.engine.evaluate(now):
-                res.events.append(NewEvent(SLO_ALERT_EVENT, '', {
-                    'slo': t.slo, 'alert': t.alert, 'state': str(t.state),
-                    'severity': str(getattr(t, 'severity', '')), 'burn_long': t.burn_long,
-                    'burn_short': t.burn_short}))
+                res.events.append(NewEvent.of(SloAlert(
+                    slo=t.slo, alert=t.alert, state=str(t.state),
+                    severity=str(getattr(t, 'severity', '')), burn_long=float(t.burn_long),
+                    burn_short=float(t.burn_short))))
         if self._markers_pub is not None and now - self._markers_at >= self._markers_period:
             self._markers_at = now
             self.publish_markers()
@@ -136,48 +142,43 @@ class ObservabilityFeature:
 
     def publish_markers(self) -> None:
         """Publish the fleet's markers now."""
-        node = self._node
-        incidents = node.open_incidents() if hasattr(node, 'open_incidents') else []
-        self._markers_pub.publish(self._builder.build(  # type: ignore[union-attr]
-            node.registry.records(), node.board.missions(), incidents, node.fleet,
-            node.get_clock().now().to_msg()))
+        host = self._host
+        assert host is not None and self._builder is not None
+        self._markers_pub.publish(self._builder.build(
+            host.robots(), host.missions(), self._open_incidents(), host.fleet,
+            convert.to_time_msg(host.now())))
 
     # -- reports -----------------------------------------------------------------------------
     def report(self, name: str, now: float) -> dict[str, Any] | None:
         """Return the named report ('slos' or 'kpis'), or None for an unknown name."""
-        node = self._node
+        host = self._host
+        assert host is not None
         if name == 'slos':
             assert self.engine is not None
+            if not self.engine.statuses:
+                self.engine.evaluate(now)
             statuses = self.engine.statuses
             return {'items': [dict(statuses[s.name].as_dict(), sli_kind=s.sli,
                                    description=s.description)
                               for s in self.engine.specs if s.name in statuses],
                     'kinds': SLI_KINDS.names()}
         if name == 'kpis':
-            events = node.store.events_since(now - self._kpi_window)
+            events = host.store.events_since(now - self._kpi_window)
             out = compute_kpis(events, now, self._kpi_window)
             samples = []
-            for rec in node.registry.records():
-                samples += node.store.telemetry(rec.robot_id, now - self._kpi_window, now)
+            for rec in host.robots():
+                samples += host.store.telemetry(rec.robot_id, now - self._kpi_window, now)
             out['utilization'] = utilization(samples)
             return out
         return None
 
-    def _srv_report(self, req: GetReport.Request, resp: GetReport.Response) -> Any:
-        node = self._node
-        with node.lock:
-            if not node.active:
-                resp.success, resp.error_code = False, GetReport.Response.NOT_ACTIVE
-                resp.error_msg = 'the fleet manager is not active'
-                return resp
-            now = node.now()
-            if req.name == 'slos' and self.engine is not None and not self.engine.statuses:
-                self.engine.evaluate(now)
-            report = self.report(req.name, now)
+    def _srv_report(self, req: GetReport.Request,
+                    resp: GetReport.Response) -> tuple[Any, None]:
+        assert self._host is not None
+        report = self.report(req.name, self._host.now())
         if report is None:
             resp.success, resp.error_code = False, GetReport.Response.NOT_FOUND
             resp.error_msg = f'unknown report {req.name!r} (slos, kpis)'
-            return resp
+            return resp, None
         resp.success, resp.report_json = True, json.dumps(report, default=str)
-        return resp
-
+        return resp, None

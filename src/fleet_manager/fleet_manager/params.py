@@ -24,10 +24,19 @@ class ManagerParams:
     robot_flush_period: float = 2.0  # s between saves of the registry's latest poses
     status_topic: str = '/fleet/robot_status'  # where agents publish RobotStatus
     robot_events_topic: str = '/fleet/robot_events'  # where agents publish RobotEvent
+    robot_commands_topic: str = '/fleet/robot_commands'  # where the manager sends commands
+    robot_acks_topic: str = '/fleet/robot_acks'  # where the manager acknowledges events
+    ingest_period: float = 0.05  # s between batches of received statuses and events
+    max_events_per_batch: int = 2000  # robot events applied per batch at most
+    max_seq_jump: int = 1_000_000  # seqs ahead of the committed one still held back
+    max_clock_skew: float = 86400.0  # s an agent's epoch may lie in the manager's future
+    store_sync: str = 'full'  # full (durable across power loss) or normal (across crashes)
     assignment_policy: str = 'greedy_nearest'  # registered assignment policy name
     battery_floor: float = 0.2  # 0..1; below it a robot takes no mission and goes to its dock
     max_attempts: int = 3  # attempts per mission before it fails
-    offline_grace: float = 10.0  # s a robot may be out of reach before its mission is requeued
+    robot_lost_after: float = 300.0  # s out of reach before a robot's mission is requeued
+    dispatch_retry: float = 2.0  # s between resends of a mission the robot has not taken
+    dispatch_timeout: float = 30.0  # s an online robot may leave its mission untaken
     mission_memory: float = 3600.0  # s finished missions stay in memory (always in the store)
     restore_grace: float = 10.0  # s after a restart before robots and missions can time out
     events_page_limit: int = 1000  # most events one fleet/get_events call returns
@@ -58,13 +67,38 @@ _DESCRIPTIONS: dict[str, tuple[str, Any]] = {
                            (0.1, 3600.0)),
     'status_topic': ('Topic on which agents publish fleet_msgs/RobotStatus.', None),
     'robot_events_topic': ('Topic on which agents publish fleet_msgs/RobotEvent.', None),
+    'robot_commands_topic': ('Topic on which the manager sends fleet_msgs/RobotCommand to '
+                             'the agents.', None),
+    'robot_acks_topic': ('Topic on which the manager acknowledges robot events '
+                         '(fleet_msgs/RobotAcks).', None),
+    'ingest_period': ('Seconds between batches of received statuses and robot events.',
+                      (0.005, 10.0)),
+    'max_events_per_batch': ('Most robot events applied in one batch; the rest wait for the '
+                             'next (agents pace their resends on the acknowledgements).',
+                             (1, 1_000_000)),
+    'max_seq_jump': ('Largest distance ahead of the committed seq at which a robot event is '
+                     'held back (resent in order later) rather than rejected.',
+                     (1, 2**62)),
+    'max_clock_skew': ('Seconds an agent\'s outbox epoch (its creation time) may lie in the '
+                       'manager\'s future before its events are rejected.', (1.0, 10 * 86400.0)),
+    'store_sync': ('Durability of each commit: full (reaches the disk before robots are '
+                   'acknowledged; survives power loss) or normal (survives a crash of the '
+                   'manager, not of the machine).', None),
     'assignment_policy': ('Name of the registered assignment policy.', None),
     'battery_floor': ('State of charge (0..1) below which a robot takes no mission and is '
                       'sent to its dock.', (0.0, 1.0)),
     'max_attempts': ('Attempts per mission (on different robots where possible) before it '
                      'fails.', (1, 100)),
-    'offline_grace': ('Seconds a robot with a mission may be out of reach before the mission '
-                      'returns to the queue.', (0.0, 86400.0)),
+    'robot_lost_after': ('Seconds a robot with a mission may be out of reach (it may still be '
+                         'executing it) before the mission returns to the queue with the '
+                         'next attempt number; a robot that comes back later with the old '
+                         'attempt is told to stop and its outcome is only recorded.',
+                         (0.0, 7 * 86400.0)),
+    'dispatch_retry': ('Seconds between resends of an assigned mission its robot has not '
+                       'taken yet.', (0.1, 3600.0)),
+    'dispatch_timeout': ('Seconds an online robot that reports no mission (with all its '
+                         'events committed) may leave an assigned mission untaken before '
+                         'the attempt fails.', (1.0, 86400.0)),
     'mission_memory': ('Seconds a finished mission stays in the manager\'s memory; older ones '
                        'are read from the store.', (0.0, 30 * 86400.0)),
     'restore_grace': ('Seconds after configure (a restart) before restored robots can go '

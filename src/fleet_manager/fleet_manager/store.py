@@ -6,37 +6,128 @@ The manager is the single writer. Tables:
 - ``robots``: the registry, one JSON document per robot.
 - ``missions``: one row per mission with indexed columns for filtering and the full
   document in ``data``.
-Each write is one transaction; the database runs in WAL mode so readers do not block it.
+- ``incidents``: one row per incident (the document in ``data``).
+- ``links``: per robot, the high-water mark (epoch, seq) of the robot events committed.
+- ``telemetry``: downsampled robot status history.
+
+Everything one input produced is written in ONE transaction (:meth:`FleetStore.transaction`):
+events, missions, robots, incidents and link marks together, so a crash leaves either all
+of it or none. The database runs in WAL mode so readers do not block it; ``sync='full'``
+(the default) makes every commit durable across power loss, which is what lets the manager
+acknowledge robot events once they are committed.
+
+With ``FLEET_STRICT_EVENTS=1`` in the environment (the test suite sets it), every appended
+event is checked against its declared payload type and a mismatch raises ValueError.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import pathlib
 import sqlite3
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import sqlite_utils
+
+from fleet_common import events as vocabulary
 
 from fleet_manager.core.missions import Mission
 from fleet_manager.core.model import Event, NewEvent, RobotRecord
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SYNC_MODES = {'full': 'FULL', 'normal': 'NORMAL'}
+
+
+def _strict() -> bool:
+    return os.environ.get('FLEET_STRICT_EVENTS', '') == '1'
+
+
+class Transaction:
+    """One open write transaction of the store (see :meth:`FleetStore.transaction`)."""
+
+    def __init__(self, db: sqlite_utils.Database, strict: bool) -> None:
+        self._db = db
+        self._strict = strict
+
+    def append(self, events: Sequence[NewEvent], now: float) -> list[Event]:
+        """Append events to the log; return them with their ids."""
+        out = []
+        for e in events:
+            if self._strict:
+                problems = vocabulary.validate(e.kind, e.payload)
+                if problems:
+                    raise ValueError(f'event {e.kind} does not match its type: '
+                                     + '; '.join(problems))
+            cur = self._db.execute(
+                'INSERT INTO events (time, kind, robot_id, mission_id, payload) '
+                'VALUES (?, ?, ?, ?, ?)',
+                [now, e.kind, e.robot_id, e.mission_id, json.dumps(e.payload)])
+            out.append(Event(int(cur.lastrowid), now, e.kind, e.robot_id, e.payload,
+                             e.mission_id))
+        return out
+
+    def save_robots(self, robots: Iterable[RobotRecord]) -> None:
+        """Save registry records."""
+        rows = [{'robot_id': r.robot_id, 'data': json.dumps(r.to_dict())} for r in robots]
+        if rows:
+            self._db['robots'].upsert_all(rows, pk='robot_id')
+
+    def save_missions(self, missions: Iterable[Mission]) -> None:
+        """Save missions."""
+        rows = [FleetStore._mission_row(m) for m in missions]
+        if rows:
+            self._db['missions'].upsert_all(rows, pk='id')
+
+    def save_incidents(self, incidents: Iterable[dict[str, Any]]) -> None:
+        """Save incidents (``Incident.to_dict()`` shapes)."""
+        rows = [{'id': d['id'], 'state': str(d.get('state', '')),
+                 'robot_id': d.get('robot_id', ''),
+                 'type': d.get('type', ''), 'opened_at': d.get('opened_at', 0.0),
+                 'data': json.dumps(d, default=str)} for d in incidents]
+        if rows:
+            self._db['incidents'].upsert_all(rows, pk='id')
+
+    def save_marks(self, marks: dict[str, tuple[int, int]]) -> None:
+        """Save robots' committed event marks: robot id -> (epoch, seq)."""
+        rows = [{'robot_id': r, 'epoch': e, 'seq': q} for r, (e, q) in marks.items()]
+        if rows:
+            self._db['links'].upsert_all(rows, pk='robot_id')
+
+    def add_telemetry(self, samples: Sequence[dict[str, Any]]) -> None:
+        """Append telemetry samples."""
+        if samples:
+            self._db['telemetry'].insert_all(samples)
 
 
 class FleetStore:
-    """Persist the registry, the missions and the event log."""
+    """Persist the registry, the missions, the incidents and the event log."""
 
-    def __init__(self, path: str | pathlib.Path) -> None:
-        """Open (creating if needed) the database at ``path``; ``:memory:`` is allowed."""
+    def __init__(self, path: str | pathlib.Path, sync: str = 'full') -> None:
+        """Open (creating if needed) the database at ``path``; ``:memory:`` is allowed.
+
+        ``sync``: ``full`` (each commit reaches the disk before it returns; survives power
+        loss) or ``normal`` (survives a crash of the process, not of the machine).
+        """
         self.path = str(path)
+        if sync not in SYNC_MODES:
+            raise ValueError(f'sync must be one of {", ".join(SYNC_MODES)}, not {sync!r}')
         if self.path != ':memory:':
             pathlib.Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db = sqlite_utils.Database(conn)
         self._db.execute('PRAGMA journal_mode=WAL')
-        self._db.execute('PRAGMA synchronous=NORMAL')
+        self._db.execute(f'PRAGMA synchronous={SYNC_MODES[sync]}')
+        self._strict = _strict()
         self._create()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Open one write transaction; commit when the block ends, roll back if it raises."""
+        with self._db.conn:
+            self._db.execute('BEGIN')
+            yield Transaction(self._db, self._strict)
 
     def _create(self) -> None:
         db = self._db
@@ -63,6 +154,8 @@ class FleetStore:
         db['telemetry'].create_index(['robot_id', 'time'], if_not_exists=True)
         db['incidents'].create({'id': str, 'state': str, 'robot_id': str, 'type': str,
                                 'opened_at': float, 'data': str}, pk='id', if_not_exists=True)
+        db['links'].create({'robot_id': str, 'epoch': int, 'seq': int}, pk='robot_id',
+                           if_not_exists=True)
         db['meta'].create({'key': str, 'value': str}, pk='key', if_not_exists=True)
         db['meta'].upsert({'key': 'schema_version', 'value': str(SCHEMA_VERSION)}, pk='key')
 
@@ -86,28 +179,11 @@ class FleetStore:
     def append(self, events: Sequence[NewEvent], now: float,
                robots: Iterable[RobotRecord] = (),
                missions: Iterable[Mission] = ()) -> list[Event]:
-        """Append events and save changed robots and missions in one transaction."""
-        out: list[Event] = []
-        robots = list(robots)
-        missions = list(missions)
-        if not events and not robots and not missions:
-            return out
-        with self._db.conn:
-            self._db.execute('BEGIN')
-            for e in events:
-                cur = self._db.execute(
-                    'INSERT INTO events (time, kind, robot_id, mission_id, payload) '
-                    'VALUES (?, ?, ?, ?, ?)',
-                    [now, e.kind, e.robot_id, e.mission_id, json.dumps(e.payload)])
-                out.append(Event(int(cur.lastrowid), now, e.kind, e.robot_id, e.payload,
-                                 e.mission_id))
-            if robots:
-                self._db['robots'].upsert_all(
-                    [{'robot_id': r.robot_id, 'data': json.dumps(r.to_dict())} for r in robots],
-                    pk='robot_id')
-            if missions:
-                self._db['missions'].upsert_all([self._mission_row(m) for m in missions],
-                                                pk='id')
+        """Append events and save robots and missions in one transaction."""
+        with self.transaction() as tx:
+            out = tx.append(events, now)
+            tx.save_robots(robots)
+            tx.save_missions(missions)
         return out
 
     def events_after(self, after_id: int, limit: int, kinds: Sequence[str] = (),
@@ -116,7 +192,7 @@ class FleetStore:
         where = ['id > ?']
         args: list[Any] = [after_id]
         if kinds:
-            where.append(f'kind IN ({", ".join("?" for _ in kinds)})')
+            where.append(self._kind_clause(kinds))
             args.extend(kinds)
         if robot_id:
             where.append('robot_id = ?')
@@ -135,12 +211,23 @@ class FleetStore:
         """Return events logged at or after ``since`` (epoch s), oldest first."""
         where, args = ['time >= ?'], [since]  # type: list[str], list[Any]
         if kinds:
-            where.append(f'kind IN ({", ".join("?" for _ in kinds)})')
+            where.append(self._kind_clause(kinds))
             args.extend(kinds)
         rows = self._db.execute(
             f'SELECT id, time, kind, robot_id, mission_id, payload FROM events '
             f'WHERE {" AND ".join(where)} ORDER BY id LIMIT ?', [*args, limit]).fetchall()
         return [Event(r[0], r[1], r[2], r[3], json.loads(r[5]), r[4]) for r in rows]
+
+    @staticmethod
+    def _kind_clause(patterns: Sequence[str]) -> str:
+        """SQL matching any of ``patterns`` (kind patterns, see fleet_common.events).
+
+        A pattern holds only letters, digits, ``_``, ``.`` and ``*``, where SQLite's GLOB
+        and :func:`fleet_common.events.kind_matches` agree; the caller checks them.
+        """
+        for p in patterns:
+            vocabulary.check_pattern(p)
+        return '(' + ' OR '.join('kind GLOB ?' for _ in patterns) + ')'
 
     def last_event_id(self) -> int:
         """Return the newest event id, or 0 for an empty log."""
@@ -152,18 +239,12 @@ class FleetStore:
         """Return every persisted robot record."""
         return [RobotRecord.from_dict(json.loads(r['data'])) for r in self._db['robots'].rows]
 
+    def load_marks(self) -> list[tuple[str, int, int]]:
+        """Return every robot's committed event mark: (robot id, epoch, seq)."""
+        rows = self._db.execute('SELECT robot_id, epoch, seq FROM links').fetchall()
+        return [(r[0], int(r[1]), int(r[2])) for r in rows]
+
     # -- incidents ---------------------------------------------------------------------------
-    def upsert_incidents(self, incidents: Sequence[dict[str, Any]]) -> None:
-        """Save incidents (``Incident.to_dict()`` shapes) in one transaction."""
-        if not incidents:
-            return
-        rows = [{'id': d['id'], 'state': str(d.get('state', '')),
-                 'robot_id': d.get('robot_id', ''),
-                 'type': d.get('type', ''), 'opened_at': d.get('opened_at', 0.0),
-                 'data': json.dumps(d, default=str)} for d in incidents]
-        with self._db.conn:
-            self._db.execute('BEGIN')
-            self._db['incidents'].upsert_all(rows, pk='id')
 
     def load_incidents(self) -> list[dict[str, Any]]:
         """Return every persisted incident, oldest first."""
@@ -171,14 +252,6 @@ class FleetStore:
         return [json.loads(r[0]) for r in rows]
 
     # -- telemetry history ---------------------------------------------------------------------
-    def add_telemetry(self, samples: Sequence[dict[str, Any]]) -> None:
-        """Append telemetry samples (keys: robot_id, time, battery, x, y, theta, mode,
-        diagnostics_level, connectivity) in one transaction."""
-        if samples:
-            with self._db.conn:
-                self._db.execute('BEGIN')
-                self._db['telemetry'].insert_all(samples)
-
     def telemetry(self, robot_id: str, since: float, until: float,
                   step: float = 0.0, limit: int = 10_000) -> list[dict[str, Any]]:
         """Return a robot's samples in [since, until], oldest first; with ``step`` > 0, the

@@ -26,10 +26,10 @@ def make_status(robot_id: str = 'r1', seq: int = 1, x: float = 0.0, y: float = 0
 def make_robot(robot_id: str, x: float = 0.0, y: float = 0.0, battery: float = 0.9,
                caps: tuple[str, ...] = ('tote',), mode: Mode = Mode.IDLE,
                connectivity: Connectivity = Connectivity.ONLINE, dock: str = '',
-               mission: str = '') -> RobotRecord:
+               mission: str = '', attempt: int = 1) -> RobotRecord:
     return RobotRecord(robot_id=robot_id, connectivity=connectivity, mode=mode,
                        battery=battery, pose=Pose(x, y), capabilities=caps, dock=dock,
-                       current_mission_id=mission)
+                       current_mission_id=mission, current_attempt=attempt if mission else 0)
 
 
 def make_request(x: float = 5.0, y: float = 5.0, **kw: object) -> MissionRequest:

@@ -57,7 +57,7 @@ def test_failed_attempt_retries_elsewhere_then_fails_with_reason() -> None:
 
 
 def test_offline_robot_mission_requeued_after_grace_and_cancelled_on_return() -> None:
-    b = board(offline_grace=10.0)
+    b = board(robot_lost_after=10.0)
     b.submit(make_request(), ROBOTS, 0.0)
     b.assign([make_robot('r1')], 0.0)
     b.on_started('m1', 1, 'r1', 0.5)
@@ -65,39 +65,41 @@ def test_offline_robot_mission_requeued_after_grace_and_cancelled_on_return() ->
     assert b.tick(29.9).events == []
     ev = b.tick(30.0).events
     assert ev[0].payload['state'] == 'queued' and 'out of reach' in ev[0].payload['reason']
-    # The robot comes back still executing it: it is told to cancel.
-    res = b.on_robot_status(make_robot('r1', mission='m1', mode=Mode.WORKING), 31.0)
+    # The robot comes back still executing it: it is told to cancel that attempt.
+    res = b.on_robot_status(make_robot('r1', mission='m1', mode=Mode.WORKING), True, 31.0)
     assert res.commands == [CancelOnRobot('r1', 'm1',
-                                          'the mission is no longer assigned to this robot')]
-    assert b.on_robot_status(make_robot('r1', mission='m1'), 32.0).commands == []  # rate limit
+                                          'the mission is no longer assigned to this robot', 1)]
+    assert b.on_robot_status(make_robot('r1', mission='m1'), True, 32.0).commands == []  # rate limit
 
 
 def test_restart_readopts_missions_the_robot_reports() -> None:
-    b = board(offline_grace=10.0)
+    b = board(robot_lost_after=10.0)
     b.submit(make_request(), ROBOTS, 0.0)
     b.assign([make_robot('r1')], 0.0)
     b.on_started('m1', 1, 'r1', 0.5)
     b.submit(make_request(), ROBOTS, 0.6)
     b.assign([make_robot('r2')], 0.7)
     saved = [type(m).from_dict(m.to_dict()) for m in b.missions()]
-    b2 = board(offline_grace=10.0)
+    b2 = board(robot_lost_after=10.0)
     b2.restore(saved, now=100.0)
-    ev = b2.on_robot_status(make_robot('r1', mission='m1', mode=Mode.WORKING), 101.0).events
+    ev = b2.on_robot_status(make_robot('r1', mission='m1', mode=Mode.WORKING), True,
+                            101.0).events
     assert ev and ev[0].payload['reason'] == 're-adopted'
     assert b2.get('m2').state == MissionState.ASSIGNED
-    b2.on_robot_status(make_robot('r2', mission='m2', mode=Mode.WORKING), 101.0)
+    b2.on_robot_status(make_robot('r2', mission='m2', mode=Mode.WORKING), True, 101.0)
     assert b2.get('m2').state == MissionState.ACTIVE
     assert b2.tick(200.0).events == []  # both adopted: nothing requeued
     assert b2.get('m1').attempts == 1
 
 
 def test_restart_requeues_missions_no_robot_reports() -> None:
-    b = board(offline_grace=5.0)
+    b = board(robot_lost_after=5.0)
     b.submit(make_request(), ROBOTS, 0.0)
     b.assign([make_robot('r1')], 0.0)
-    b2 = board(offline_grace=5.0)
+    b2 = board(robot_lost_after=5.0)
     b2.restore(b.missions(), now=10.0)
-    b2.on_robot_status(make_robot('r1'), 11.0)  # idle, reports no mission
+    # Idle, reports no mission, but its events are not all in: it may still report it.
+    b2.on_robot_status(make_robot('r1'), False, 11.0)
     assert b2.tick(14.9).events == []
     assert b2.tick(15.0).events[0].payload['state'] == 'queued'
 
@@ -135,7 +137,7 @@ def test_cancel() -> None:
     b.assign([make_robot('r1')], 0.0)
     m, res = b.cancel('m1', 'customer', 1.0)
     assert m.state == MissionState.CANCELED
-    assert res.commands == [CancelOnRobot('r1', 'm1', 'customer')]
+    assert res.commands == [CancelOnRobot('r1', 'm1', 'customer', 1)]
     with pytest.raises(Conflict):
         b.cancel('m1', '', 2.0)
     with pytest.raises(NotFound):
@@ -162,7 +164,7 @@ def test_decommission_requeues_assigned_and_optionally_active() -> None:
     assert b.set_in_service('r1', False, False, 1.0).events == []  # active: left to finish
     res = b.set_in_service('r1', False, True, 2.0)
     assert b.get('m1').state == MissionState.QUEUED
-    assert res.commands == [CancelOnRobot('r1', 'm1', 'robot decommissioned')]
+    assert res.commands == [CancelOnRobot('r1', 'm1', 'robot decommissioned', 1)]
 
 
 def test_deadline_passes_while_queued() -> None:
@@ -192,3 +194,50 @@ def test_prune_forgets_finished_missions_but_keeps_idempotency() -> None:
     fresh.restore_keys([('k1', 'm1', make_request(1, 1, idempotency_key='k1').body_hash())])
     with pytest.raises(Pruned):
         fresh.submit(make_request(1, 1, idempotency_key='k1'), ROBOTS, 303.0)
+
+
+def test_a_robot_that_lost_its_active_mission_fails_the_attempt_at_once() -> None:
+    b = board(robot_lost_after=300.0)
+    b.submit(make_request(), ROBOTS, 0.0)
+    b.assign([make_robot('r1')], 0.0)
+    b.on_started('m1', 1, 'r1', 0.5)
+    # Not all its events are committed yet: it may be reporting the outcome: wait.
+    assert b.on_robot_status(make_robot('r1'), False, 1.0).events == []
+    ev = b.on_robot_status(make_robot('r1'), True, 1.1).events
+    assert ev[0].payload['state'] == 'queued'
+    assert 'not executing' in ev[0].payload['reason']
+    again = b.assign([make_robot('r1')], 1.2).commands[0]
+    assert again.attempt == 2
+
+
+def test_an_assigned_mission_is_resent_then_given_up_when_never_taken() -> None:
+    b = board(dispatch_retry=2.0, dispatch_timeout=10.0)
+    b.submit(make_request(), ROBOTS, 0.0)
+    b.assign([make_robot('r1')], 0.0)
+    assert b.redispatch(1.0).commands == []
+    resent = b.redispatch(2.0).commands
+    assert [(c.robot_id, c.attempt) for c in resent] == [('r1', 1)]
+    assert b.on_robot_status(make_robot('r1'), True, 9.0).events == []
+    ev = b.on_robot_status(make_robot('r1'), True, 10.0).events
+    assert ev[0].payload['state'] == 'queued' and 'did not take' in ev[0].payload['reason']
+
+
+def test_a_late_outcome_of_a_requeued_attempt_is_not_applied() -> None:
+    b = board(robot_lost_after=60.0)
+    b.submit(make_request(), ROBOTS, 0.0)
+    b.assign([make_robot('r1')], 0.0)
+    b.on_started('m1', 1, 'r1', 0.5)
+    b.on_connectivity('r1', Connectivity.OFFLINE, 10.0)
+    assert b.tick(70.0).events[0].payload['state'] == 'queued'
+    b.assign([make_robot('r2')], 71.0)
+    assert b.on_result('m1', 1, 'r1', Outcome.SUCCEEDED, '', 80.0).events == []
+    m = b.get('m1')
+    assert m.state == MissionState.ASSIGNED and m.robot_id == 'r2' and m.attempts == 2
+
+
+def test_a_refused_mission_goes_elsewhere() -> None:
+    b = board()
+    b.submit(make_request(), ROBOTS, 0.0)
+    b.assign([make_robot('r1')], 0.0)
+    ev = b.on_refused('m1', 1, 'r1', 'executing mission m9', 0.5).events
+    assert ev[0].payload['state'] == 'queued' and 'refused' in ev[0].payload['reason']

@@ -1,8 +1,9 @@
 """A simulated robot as a whole: the simulated base (``SimRobot``) plus its onboard agent.
 
 The agent runs "on the robot", so when the simulator's ``fault`` parameter is ``offline``
-the robot drops off the network: its agent is taken out of the executor (it stops
-reporting and answering) and put back when the fault is cleared.
+the robot drops off the network: its agent's fleet link is cut (nothing sent, nothing
+received; its outbox keeps filling and the robot keeps executing) and restored when the
+fault is cleared.
 """
 
 from __future__ import annotations
@@ -44,13 +45,8 @@ class SimulatedRobot:
             executor.add_node(n)
 
     def _set_network(self, up: bool) -> None:
-        if self._executor is None or up == self.online:
-            return
         self.online = up
-        if up:
-            self._executor.add_node(self.agent)
-        else:
-            self._executor.remove_node(self.agent)
+        self.agent.link.connected = up
 
     def detach(self) -> None:
         """Take both nodes out of the executor and destroy them (the sim ends its goals)."""

@@ -20,13 +20,15 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
+from fleet_common.events import EventKind, MissionStateChanged, RobotDock
+
 from fleet_manager.core.assignment import AssignmentPolicy, MissionView, RobotView
 from fleet_manager.core.config import FleetConfig
 from fleet_manager.core.errors import Conflict, NotFound, ValidationError
 from fleet_manager.core.model import Connectivity, Mode, NewEvent, RobotRecord
 
-STATE_EVENT = 'mission.state'
-DOCK_EVENT = 'robot.dock'
+STATE_EVENT = EventKind.MISSION_STATE.value
+DOCK_EVENT = EventKind.ROBOT_DOCK.value
 
 
 class Pruned(LookupError):
@@ -83,12 +85,18 @@ class Limits:
 
 @dataclass(frozen=True)
 class MissionSettings:
-    """Failure policy and battery floor."""
+    """Failure policy, timing of the robot link and battery floor."""
 
     max_attempts: int = 3
-    offline_grace: float = 10.0  # s a robot may stay offline before its mission is requeued
+    robot_lost_after: float = 300.0
+    """s a robot with a mission may be out of reach (it may still be executing it) before
+    the mission returns to the queue with the next attempt number."""
     battery_floor: float = 0.2  # 0..1, below which a robot takes no mission and docks
     cancel_repeat: float = 5.0  # s between repeated cancel requests to the same robot
+    dispatch_retry: float = 2.0  # s between resends of a mission the robot has not taken
+    dispatch_timeout: float = 30.0
+    """s an online robot that reports no mission may leave an assigned mission untaken
+    before the attempt fails."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +158,10 @@ class Mission:
     """Human interventions (safety stops, operator commands) during the mission."""
     lost_since: float | None = None
     """When the robot executing it went out of reach (or the manager restarted)."""
+    dispatched_at: float | None = None
+    """When the current attempt was last sent to its robot."""
+    paused: bool = False
+    """The robot executing it reports that it is paused."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict."""
@@ -179,11 +191,12 @@ class Dispatch:
 
 @dataclass(frozen=True)
 class CancelOnRobot:
-    """Tell ``robot_id`` to stop executing ``mission_id``."""
+    """Tell ``robot_id`` to stop executing ``mission_id`` (``attempt`` 0: any attempt)."""
 
     robot_id: str
     mission_id: str
     reason: str
+    attempt: int = 0
 
 
 @dataclass(frozen=True)
@@ -415,7 +428,8 @@ class MissionBoard:
             raise Conflict(f'mission {mission_id} already {m.state.value}')
         res = Result()
         if m.robot_id and m.state in (MissionState.ASSIGNED, MissionState.ACTIVE):
-            res.commands.append(CancelOnRobot(m.robot_id, m.id, reason or 'canceled'))
+            res.commands.append(CancelOnRobot(m.robot_id, m.id, reason or 'canceled',
+                                              m.attempts))
         res.events.append(self._set(m, MissionState.CANCELED, now, reason or 'canceled'))
         return m, res
 
@@ -448,6 +462,8 @@ class MissionBoard:
             m.tried_robots.append(a.robot_id)
             m.progress = 0.0
             m.recoveries = 0
+            m.dispatched_at = now
+            m.paused = False
             res.events.append(self._set(m, MissionState.ASSIGNED, now,
                                         f'nearest available robot ({a.cost:.1f} m)'))
             res.commands.append(Dispatch(m, a.robot_id, m.attempts))
@@ -467,10 +483,9 @@ class MissionBoard:
             return
         self._docking.add(rec.robot_id)
         res.commands.append(SendToDock(rec.robot_id, rec.dock))
-        res.events.append(NewEvent(DOCK_EVENT, rec.robot_id, {
-            'dock': rec.dock, 'battery': rec.battery,
-            'reason': f'battery {rec.battery:.2f} below floor '
-                      f'{self._settings.battery_floor:.2f}'}))
+        res.events.append(NewEvent.of(RobotDock(
+            rec.dock, rec.battery, f'battery {rec.battery:.2f} below floor '
+                                   f'{self._settings.battery_floor:.2f}'), rec.robot_id))
 
     # -- what agents report ----------------------------------------------------------------
     def _current(self, mission_id: str, attempt: int, robot_id: str) -> Mission | None:
@@ -486,16 +501,6 @@ class MissionBoard:
             return Result()
         m.lost_since = None
         return Result([self._set(m, MissionState.ACTIVE, now, 'accepted by robot')])
-
-    def on_feedback(self, mission_id: str, attempt: int, robot_id: str, progress: float,
-                    distance_remaining: float, recoveries: int) -> None:
-        """Record progress of the current attempt (no event: feedback is frequent)."""
-        m = self._current(mission_id, attempt, robot_id)
-        if m is None:
-            return
-        m.progress = progress
-        m.distance_remaining = distance_remaining
-        m.recoveries = recoveries
 
     def on_result(self, mission_id: str, attempt: int, robot_id: str, outcome: Outcome,
                   reason: str, now: float, detail: dict[str, Any] | None = None) -> Result:
@@ -525,26 +530,75 @@ class MissionBoard:
         m.lost_since = None
         return self._set(m, MissionState.QUEUED, now, f'retry: {reason}', extra, robot)
 
-    def on_robot_status(self, rec: RobotRecord, now: float) -> Result:
-        """Reconcile what a robot says it executes with what the board believes."""
+    def on_robot_status(self, rec: RobotRecord, covered: bool, now: float) -> Result:
+        """Reconcile what a robot says it executes with what the board believes.
+
+        ``covered`` is True when every event the agent wrote before this status is
+        committed: then a robot that reports not executing the board's mission for it has
+        lost it (its agent restarted, say), and the attempt fails at once instead of
+        waiting. A robot executing a mission (or an attempt) the board no longer gives it
+        is told to stop.
+        """
         res = Result()
-        reported = rec.current_mission_id
+        reported, attempt = rec.current_mission_id, rec.current_attempt
         mine = self.mission_of(rec.robot_id)
-        if mine is not None and mine.lost_since is not None and reported == mine.id:
-            mine.lost_since = None
-            if mine.state == MissionState.ASSIGNED:
-                res.events.append(self._set(mine, MissionState.ACTIVE, now, 're-adopted'))
-            else:
-                res.events.append(self._event(mine, mine.state, 're-adopted'))
-                self._dirty.add(mine.id)
-        if reported and (mine is None or mine.id != reported):
+        if mine is not None:
+            if reported == mine.id and attempt == mine.attempts:
+                mine.paused = rec.mode == Mode.PAUSED
+                mine.progress = rec.mission_progress
+                mine.distance_remaining = rec.distance_remaining
+                mine.recoveries = max(mine.recoveries, rec.mission_recoveries)
+                if mine.lost_since is not None:
+                    mine.lost_since = None
+                    if mine.state == MissionState.ASSIGNED:
+                        res.events.append(self._set(mine, MissionState.ACTIVE, now, 're-adopted'))
+                    else:
+                        res.events.append(self._event(mine, mine.state, 're-adopted'))
+                        self._dirty.add(mine.id)
+            elif covered and rec.connectivity == Connectivity.ONLINE:
+                res.events.extend(self._lost_by_robot(mine, now))
+        if reported and (mine is None or mine.id != reported or attempt != mine.attempts):
             key = (rec.robot_id, reported)
             last = self._cancel_sent.get(key)
             if last is None or now - last >= self._settings.cancel_repeat:
                 self._cancel_sent[key] = now
                 res.commands.append(CancelOnRobot(
-                    rec.robot_id, reported, 'the mission is no longer assigned to this robot'))
+                    rec.robot_id, reported, 'the mission is no longer assigned to this robot',
+                    attempt))
         return res
+
+    def _lost_by_robot(self, m: Mission, now: float) -> list[NewEvent]:
+        """The robot is reachable, has reported everything, and is not executing ``m``."""
+        if m.state == MissionState.ACTIVE:
+            return [self._attempt_failed(
+                m, f'robot {m.robot_id} reports it is not executing the mission', now)]
+        # updated_at is when it was assigned (resends do not move it).
+        if m.state == MissionState.ASSIGNED and \
+                now - m.updated_at >= self._settings.dispatch_timeout:
+            return [self._attempt_failed(
+                m, f'robot {m.robot_id} did not take the mission within '
+                   f'{self._settings.dispatch_timeout:g} s', now)]
+        return []
+
+    def redispatch(self, now: float) -> Result:
+        """Resend assigned missions their robot has not taken yet (every dispatch_retry s)."""
+        res = Result()
+        for robot_id, mission_id in self._by_robot.items():
+            m = self._missions[mission_id]
+            if m.state != MissionState.ASSIGNED or m.lost_since is not None:
+                continue
+            if m.dispatched_at is None or now - m.dispatched_at >= self._settings.dispatch_retry:
+                m.dispatched_at = now
+                res.commands.append(Dispatch(m, robot_id, m.attempts))
+        return res
+
+    def on_refused(self, mission_id: str, attempt: int, robot_id: str, reason: str,
+                   now: float) -> Result:
+        """The robot's agent refused the attempt (busy, invalid): try elsewhere."""
+        m = self._current(mission_id, attempt, robot_id)
+        if m is None:
+            return Result()
+        return Result([self._attempt_failed(m, f'refused by the robot: {reason}', now)])
 
     def on_connectivity(self, robot_id: str, connectivity: Connectivity, now: float) -> None:
         """Start the grace period when a robot with a mission goes offline."""
@@ -560,7 +614,7 @@ class MissionBoard:
         for m in list(self._missions.values()):
             lost = m.lost_since
             if m.state in (MissionState.ASSIGNED, MissionState.ACTIVE) and \
-                    lost is not None and now - lost >= self._settings.offline_grace:
+                    lost is not None and now - lost >= self._settings.robot_lost_after:
                 robot = m.robot_id
                 res.events.append(self._attempt_failed(
                     m, f'robot {robot} out of reach for {now - m.lost_since:.0f} s', now))
@@ -579,7 +633,8 @@ class MissionBoard:
         if m is None:
             return res
         if m.state == MissionState.ASSIGNED or reassign_active:
-            res.commands.append(CancelOnRobot(robot_id, m.id, 'robot decommissioned'))
+            res.commands.append(CancelOnRobot(robot_id, m.id, 'robot decommissioned',
+                                              m.attempts))
             m.robot_id = ''
             m.lost_since = None
             res.events.append(self._set(m, MissionState.QUEUED, now,
@@ -598,14 +653,14 @@ class MissionBoard:
 
     def _event(self, m: Mission, previous: MissionState | None, reason: str,
                extra: dict[str, Any] | None = None, robot_id: str | None = None) -> NewEvent:
-        """Build the event of a transition; ``robot_id`` names the robot it concerns."""
+        """Build the event of a transition; ``robot_id`` names the robot it concerns.
+
+        ``extra`` holds the outcome fields of :class:`MissionStateChanged` (interventions,
+        recoveries, error codes, software version).
+        """
         robot = m.robot_id if robot_id is None else robot_id
-        payload = {'mission_id': m.id, 'state': m.state.value,
-                   'from': previous.value if previous else None,
-                   'robot_id': robot, 'attempt': m.attempts, 'reason': reason,
-                   'client_ref': m.client_ref}
-        if m.callback_url:
-            payload['callback_url'] = m.callback_url
-        if extra:
-            payload.update(extra)
-        return NewEvent(STATE_EVENT, robot, payload, mission_id=m.id)
+        payload = MissionStateChanged(
+            mission_id=m.id, state=m.state.value, from_=previous.value if previous else None,
+            robot_id=robot, attempt=m.attempts, reason=reason, client_ref=m.client_ref,
+            callback_url=m.callback_url or None, **(extra or {}))
+        return NewEvent.of(payload, robot, mission_id=m.id)

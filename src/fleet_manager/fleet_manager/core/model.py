@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from fleet_common.events import Payload
+
 
 class Connectivity(str, enum.Enum):
     """Whether the manager hears from a robot."""
@@ -32,6 +34,8 @@ class Mode(enum.IntEnum):
     """On its charger."""
     ERROR = 4
     """The robot reports an error (diagnostics at ERROR)."""
+    PAUSED = 5
+    """Executing a mission that an operator or a rule paused."""
 
     @property
     def label(self) -> str:
@@ -71,6 +75,15 @@ class StatusReport:
     current_mission_id: str = ''
     diagnostics_level: int = 0
     report_period: float = 0.0
+    current_attempt: int = 0
+    mission_progress: float = 0.0
+    distance_remaining: float = 0.0
+    waypoint_index: int = 0
+    recoveries: int = 0
+    epoch: int = 0
+    """The agent's outbox epoch."""
+    event_seq: int = 0
+    """The newest event seq the agent had written when it sent this status."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +97,7 @@ class RobotEventReport:
     severity: int = 0
     message: str = ''
     data: dict[str, Any] = field(default_factory=dict)
+    epoch: int = 0
 
 
 @dataclass
@@ -102,10 +116,21 @@ class RobotRecord:
     group: str = ''
     dock: str = ''
     current_mission_id: str = ''
+    current_attempt: int = 0
     diagnostics_level: int = 0
     report_period: float = 0.0
     last_seq: int = 0
-    last_event_seq: int = 0
+    """The seq of the latest status (informational: statuses are not de-duplicated)."""
+    epoch: int = 0
+    """The outbox epoch the latest status named."""
+    event_seq: int = 0
+    """The newest event seq the agent had written when it sent its latest status."""
+    mission_progress: float = 0.0
+    """0..1 over the current mission's waypoints, as the robot reports it."""
+    distance_remaining: float = 0.0
+    """m to the current waypoint."""
+    mission_recoveries: int = 0
+    """Nav2 recoveries during the current mission."""
     heard_at: float | None = None
     """Manager-side time the robot was last heard from (or the registry was restored)."""
 
@@ -125,10 +150,10 @@ class RobotRecord:
             'group': self.group,
             'dock': self.dock,
             'current_mission_id': self.current_mission_id,
+            'current_attempt': self.current_attempt,
             'diagnostics_level': self.diagnostics_level,
             'report_period': self.report_period,
             'last_seq': self.last_seq,
-            'last_event_seq': self.last_event_seq,
         }
 
     @classmethod
@@ -149,21 +174,30 @@ class RobotRecord:
             group=data.get('group', ''),
             dock=data.get('dock', ''),
             current_mission_id=data.get('current_mission_id', ''),
+            current_attempt=int(data.get('current_attempt', 0)),
             diagnostics_level=int(data.get('diagnostics_level', 0)),
             report_period=float(data.get('report_period', 0.0)),
             last_seq=int(data.get('last_seq', 0)),
-            last_event_seq=int(data.get('last_event_seq', 0)),
         )
 
 
 @dataclass(frozen=True)
 class NewEvent:
-    """A fact to append to the event log; the store gives it an id and a time."""
+    """A fact to append to the event log; the store gives it an id and a time.
+
+    Build it from a typed payload with :meth:`of`; ``kind`` is one of
+    :class:`fleet_common.events.EventKind` and ``payload`` its payload's JSON.
+    """
 
     kind: str
     robot_id: str = ''
     payload: dict[str, Any] = field(default_factory=dict)
     mission_id: str = ''
+
+    @classmethod
+    def of(cls, payload: Payload, robot_id: str = '', mission_id: str = '') -> 'NewEvent':
+        """Return the event carrying ``payload`` (its kind is the payload's)."""
+        return cls(payload.KIND.value, robot_id, payload.to_json(), mission_id)
 
 
 @dataclass(frozen=True)

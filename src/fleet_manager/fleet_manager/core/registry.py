@@ -13,13 +13,15 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Iterable
 
+from fleet_common.events import EventKind, RobotConnectivity, RobotRegistered, RobotService
+
 from fleet_manager.core.config import FleetConfig
 from fleet_manager.core.errors import NotFound
 from fleet_manager.core.model import Connectivity, NewEvent, RobotRecord, StatusReport
 
-CONNECTIVITY_EVENT = 'robot.connectivity'
-SERVICE_EVENT = 'robot.service'
-REGISTERED_EVENT = 'robot.registered'
+CONNECTIVITY_EVENT = EventKind.ROBOT_CONNECTIVITY.value
+SERVICE_EVENT = EventKind.ROBOT_SERVICE.value
+REGISTERED_EVENT = EventKind.ROBOT_REGISTERED.value
 
 
 class Rejection(str, enum.Enum):
@@ -33,8 +35,6 @@ class Rejection(str, enum.Enum):
     """The battery is outside 0..1 (NaN means unknown and is accepted)."""
     UNKNOWN_ROBOT = 'unknown_robot'
     """The robot is not in the fleet and unknown robots are not accepted."""
-    DUPLICATE = 'duplicate'
-    """The sequence number was already seen (a replay)."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,12 @@ class Registry:
 
     # -- ingest --------------------------------------------------------------------------
     def ingest(self, report: StatusReport, now: float) -> IngestResult:
-        """Apply one status report received at ``now``; never raises on bad content."""
+        """Apply one status report received at ``now``; never raises on bad content.
+
+        Statuses are snapshots: the latest one received wins. They are not de-duplicated by
+        sequence number, so no single status (a replay, a forged maximal seq) can make the
+        registry ignore the robot's later ones.
+        """
         rejection = self._check(report)
         if rejection is not None:
             self.rejections[rejection] += 1
@@ -125,20 +130,21 @@ class Registry:
         events: list[NewEvent] = []
         rec = self._robots.get(report.robot_id)
         if rec is None:
-            rec = self._new_record(report.robot_id)
-            self._robots[report.robot_id] = rec
-            events.append(NewEvent(REGISTERED_EVENT, rec.robot_id,
-                                   {'capabilities': list(rec.capabilities)}))
-        if report.seq <= rec.last_seq:
-            self.rejections[Rejection.DUPLICATE] += 1
-            return IngestResult(False, Rejection.DUPLICATE)
+            rec, registered = self.register(report.robot_id)
+            events.extend(registered)
         rec.last_seq = report.seq
         rec.mode = report.mode
         rec.battery = report.battery
         rec.pose = report.pose
         rec.software_version = report.software_version
         rec.current_mission_id = report.current_mission_id
+        rec.current_attempt = report.current_attempt
         rec.diagnostics_level = report.diagnostics_level
+        rec.epoch = report.epoch
+        rec.event_seq = report.event_seq
+        rec.mission_progress = report.mission_progress
+        rec.distance_remaining = report.distance_remaining
+        rec.mission_recoveries = report.recoveries
         if report.report_period > 0:
             rec.report_period = report.report_period
         rec.last_seen = now
@@ -147,23 +153,20 @@ class Registry:
             events.append(self._transition(rec, Connectivity.ONLINE, 'status received'))
         return IngestResult(True, None, events, rec)
 
-    def accept_event(self, robot_id: str, seq: int) -> bool:
-        """Return True (and remember ``seq``) for a robot event not seen before.
-
-        Agents replay their buffered events after an outage; a replay has a sequence number
-        at or below the newest one seen and is refused here, so it is processed once.
-        """
-        if not robot_id or not robot_id.strip():
-            return False
+    def register(self, robot_id: str) -> tuple[RobotRecord, list[NewEvent]]:
+        """Return the robot's record, adding it (and its ``robot.registered`` event) when it
+        is new. The caller checks ``accepts`` first for robots not in the fleet definition."""
         rec = self._robots.get(robot_id)
-        if rec is None:
-            if not self._settings.accept_unknown_robots:
-                return False
-            rec = self._robots[robot_id] = self._new_record(robot_id)
-        if seq <= rec.last_event_seq:
-            return False
-        rec.last_event_seq = seq
-        return True
+        if rec is not None:
+            return rec, []
+        rec = self._new_record(robot_id)
+        self._robots[robot_id] = rec
+        return rec, [NewEvent.of(RobotRegistered(list(rec.capabilities)), robot_id)]
+
+    def accepts(self, robot_id: str) -> bool:
+        """True when reports of ``robot_id`` are taken (listed, or unknown ones allowed)."""
+        return bool(robot_id.strip()) and (
+            robot_id in self._robots or self._settings.accept_unknown_robots)
 
     def _check(self, report: StatusReport) -> Rejection | None:
         if not report.robot_id or not report.robot_id.strip():
@@ -205,15 +208,14 @@ class Registry:
     def _transition(self, rec: RobotRecord, new: Connectivity, reason: str) -> NewEvent:
         old = rec.connectivity
         rec.connectivity = new
-        return NewEvent(CONNECTIVITY_EVENT, rec.robot_id,
-                        {'from': old.value, 'to': new.value, 'reason': reason})
+        return NewEvent.of(RobotConnectivity(old.value, new.value, reason), rec.robot_id)
 
     # -- maintenance ---------------------------------------------------------------------
-    def set_in_service(self, robot_id: str, in_service: bool, reason: str) -> list[NewEvent]:
+    def set_in_service(self, robot_id: str, in_service: bool, reason: str,
+                       who: str = '') -> list[NewEvent]:
         """Decommission (``in_service=False``) or recommission a robot; NotFound if unknown."""
         rec = self.get(robot_id)
         if rec.decommissioned == (not in_service):
             return []
         rec.decommissioned = not in_service
-        return [NewEvent(SERVICE_EVENT, robot_id,
-                         {'in_service': in_service, 'reason': reason})]
+        return [NewEvent.of(RobotService(in_service, reason, who), robot_id)]
