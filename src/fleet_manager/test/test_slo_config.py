@@ -10,6 +10,7 @@ import yaml
 
 from fleet_manager.core.errors import ConfigError
 from fleet_manager.core.slo import DEFAULT_ALERT_POLICY, OperatingHours, Severity, Shift
+from fleet_manager.core.rules import load_workflows
 from fleet_manager.core.slo_config import load_slos
 
 WORKSPACE = Path(__file__).resolve().parents[3]
@@ -151,6 +152,42 @@ slos:
     operating_hours: {{utc_offset: {offset}, shifts: ['06:00-14:00']}}
 """)
     assert_key(error, 'slos[0].operating_hours.utc_offset')
+
+
+AVAILABILITY_WITH_OFFSET = """\
+slos:
+  - name: avail
+    sli: availability
+    objective: 0.98
+    period_s: 604800
+    operating_hours: {{utc_offset: {offset}, shifts: ['06:00-14:00']}}
+"""
+
+
+@pytest.mark.parametrize('offset, seconds', [
+    ('1', 3600), ('-5.5', -19800), ("'+01:00'", 3600), ("'-05:30'", -19800), ("'UTC'", 0),
+    ('0', 0),
+])
+def test_utc_offset_forms_are_those_of_workflows(tmp_path: Path, offset: str,
+                                                 seconds: int) -> None:
+    (spec,) = load_slos(write(tmp_path, AVAILABILITY_WITH_OFFSET.format(offset=offset)))
+    assert spec.operating_hours == OperatingHours((Shift(6 * 60, 14 * 60),), seconds)
+    workflows = tmp_path / 'workflows.yaml'
+    workflows.write_text(f'version: 1\nutc_offset: {offset}\n', encoding='utf-8')
+    assert load_workflows(workflows).utc_offset == seconds
+
+
+@pytest.mark.parametrize('offset', ['+1:00', "'+15:00'", "'01:00'", "'+01:75'", "'CET'",
+                                    '1.01', 'true'])
+def test_bad_utc_offset_reads_the_same_in_both_files(tmp_path: Path, offset: str) -> None:
+    slo_error = config_error(tmp_path, AVAILABILITY_WITH_OFFSET.format(offset=offset))
+    assert_key(slo_error, 'slos[0].operating_hours.utc_offset')
+    workflows = tmp_path / 'workflows.yaml'
+    workflows.write_text(f'version: 1\nutc_offset: {offset}\n', encoding='utf-8')
+    with pytest.raises(ConfigError) as info:
+        load_workflows(workflows)
+    assert info.value.key == 'utc_offset'
+    assert slo_error.reason == info.value.reason and 'is not a UTC offset' in slo_error.reason
 
 
 @pytest.mark.parametrize('missing', ['name', 'sli', 'objective', 'period_s'])

@@ -690,3 +690,23 @@ def test_config_file_errors(tmp_path):
     assert caught.value.file == str(bad) and 'invalid YAML' in str(caught.value)
     with pytest.raises(ConfigError, match='cannot read'):
         read_config_file(tmp_path / 'missing.yaml')
+
+
+@pytest.mark.parametrize('data, where, words', [
+    (b'webhooks: []\nrate_limit: {burst: 5}\n# caf\xe9\n', 'line 3, column 6',
+     'cannot read: not valid UTF-8'),
+    (b'webhooks: [unclosed\n', 'line 2, column 1', 'invalid YAML'),
+    (b'webhooks: []\nwebhooks: []\n', 'line 2, column 1', "duplicate key 'webhooks'"),
+])
+def test_web_yaml_read_errors_name_the_file_and_where(tmp_path, data, where, words):
+    path = tmp_path / 'web.yaml'
+    path.write_bytes(data)
+    with pytest.raises(ConfigError) as caught:
+        read_config_file(path)
+    assert (caught.value.file, caught.value.key) == (str(path), where)
+    assert str(caught.value).startswith(f'{path}: {where}: ') and words in str(caught.value)
+    path.write_text('- a\n- b\n', encoding='utf-8')
+    with pytest.raises(ConfigError, match='must be a mapping, got list'):
+        read_config_file(path)
+    path.write_text('', encoding='utf-8')
+    assert read_config_file(path) == {}
