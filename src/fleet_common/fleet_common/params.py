@@ -237,7 +237,15 @@ def param_specs(schema: type[Any] | Any) -> tuple[ParamSpec, ...]:
     return tuple(specs)
 
 
-def declare_params(node: Node, schema: type[T] | T, prefix: str = '') -> T:
+@typing.overload
+def declare_params(node: Node, schema: type[T], prefix: str = '') -> T: ...
+
+
+@typing.overload
+def declare_params(node: Node, schema: T, prefix: str = '') -> T: ...
+
+
+def declare_params(node: Node, schema: Any, prefix: str = '') -> Any:
     """Declare every parameter of ``schema`` on ``node`` (named ``prefix + field``) with its
     descriptor, and return the values read back (overrides applied).
 
@@ -269,7 +277,15 @@ def declare_params(node: Node, schema: type[T] | T, prefix: str = '') -> T:
     return read_params(node, schema, prefix)
 
 
-def read_params(node: Node, schema: type[T] | T, prefix: str = '') -> T:
+@typing.overload
+def read_params(node: Node, schema: type[T], prefix: str = '') -> T: ...
+
+
+@typing.overload
+def read_params(node: Node, schema: T, prefix: str = '') -> T: ...
+
+
+def read_params(node: Node, schema: Any, prefix: str = '') -> Any:
     """Return the current values of ``schema``'s parameters on ``node`` as a new instance."""
     cls = schema if isinstance(schema, type) else type(schema)
     values = {}
