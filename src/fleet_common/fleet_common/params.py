@@ -52,7 +52,8 @@ Contract:
   its default and its description, unit and range in a comment;
   :func:`replace_yaml_section` puts it into a file's text, leaving the other nodes alone.
   ``python -m fleet_common.params FILE NODE=package.module:Class ...`` rewrites those
-  sections of FILE (``--check`` only reports a stale file, exit status 1).
+  sections of FILE (``--check`` only reports a stale file, exit status 1); an entry
+  ``NODE:nav2_watch.=package.module:Class`` adds a prefixed dataclass to NODE's section.
 * :func:`help_text` lists the parameters for a node's ``--help``.
 """
 
@@ -321,23 +322,33 @@ def _notes(spec: ParamSpec) -> str:
     return f' [{notes}]' if notes else ''
 
 
-def params_yaml_section(schema: type[Any] | Any, node_name: str, *,
-                        source: str = '', width: int = 99) -> str:
-    """Return the ``<node_name>: ros__parameters:`` section of a parameter file for
-    ``schema``: every parameter at its default, after a comment with its description and
-    ``[unit; low..high; read-only]``. ``source`` names where it was generated from."""
+def params_yaml_section(node_name: str, *schemas: Any, source: str = '',
+                        width: int = 99) -> str:
+    """Return the ``<node_name>: ros__parameters:`` section of a parameter file.
+
+    Each of ``schemas`` is a parameter dataclass (class or instance), or a ``(prefix,
+    dataclass)`` pair for parameters declared with that prefix (``'nav2_watch.'``), written
+    as a nested mapping. Every parameter is at its default, after a comment with its
+    description and ``[unit; low..high; read-only]``. ``source`` names where it was
+    generated from.
+    """
     lines = [f'{node_name}:']
     if source:
         lines += textwrap.wrap(f'Generated from {source} by `python -m fleet_common.params`: '
                                'edit the dataclass, then regenerate.', width - 4,
                                initial_indent='  # ', subsequent_indent='  # ')
     lines.append('  ros__parameters:')
-    for spec in param_specs(schema):
-        comment = spec.description + _notes(spec)
-        lines += textwrap.wrap(comment, width - 6, initial_indent='    # ',
-                               subsequent_indent='    # ', break_on_hyphens=False)
-        value = spec.to_ros(spec.default)
-        lines.append(f'    {spec.name}: {_yaml_value(value)}')
+    for item in schemas:
+        prefix, schema = item if isinstance(item, tuple) else ('', item)
+        indent = '    '
+        for name in (part for part in prefix.split('.') if part):
+            lines.append(f'{indent}{name}:')
+            indent += '  '
+        for spec in param_specs(schema):
+            lines += textwrap.wrap(spec.description + _notes(spec), width - len(indent) - 2,
+                                   initial_indent=f'{indent}# ',
+                                   subsequent_indent=f'{indent}# ', break_on_hyphens=False)
+            lines.append(f'{indent}{spec.name}: {_yaml_value(spec.to_ros(spec.default))}')
     return '\n'.join(lines) + '\n'
 
 
@@ -387,18 +398,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         description='Write the sections of a ROS parameter file that are generated from '
                     'parameter dataclasses.')
     parser.add_argument('file', type=pathlib.Path, help='the parameter file (YAML)')
-    parser.add_argument('sections', nargs='+', metavar='NODE=package.module:Class',
-                        help='node name and the dataclass that declares its parameters')
+    parser.add_argument('sections', nargs='+', metavar='NODE[:PREFIX]=package.module:Class',
+                        help='node name (and the prefix its parameters are declared with) '
+                             'and the dataclass that declares them; several entries for one '
+                             'node make one section, in order')
     parser.add_argument('--check', action='store_true',
                         help='change nothing; exit 1 when the file is not up to date')
     args = parser.parse_args(argv)
+    nodes: dict[str, list[tuple[str, type[Any]]]] = {}
+    sources: dict[str, list[str]] = {}
+    for item in args.sections:
+        left, _, target = item.partition('=')
+        node_name, _, prefix = left.partition(':')
+        if not node_name or not target:
+            parser.error(f'{item!r} is not NODE[:PREFIX]=package.module:Class')
+        nodes.setdefault(node_name, []).append((prefix, _load(target)))
+        sources.setdefault(node_name, []).append(target)
     old = args.file.read_text(encoding='utf-8') if args.file.exists() else ''
     new = old
-    for item in args.sections:
-        node_name, _, target = item.partition('=')
-        if not node_name or not target:
-            parser.error(f'{item!r} is not NODE=package.module:Class')
-        section = params_yaml_section(_load(target), node_name, source=target)
+    for node_name, schemas in nodes.items():
+        section = params_yaml_section(node_name, *schemas,
+                                      source=', '.join(sources[node_name]))
         new = replace_yaml_section(new, node_name, section)
     if args.check:
         if new != old:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import enum
+import pathlib
 from typing import Iterator
 
 import pytest
@@ -165,7 +166,7 @@ def test_schema_mistakes_are_caught_before_rclpy() -> None:
 
 
 def test_yaml_section_and_help_come_from_the_same_fields() -> None:
-    section = params_yaml_section(DemoParams, 'demo', source='test:DemoParams')
+    section = params_yaml_section('demo', DemoParams, source='test:DemoParams')
     assert yaml.safe_load(section) == {'demo': {'ros__parameters': {
         'rate': 1.0, 'buffer': 1000, 'topic': 'status', 'enabled': True, 'fault': 'none',
         'areas': [], 'weights': [0.5, 2.0], 'goals': 0}}}
@@ -179,3 +180,17 @@ def test_yaml_section_and_help_come_from_the_same_fields() -> None:
     assert replace_yaml_section('a: 1\n', 'demo', section) == 'a: 1\n\n' + section
     assert 'rate (double, default 1.0) [Hz; 0.01..100]\n      Reports per second.' in \
         help_text(DemoParams)
+
+
+def test_generated_section_loads_into_rclpy_prefixes_included(context: Context,
+                                                              tmp_path: pathlib.Path) -> None:
+    section = params_yaml_section('demo', DemoParams, ('w.', DemoParams))
+    assert '    w:\n      # Reports per second. [Hz; 0.01..100]\n      rate: 1.0\n' in section
+    path = tmp_path / 'params.yaml'
+    path.write_text(section.replace('      rate: 1.0', '      rate: 7.5'), encoding='utf-8')
+    node = Node('demo', context=context, cli_args=['--ros-args', '--params-file', str(path)])
+    try:
+        assert declare_params(node, DemoParams) == DemoParams()
+        assert declare_params(node, DemoParams, prefix='w.') == DemoParams(rate=7.5)
+    finally:
+        node.destroy_node()

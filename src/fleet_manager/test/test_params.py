@@ -34,7 +34,7 @@ def context() -> Iterator[Context]:
 def test_params_yaml_section_is_generated_from_the_dataclass() -> None:
     text = PARAMS_YAML.read_text(encoding='utf-8')
     expected = replace_yaml_section(text, 'fleet_manager',
-                                    params_yaml_section(ManagerParams, 'fleet_manager',
+                                    params_yaml_section('fleet_manager', ManagerParams,
                                                         source=SOURCE))
     assert text == expected, f'{PARAMS_YAML} is out of date: run {REGENERATE}'
 
