@@ -4,6 +4,9 @@ import pytest
 
 from fleet_manager.core.config import load_fleet_config
 from fleet_manager.core.errors import ConfigError
+from fleet_manager.core.rules import load_workflows
+from fleet_manager.core.runbooks import load_runbook
+from fleet_manager.core.slo_config import load_slos
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 
@@ -57,3 +60,27 @@ def test_missing_and_empty_file(tmp_path: pathlib.Path) -> None:
         load_fleet_config(tmp_path / 'nope.yaml')
     with pytest.raises(ConfigError, match='empty'):
         load_fleet_config(write(tmp_path, ''))
+
+
+LOADERS = {
+    'fleet.yaml': load_fleet_config,
+    'workflows.yaml': load_workflows,
+    'slos.yaml': load_slos,
+    'robot_stuck.yaml': load_runbook,
+}
+
+
+@pytest.mark.parametrize('name', sorted(LOADERS))
+@pytest.mark.parametrize('data, where, words', [
+    (b'site: a\nrobots: [{id: r\xe9}]\n', 'line 2, column 16', 'cannot read: not valid UTF-8'),
+    (b'site: a\nrobots: [{id: r1}\n', 'line 3, column 1', 'invalid YAML: expected'),
+    (b'site: a\nsite: b\n', 'line 2, column 1', "invalid YAML: found duplicate key 'site'"),
+])
+def test_every_loader_names_the_file_and_where_it_cannot_be_read(
+        tmp_path: pathlib.Path, name: str, data: bytes, where: str, words: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(ConfigError) as info:
+        LOADERS[name](path)
+    assert (info.value.file, info.value.key) == (str(path), where)
+    assert str(info.value).startswith(f'{path}: {where}: {words}')

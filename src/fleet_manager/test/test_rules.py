@@ -428,6 +428,31 @@ def test_config_error_names_file_and_key(tmp_path: pathlib.Path, change: Any, ke
     assert words in str(err)
 
 
+@pytest.mark.parametrize('offset, seconds', [
+    (1, 3600), (-5.5, -19800), ('+01:00', 3600), ('-05:30', -19800), ('UTC', 0), (0, 0),
+])
+def test_utc_offset_forms(tmp_path: pathlib.Path, offset: Any, seconds: int) -> None:
+    # the forms slos.yaml accepts too (fleet_common.timeofday); a night shift starting at
+    # local 22:00 starts at 22:00 - offset in UTC
+    engine = engine_for(tmp_path, {**STUCK, 'when': {'shift': 'night'}}, utc_offset=offset)
+    assert engine.workflows.utc_offset == seconds
+    start = T0 + 22 * HOUR - seconds
+    facts = [fact('recovery_started', start + i) for i in range(3)]
+    assert [len(engine.on_fact(f)) for f in facts] == [0, 0, 2]
+    early = engine_for(tmp_path, {**STUCK, 'when': {'shift': 'night'}}, utc_offset=offset)
+    assert [len(early.on_fact(fact('recovery_started', start - 60 + i))) for i in range(3)] \
+        == [0, 0, 0]
+
+
+def test_utc_offset_as_unquoted_base60_number_asks_for_quotes(tmp_path: pathlib.Path) -> None:
+    path = write(tmp_path, 'version: 1\nutc_offset: +1:00\n')  # YAML 1.1 reads it as 60
+    with pytest.raises(ConfigError) as info:
+        load_workflows(path)
+    assert info.value.key == 'utc_offset'
+    assert "60 is not a UTC offset: it is outside -14:00..+14:00" in str(info.value)
+    assert "quote it: '+01:00'" in str(info.value)
+
+
 def test_config_error_yaml_syntax_names_file_and_line(tmp_path: pathlib.Path) -> None:
     path = write(tmp_path, 'version: 1\nrules:\n  - name: x\n    trigger: {type: event\n')
     with pytest.raises(ConfigError) as info:

@@ -10,6 +10,7 @@ import yaml
 
 from fleet_manager.core.errors import ConfigError
 from fleet_manager.core.slo import DEFAULT_ALERT_POLICY, OperatingHours, Severity, Shift
+from fleet_manager.core.rules import load_workflows
 from fleet_manager.core.slo_config import load_slos
 
 WORKSPACE = Path(__file__).resolve().parents[3]
@@ -153,11 +154,47 @@ slos:
     assert_key(error, 'slos[0].operating_hours.utc_offset')
 
 
+AVAILABILITY_WITH_OFFSET = """\
+slos:
+  - name: avail
+    sli: availability
+    objective: 0.98
+    period_s: 604800
+    operating_hours: {{utc_offset: {offset}, shifts: ['06:00-14:00']}}
+"""
+
+
+@pytest.mark.parametrize('offset, seconds', [
+    ('1', 3600), ('-5.5', -19800), ("'+01:00'", 3600), ("'-05:30'", -19800), ("'UTC'", 0),
+    ('0', 0),
+])
+def test_utc_offset_forms_are_those_of_workflows(tmp_path: Path, offset: str,
+                                                 seconds: int) -> None:
+    (spec,) = load_slos(write(tmp_path, AVAILABILITY_WITH_OFFSET.format(offset=offset)))
+    assert spec.operating_hours == OperatingHours((Shift(6 * 60, 14 * 60),), seconds)
+    workflows = tmp_path / 'workflows.yaml'
+    workflows.write_text(f'version: 1\nutc_offset: {offset}\n', encoding='utf-8')
+    assert load_workflows(workflows).utc_offset == seconds
+
+
+@pytest.mark.parametrize('offset', ['+1:00', "'+15:00'", "'01:00'", "'+01:75'", "'CET'",
+                                    '1.01', 'true'])
+def test_bad_utc_offset_reads_the_same_in_both_files(tmp_path: Path, offset: str) -> None:
+    slo_error = config_error(tmp_path, AVAILABILITY_WITH_OFFSET.format(offset=offset))
+    assert_key(slo_error, 'slos[0].operating_hours.utc_offset')
+    workflows = tmp_path / 'workflows.yaml'
+    workflows.write_text(f'version: 1\nutc_offset: {offset}\n', encoding='utf-8')
+    with pytest.raises(ConfigError) as info:
+        load_workflows(workflows)
+    assert info.value.key == 'utc_offset'
+    assert slo_error.reason == info.value.reason and 'is not a UTC offset' in slo_error.reason
+
+
 @pytest.mark.parametrize('missing', ['name', 'sli', 'objective', 'period_s'])
 def test_missing_slo_key(tmp_path: Path, missing: str) -> None:
     error = config_error(tmp_path, {'slos': [mission(drop=missing)]})
     assert_key(error, f'slos[0].{missing}')
-    assert 'missing required key' in str(error)
+    assert 'is required' in str(error)
 
 
 def test_missing_top_level_hours_and_alert_keys(tmp_path: Path) -> None:
@@ -191,13 +228,13 @@ def test_missing_threshold_for_latency_kind(tmp_path: Path) -> None:
 def test_wrong_types(tmp_path: Path, key: str, value: Any) -> None:
     error = config_error(tmp_path, {'slos': [mission(**{key: value})]})
     assert_key(error, f'slos[0].{key}')
-    assert 'expected' in str(error)
+    assert 'must be' in str(error)
 
 
 def test_wrong_types_of_containers(tmp_path: Path) -> None:
     assert_key(config_error(tmp_path, {'slos': {'a': 1}}), 'slos')
     assert_key(config_error(tmp_path, {'slos': [5]}), 'slos[0]')
-    assert 'expected a mapping' in str(config_error(tmp_path, [1]))
+    assert 'must be a mapping' in str(config_error(tmp_path, [1]))
     assert_key(config_error(tmp_path, {'slos': [availability(shifts='06:00-14:00')]}),
                'slos[0].operating_hours.shifts')
     assert_key(config_error(tmp_path, {'slos': [availability(shifts=[600])]}),
@@ -262,16 +299,16 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     # line 3 opens a flow sequence that is never closed; the parser fails on line 4
     error = config_error(tmp_path, 'slos:\n  - name: a\n    sli: [mission_success\n'
                          '    objective: 0.9\n')
-    assert error.key == ''
-    assert 'YAML error at line 4' in str(error)
+    assert (error.key, error.line, error.column) == ('line 4, column 14', 4, 14)
+    assert 'line 4, column 14: invalid YAML' in str(error)
     error = config_error(tmp_path, 'slos:\n  - name: a\n\tsli: x\n')  # a tab on line 3
-    assert 'YAML error at line 3' in str(error)
+    assert error.line == 3 and 'line 3, column 1: invalid YAML' in str(error)
 
 
 def test_duplicate_yaml_key_names_line(tmp_path: Path) -> None:
     # MISSION takes lines 2-5; the second `objective` is on line 6
     error = config_error(tmp_path, 'slos:\n' + MISSION + '    objective: 0.9\n')
-    assert 'YAML error at line 6' in str(error)
+    assert error.line == 6 and 'line 6, column 5: invalid YAML' in str(error)
     assert "duplicate key 'objective'" in str(error)
 
 

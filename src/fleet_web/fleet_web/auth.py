@@ -28,7 +28,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from fleet_web.errors import ConfigError
+from fleet_common.config import ConfigReader
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,37 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode('utf-8')).hexdigest()
 
 
+def _read_key(r: ConfigReader, item: Any, where: str,
+              env: Mapping[str, str]) -> tuple[str, str, list[Scope]]:
+    """Return (name, token_sha256, scopes) of one ``api_keys`` entry; ConfigError naming
+    its key otherwise. A ``token_env`` token is hashed at once and never kept."""
+    item = r.mapping(item, where, required=True)
+    r.unknown_keys(item, _KEY_FIELDS, where)
+    name = item.get('name')
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise r.fail(f'{where}.name', 'required: letters, digits, "_", "." or "-" (at most 64)')
+    if ('token_sha256' in item) == ('token_env' in item):
+        raise r.fail(where, 'give exactly one of token_sha256, token_env')
+    if 'token_sha256' in item:
+        digest = item['token_sha256']
+        if not isinstance(digest, str) or not _HEX_RE.match(digest):
+            raise r.fail(f'{where}.token_sha256',
+                         'must be 64 hex digits (python -m fleet_web.auth hash-token)')
+        digest = digest.lower()
+    else:
+        var = item['token_env']
+        if not isinstance(var, str) or not var:
+            raise r.fail(f'{where}.token_env', 'must name an environment variable')
+        token = env.get(var, '').strip()
+        if not token:
+            raise r.fail(f'{where}.token_env', f'environment variable {var} is not set or empty')
+        digest = hash_token(token)
+    scopes = r.seq(item.get('scopes'), f'{where}.scopes')
+    if not scopes:
+        raise r.fail(f'{where}.scopes', 'must be a non-empty list of scopes')
+    return name, digest, [r.convert(s, f'{where}.scopes', _scope) for s in scopes]
+
+
 class KeyStore:
     """The known API keys, as (SHA-256 digest, :class:`Principal`) pairs.
 
@@ -110,66 +141,24 @@ class KeyStore:
         """Build the key store from the ``api_keys:`` section (None: no keys) plus, when
         ``include_env_token``, ``FLEET_TOKEN`` from ``env`` (default ``os.environ``).
 
-        Raises :class:`ConfigError` naming the file and key (e.g. ``api_keys[0].scopes``),
-        also when a ``token_env`` variable is unset or empty.
+        Raises :class:`~fleet_common.config.ConfigError` naming the file and key (e.g.
+        ``api_keys[0].scopes``), also when a ``token_env`` variable is unset or empty.
         """
         env = os.environ if env is None else env
-        if section is None:
-            section = []
-        if not isinstance(section, list):
-            raise ConfigError(file, 'api_keys', 'must be a list of keys')
+        r = ConfigReader(file)
         keys: list[tuple[str, str, list[Scope]]] = []
-        where_of: dict[str, str] = {}
-        for index, item in enumerate(section):
-            where = f'api_keys[{index}]'
-            if not isinstance(item, dict):
-                raise ConfigError(file, where, 'must be a mapping')
-            for key in item:
-                if key not in _KEY_FIELDS:
-                    raise ConfigError(file, f'{where}.{key}',
-                                      f"unknown key (allowed: {', '.join(_KEY_FIELDS)})")
-            name = item.get('name')
-            if not isinstance(name, str) or not _NAME_RE.match(name):
-                raise ConfigError(file, f'{where}.name',
-                                  'required: letters, digits, "_", "." or "-" (at most 64)')
-            if name in where_of:
-                raise ConfigError(file, f'{where}.name', f'duplicate key name {name!r}')
-            if ('token_sha256' in item) == ('token_env' in item):
-                raise ConfigError(file, where, 'give exactly one of token_sha256, token_env')
-            if 'token_sha256' in item:
-                digest = item['token_sha256']
-                if not isinstance(digest, str) or not _HEX_RE.match(digest):
-                    raise ConfigError(file, f'{where}.token_sha256',
-                                      'must be 64 hex digits (python -m fleet_web.auth '
-                                      'hash-token)')
-                digest = digest.lower()
-            else:
-                var = item['token_env']
-                if not isinstance(var, str) or not var:
-                    raise ConfigError(file, f'{where}.token_env',
-                                      'must name an environment variable')
-                token = env.get(var, '').strip()
-                if not token:
-                    raise ConfigError(file, f'{where}.token_env',
-                                      f'environment variable {var} is not set or empty')
-                digest = hash_token(token)
-            scopes = item.get('scopes')
-            if not isinstance(scopes, list) or not scopes:
-                raise ConfigError(file, f'{where}.scopes', 'must be a non-empty list of scopes')
-            try:
-                parsed = [_scope(s) for s in scopes]
-            except ValueError as exc:
-                raise ConfigError(file, f'{where}.scopes', str(exc)) from None
-            if digest in where_of.values():
-                raise ConfigError(file, where, 'the same token as another key')
-            where_of[name] = digest
-            keys.append((name, digest, parsed))
+        for index, item in enumerate(r.seq(section, 'api_keys')):
+            name, digest, scopes = _read_key(r, item, f'api_keys[{index}]', env)
+            if any(name == known for known, _, _ in keys):
+                raise r.fail(f'api_keys[{index}].name', f'duplicate key name {name!r}')
+            if any(digest == known for _, known, _ in keys):
+                raise r.fail(f'api_keys[{index}]', 'the same token as another key')
+            keys.append((name, digest, scopes))
         env_token = env.get(ENV_TOKEN_VAR, '').strip() if include_env_token else ''
         if env_token:
             digest = hash_token(env_token)
-            if digest in where_of.values():
-                raise ConfigError(file, 'api_keys',
-                                  f'a key has the same token as {ENV_TOKEN_VAR}')
+            if any(digest == known for _, known, _ in keys):
+                raise r.fail('api_keys', f'a key has the same token as {ENV_TOKEN_VAR}')
             keys.append((f'env:{ENV_TOKEN_VAR}', digest, [Scope.ADMIN]))
         store = cls(keys)
         log.info('API keys loaded: %s', ', '.join(store.names()) or 'none')

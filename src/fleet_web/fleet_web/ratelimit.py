@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-from fleet_web.errors import ConfigError
+from fleet_common.config import ConfigReader
 
 DEFAULT_PER_SECOND = 10.0
 DEFAULT_BURST = 20.0
@@ -75,24 +75,12 @@ class RateLimiter:
     @classmethod
     def from_config(cls, section: Any, *, file: str, max_buckets: int = 10_000) -> RateLimiter:
         """Build from the ``rate_limit: {per_second, burst}`` section (None: the defaults,
-        10/s and a burst of 20). Raises :class:`ConfigError` naming the file and key."""
-        if section is None:
-            section = {}
-        if not isinstance(section, dict):
-            raise ConfigError(file, 'rate_limit', 'must be a mapping {per_second, burst}')
-        for key in section:
-            if key not in ('per_second', 'burst'):
-                raise ConfigError(file, f'rate_limit.{key}',
-                                  'unknown key (allowed: per_second, burst)')
-        values = {}
-        for key, default, minimum in (('per_second', DEFAULT_PER_SECOND, 0.0),
-                                      ('burst', DEFAULT_BURST, 1.0)):
-            value = section.get(key, default)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(file, f'rate_limit.{key}', f'must be a number, got {value!r}')
-            if key == 'per_second' and not value > minimum:
-                raise ConfigError(file, f'rate_limit.{key}', 'must be > 0')
-            if key == 'burst' and not value >= minimum:
-                raise ConfigError(file, f'rate_limit.{key}', 'must be >= 1')
-            values[key] = float(value)
-        return cls(values['per_second'], values['burst'], max_buckets=max_buckets)
+        10/s and a burst of 20). Raises :class:`~fleet_common.config.ConfigError` naming the
+        file and key."""
+        r = ConfigReader(file)
+        section = r.mapping(section, 'rate_limit')
+        r.unknown_keys(section, ('per_second', 'burst'), 'rate_limit')
+        per_second = r.number(section.get('per_second', DEFAULT_PER_SECOND),
+                              'rate_limit.per_second', above=0)
+        burst = r.number(section.get('burst', DEFAULT_BURST), 'rate_limit.burst', minimum=1)
+        return cls(per_second, burst, max_buckets=max_buckets)

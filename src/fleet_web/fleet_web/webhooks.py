@@ -43,9 +43,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
 import aiohttp
-import yaml
 
-from fleet_web.errors import ConfigError
+from fleet_common.config import ConfigReader, read_yaml
+
 from fleet_web.store import Delivery, Store
 
 log = logging.getLogger(__name__)
@@ -683,61 +683,98 @@ _COMMON_KEYS = (
 def read_config_file(path: str | pathlib.Path) -> dict[str, Any]:
     """Read the bridge's YAML config file (``config/web.yaml``) as a dict.
 
-    An empty file gives ``{}``. Raises :class:`ConfigError` (naming the file) when it cannot
-    be read, is not valid YAML, or is not a mapping at the top.
+    An empty file gives ``{}``. Raises :class:`~fleet_common.config.ConfigError` (naming the
+    file, and the line for a YAML error) when it cannot be read, is not valid YAML, or is not
+    a mapping at the top.
     """
-    file = str(path)
-    try:
-        text = pathlib.Path(file).read_text(encoding='utf-8')
-    except OSError as exc:
-        raise ConfigError(file, '', f'cannot read: {exc.strerror or exc}') from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(file, '', f'invalid YAML: {exc}') from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(file, '', 'the top level must be a mapping')
-    return data
+    return ConfigReader(path).root(read_yaml(path), allow_empty=True)
 
 
-def _number(item: Mapping[str, Any], key: str, default: float, file: str, where: str,
-            *, integer: bool = False, minimum: float = 0.0,
-            exclusive: bool = True) -> float:
-    value = item.get(key, default)
-    if (isinstance(value, bool) or not isinstance(value, (int, float))
-            or (integer and not isinstance(value, int))):
-        what = 'an integer' if integer else 'a number'
-        raise ConfigError(file, f'{where}.{key}', f'must be {what}, got {value!r}')
-    if value < minimum or (exclusive and value == minimum):
-        bound = '>' if exclusive else '>='
-        raise ConfigError(file, f'{where}.{key}', f'must be {bound} {minimum:g}, got {value}')
-    return float(value)
-
-
-def _string(item: Mapping[str, Any], key: str, file: str, where: str,
-            env: Mapping[str, str]) -> str | None:
+def _secret_or_env(r: ConfigReader, item: Mapping[str, Any], key: str, where: str,
+                   env: Mapping[str, str]) -> str | None:
     """Return ``item[key]``, or the environment variable named by ``item[key + '_env']``."""
     env_key = f'{key}_env'
     if key in item and env_key in item:
-        raise ConfigError(file, f'{where}.{env_key}', f'give {key} or {env_key}, not both')
+        raise r.fail(f'{where}.{env_key}', f'give {key} or {env_key}, not both')
     if env_key in item:
         var = item[env_key]
         if not isinstance(var, str) or not var:
-            raise ConfigError(file, f'{where}.{env_key}',
-                              'must name an environment variable')
+            raise r.fail(f'{where}.{env_key}', 'must name an environment variable')
         value = env.get(var, '')
         if not value:
-            raise ConfigError(file, f'{where}.{env_key}',
-                              f'environment variable {var} is not set or empty')
+            raise r.fail(f'{where}.{env_key}', f'environment variable {var} is not set or empty')
         return value
     if key in item:
         value = item[key]
         if not isinstance(value, str) or not value:
-            raise ConfigError(file, f'{where}.{key}', 'must be a non-empty string')
+            raise r.fail(f'{where}.{key}', 'must be a non-empty string')
         return value
     return None
+
+
+def _subscription_format(r: ConfigReader, item: Mapping[str, Any],
+                         where: str) -> WebhookFormat:
+    """Return the entry's format, after rejecting keys that neither it nor every format
+    takes."""
+    fmt_name = item.get('format', 'json')
+    if not isinstance(fmt_name, str) or fmt_name not in FORMATS:
+        raise r.fail(f'{where}.format',
+                     f"unknown format {fmt_name!r} (known: {', '.join(sorted(FORMATS))})")
+    fmt = FORMATS[fmt_name]
+    allowed = set(_COMMON_KEYS)
+    for option in fmt.option_keys:
+        allowed.update((option, f'{option}_env'))
+    for key in item:
+        if key not in allowed:
+            raise r.fail(f'{where}.{key}', f"unknown key for format {fmt_name} "
+                         f"(allowed: {', '.join(sorted(allowed))})")
+    return fmt
+
+
+def _subscription(r: ConfigReader, item: Any, where: str,
+                  env: Mapping[str, str]) -> Subscription:
+    """Build one ``webhooks`` entry; ConfigError naming its key otherwise."""
+    item = r.mapping(item, where, required=True)
+    name = item.get('name')
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise r.fail(f'{where}.name', 'required: letters, digits, "_", "." or "-" (at most 64)')
+    fmt = _subscription_format(r, item, where)
+    url = item.get('url')
+    parsed = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+    if parsed is None or parsed.scheme not in ('http', 'https') or not parsed.hostname:
+        raise r.fail(f'{where}.url', 'required: an http:// or https:// URL')
+    events = item.get('events', ['*'])
+    if (not isinstance(events, list) or not events
+            or not all(isinstance(e, str) and e for e in events)):
+        raise r.fail(f'{where}.events', 'must be a non-empty list of event kinds (e.g. mission.*)')
+    secret = _secret_or_env(r, item, 'secret', where, env) or ''
+    if fmt.requires_secret and not secret:
+        raise r.fail(f'{where}.secret',
+                     f'format {fmt.name} needs a signing secret (secret_env or secret)')
+    options: dict[str, str] = {}
+    for option in fmt.option_keys:
+        value = _secret_or_env(r, item, option, where, env)
+        if value is not None:
+            options[option] = value
+    for option in fmt.required_options:
+        if option not in options:
+            raise r.fail(f'{where}.{option}',
+                         f'required by format {fmt.name} ({option} or {option}_env)')
+    client_ref = item.get('client_ref')
+    if client_ref is not None and (not isinstance(client_ref, str) or not client_ref):
+        raise r.fail(f'{where}.client_ref', 'must be a non-empty string')
+    base = r.number(item.get('backoff_base_s', 1.0), f'{where}.backoff_base_s', above=0)
+    maximum = r.number(item.get('backoff_max_s', 300.0), f'{where}.backoff_max_s', above=0)
+    if maximum < base:
+        raise r.fail(f'{where}.backoff_max_s', f'must be at least backoff_base_s ({base:g})')
+    return Subscription(
+        name=name, url=url, events=tuple(events), secret=secret, format=fmt.name,
+        max_attempts=r.integer(item.get('max_attempts', 8), f'{where}.max_attempts',
+                               minimum=1),
+        backoff_base_s=base, backoff_max_s=maximum,
+        timeout_s=r.number(item.get('timeout_s', 10.0), f'{where}.timeout_s', above=0),
+        client_ref=client_ref, options=options,
+    )
 
 
 def load_subscriptions(section: Any, *, file: str,
@@ -746,78 +783,18 @@ def load_subscriptions(section: Any, *, file: str,
 
     ``section`` is the parsed list (None or missing: no subscriptions); ``file`` names the
     file in errors; ``env`` (default ``os.environ``) resolves ``secret_env`` and
-    ``<option>_env`` keys. Raises :class:`ConfigError` with a key like ``webhooks[1].url``.
+    ``<option>_env`` keys. Raises :class:`~fleet_common.config.ConfigError` with a key like
+    ``webhooks[1].url``.
     """
     env = os.environ if env is None else env
-    if section is None:
-        return ()
-    if not isinstance(section, list):
-        raise ConfigError(file, 'webhooks', 'must be a list of subscriptions')
+    r = ConfigReader(file)
     subscriptions: list[Subscription] = []
-    seen: set[str] = set()
-    for index, item in enumerate(section):
-        where = f'webhooks[{index}]'
-        if not isinstance(item, dict):
-            raise ConfigError(file, where, 'must be a mapping')
-        name = item.get('name')
-        if not isinstance(name, str) or not _NAME_RE.match(name):
-            raise ConfigError(file, f'{where}.name',
-                              'required: letters, digits, "_", "." or "-" (at most 64)')
-        if name in seen:
-            raise ConfigError(file, f'{where}.name', f'duplicate subscription name {name!r}')
-        seen.add(name)
-        fmt_name = item.get('format', 'json')
-        if not isinstance(fmt_name, str) or fmt_name not in FORMATS:
-            raise ConfigError(file, f'{where}.format',
-                              f"unknown format {fmt_name!r} (known: {', '.join(sorted(FORMATS))})")
-        fmt = FORMATS[fmt_name]
-        allowed = set(_COMMON_KEYS)
-        for option in fmt.option_keys:
-            allowed.update((option, f'{option}_env'))
-        for key in item:
-            if key not in allowed:
-                raise ConfigError(file, f'{where}.{key}',
-                                  f"unknown key for format {fmt_name} "
-                                  f"(allowed: {', '.join(sorted(allowed))})")
-        url = item.get('url')
-        parsed = urllib.parse.urlsplit(url) if isinstance(url, str) else None
-        if (not isinstance(url, str) or parsed is None
-                or parsed.scheme not in ('http', 'https') or not parsed.hostname):
-            raise ConfigError(file, f'{where}.url', 'required: an http:// or https:// URL')
-        events = item.get('events', ['*'])
-        if (not isinstance(events, list) or not events
-                or not all(isinstance(e, str) and e for e in events)):
-            raise ConfigError(file, f'{where}.events',
-                              'must be a non-empty list of event kinds (e.g. mission.*)')
-        secret = _string(item, 'secret', file, where, env) or ''
-        if fmt.requires_secret and not secret:
-            raise ConfigError(file, f'{where}.secret',
-                              f'format {fmt_name} needs a signing secret (secret_env or secret)')
-        options: dict[str, str] = {}
-        for option in fmt.option_keys:
-            value = _string(item, option, file, where, env)
-            if value is not None:
-                options[option] = value
-        for option in fmt.required_options:
-            if option not in options:
-                raise ConfigError(file, f'{where}.{option}',
-                                  f'required by format {fmt_name} ({option} or {option}_env)')
-        client_ref = item.get('client_ref')
-        if client_ref is not None and (not isinstance(client_ref, str) or not client_ref):
-            raise ConfigError(file, f'{where}.client_ref', 'must be a non-empty string')
-        base = _number(item, 'backoff_base_s', 1.0, file, where)
-        maximum = _number(item, 'backoff_max_s', 300.0, file, where)
-        if maximum < base:
-            raise ConfigError(file, f'{where}.backoff_max_s',
-                              f'must be >= backoff_base_s ({base:g})')
-        subscriptions.append(Subscription(
-            name=name, url=url, events=tuple(events), secret=secret, format=fmt_name,
-            max_attempts=int(_number(item, 'max_attempts', 8, file, where, integer=True,
-                                     minimum=1, exclusive=False)),
-            backoff_base_s=float(base), backoff_max_s=float(maximum),
-            timeout_s=float(_number(item, 'timeout_s', 10.0, file, where)),
-            client_ref=client_ref, options=options,
-        ))
+    for index, item in enumerate(r.seq(section, 'webhooks')):
+        subscription = _subscription(r, item, f'webhooks[{index}]', env)
+        if any(s.name == subscription.name for s in subscriptions):
+            raise r.fail(f'webhooks[{index}].name',
+                         f'duplicate subscription name {subscription.name!r}')
+        subscriptions.append(subscription)
     return tuple(subscriptions)
 
 

@@ -16,7 +16,7 @@ from fleet_web.errors import ConfigError
 pytestmark = pytest.mark.timeout(60)
 
 PACKAGE_ROOT = pathlib.Path(__file__).resolve().parents[1]
-WEB_YAML = PACKAGE_ROOT.parents[1] / 'fleet_bringup' / 'config' / 'web.yaml'
+WEB_YAML = PACKAGE_ROOT.parent / 'fleet_bringup' / 'config' / 'web.yaml'
 
 READER_TOKEN = 'reader-token-7f3a9c1e5b'
 OPS_TOKEN = 'ops-token-2d8e4f6a0c'
@@ -138,7 +138,8 @@ def test_config_error_never_shows_the_token():
 
 
 def test_hash_token_command_reads_stdin():
-    env = {**os.environ, 'PYTHONPATH': str(PACKAGE_ROOT)}
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join(
+        [str(PACKAGE_ROOT), os.environ.get('PYTHONPATH', '')])}
     done = subprocess.run([sys.executable, '-m', 'fleet_web.auth', 'hash-token'],
                           input='s3cret-token\n', capture_output=True, text=True, env=env,
                           timeout=30, check=False)

@@ -37,7 +37,7 @@ from fleet_web.webhooks import (
 pytestmark = pytest.mark.timeout(90)
 
 PACKAGE_ROOT = pathlib.Path(__file__).resolve().parents[1]
-WEB_YAML = PACKAGE_ROOT.parents[1] / 'fleet_bringup' / 'config' / 'web.yaml'
+WEB_YAML = PACKAGE_ROOT.parent / 'fleet_bringup' / 'config' / 'web.yaml'
 T0 = 1_700_000_000.0
 HANG = -1  # a scripted "status" meaning: never answer (until the receiver closes)
 
@@ -418,7 +418,8 @@ def test_sigkill_during_delivery_redelivers_same_event(tmp_path):
         receiver = Receiver()
         await receiver.start()
         receiver.scripts['hook'].append(HANG)  # the child's first request never returns
-        env = {**os.environ, 'PYTHONPATH': str(PACKAGE_ROOT)}
+        env = {**os.environ, 'PYTHONPATH': os.pathsep.join(
+            [str(PACKAGE_ROOT), os.environ.get('PYTHONPATH', '')])}
         child = subprocess.Popen([sys.executable, str(script), str(db), receiver.url('hook')],
                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
@@ -657,7 +658,7 @@ def test_load_subscriptions_from_yaml(tmp_path):
     ({'name': 'a', 'url': 'https://x/', 'secret': 's', 'retries': 3}, 'webhooks[0].retries',
      'unknown key'),
     ({'name': 'a', 'url': 'https://x/', 'secret': 's', 'max_attempts': 0},
-     'webhooks[0].max_attempts', '>= 1'),
+     'webhooks[0].max_attempts', 'at least 1'),
     ({'name': 'a', 'url': 'https://x/', 'secret': 's', 'backoff_base_s': 'fast'},
      'webhooks[0].backoff_base_s', 'number'),
     ({'name': 'a', 'url': 'https://x/', 'secret': 's', 'backoff_base_s': 10,
@@ -689,3 +690,23 @@ def test_config_file_errors(tmp_path):
     assert caught.value.file == str(bad) and 'invalid YAML' in str(caught.value)
     with pytest.raises(ConfigError, match='cannot read'):
         read_config_file(tmp_path / 'missing.yaml')
+
+
+@pytest.mark.parametrize('data, where, words', [
+    (b'webhooks: []\nrate_limit: {burst: 5}\n# caf\xe9\n', 'line 3, column 6',
+     'cannot read: not valid UTF-8'),
+    (b'webhooks: [unclosed\n', 'line 2, column 1', 'invalid YAML'),
+    (b'webhooks: []\nwebhooks: []\n', 'line 2, column 1', "duplicate key 'webhooks'"),
+])
+def test_web_yaml_read_errors_name_the_file_and_where(tmp_path, data, where, words):
+    path = tmp_path / 'web.yaml'
+    path.write_bytes(data)
+    with pytest.raises(ConfigError) as caught:
+        read_config_file(path)
+    assert (caught.value.file, caught.value.key) == (str(path), where)
+    assert str(caught.value).startswith(f'{path}: {where}: ') and words in str(caught.value)
+    path.write_text('- a\n- b\n', encoding='utf-8')
+    with pytest.raises(ConfigError, match='must be a mapping, got list'):
+        read_config_file(path)
+    path.write_text('', encoding='utf-8')
+    assert read_config_file(path) == {}

@@ -1,7 +1,7 @@
 """Load and validate the fleet definition (``config/fleet.yaml``).
 
-Every problem raises :class:`ConfigError` naming the file and the key, so a node can refuse
-to configure with a message the user can act on.
+Every problem raises :class:`~fleet_common.config.ConfigError` naming the file and the key,
+so a node can refuse to configure with a message the user can act on.
 """
 
 from __future__ import annotations
@@ -9,12 +9,11 @@ from __future__ import annotations
 import pathlib
 from dataclasses import dataclass, field
 
+from fleet_common.config import ConfigReader, read_yaml
 
-from fleet_manager.core.errors import ConfigError
 from fleet_manager.core.model import Pose
-from fleet_manager.core.yaml_reader import ConfigReader, parse_yaml_file
 
-__all__ = ['Area', 'FleetConfig', 'RobotSpec', 'load_fleet_config', 'parse_yaml_file']
+__all__ = ['Area', 'FleetConfig', 'RobotSpec', 'load_fleet_config']
 
 
 @dataclass(frozen=True)
@@ -89,10 +88,7 @@ def load_fleet_config(path: str | pathlib.Path) -> FleetConfig:
     """Load ``fleet.yaml``; raise ConfigError naming file and key on any problem."""
     file = str(path)
     r = ConfigReader(file)
-    root = parse_yaml_file(path)
-    if root is None:
-        raise ConfigError(file, '', 'file is empty')
-    root = r.mapping(root, '')
+    root = r.root(read_yaml(path))
     r.unknown_keys(root, {'site', 'robot_defaults', 'robots', 'map'}, '')
     site = r.string(root.get('site', 'site'), 'site', required=True)
 

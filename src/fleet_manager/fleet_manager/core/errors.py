@@ -1,22 +1,15 @@
-"""Errors the fleet manager's domain raises, with the detail a user needs to fix the cause."""
+"""Errors the fleet manager's domain raises, with the detail a user needs to fix the cause.
+
+``ConfigError`` is :class:`fleet_common.config.ConfigError` (the one class every config loader
+of the suite raises), re-exported here for the manager's callers.
+"""
 
 from __future__ import annotations
 
+from fleet_common.config import ConfigError
 
-class ConfigError(ValueError):
-    """A configuration file is malformed or invalid.
-
-    ``file`` is the path of the file and ``key`` the dotted/indexed path of the offending
-    entry (for example ``robots[2].dock``); ``str(error)`` names both, so the message can be
-    shown to the user as it is.
-    """
-
-    def __init__(self, file: str, key: str, message: str) -> None:
-        self.file = str(file)
-        self.key = key
-        self.reason = message
-        where = f'{self.file}: {key}' if key else self.file
-        super().__init__(f'{where}: {message}')
+__all__ = ['ConfigError', 'Conflict', 'IncidentNotFound', 'InvalidTransition', 'NotFound',
+           'ValidationError']
 
 
 class ValidationError(ValueError):

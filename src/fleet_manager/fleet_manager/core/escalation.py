@@ -27,7 +27,9 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from fleet_manager.core.incident_model import ConfigReader, TimeWindow, parse_time_window
+from fleet_common.config import ConfigReader
+from fleet_common.timeofday import Shift, uncovered
+
 from fleet_manager.core.incidents import Incident, IncidentState
 
 ONCALL_PREFIX = 'oncall:'
@@ -80,7 +82,7 @@ class ScheduleShift:
     """One shift of a schedule: its daily window and the people who take turns on it."""
 
     name: str
-    window: TimeWindow
+    window: Shift
     people: tuple[str, ...]
 
 
@@ -93,7 +95,7 @@ class Schedule:
     shifts: tuple[ScheduleShift, ...]
     rotation: Rotation = Rotation.DAILY
     epoch_day: int = 0
-    utc_offset: float = 0.0
+    utc_offset: int = 0
     fallback: str = ''
 
     def on_call(self, now: float) -> str | None:
@@ -288,16 +290,17 @@ class Escalator:
 
 # -- loading -------------------------------------------------------------------------------
 
-def parse_shifts(r: ConfigReader, raw: Any, key: str = 'shifts') -> dict[str, TimeWindow]:
-    """Parse ``{name: 'HH:MM-HH:MM'}``; windows crossing midnight are allowed."""
+def parse_shifts(r: ConfigReader, raw: Any, key: str = 'shifts') -> dict[str, Shift]:
+    """Parse ``{name: 'HH:MM-HH:MM'}``; shifts crossing midnight are allowed."""
     shifts = {}
     for name, text in r.mapping(raw, key).items():
-        item = f'{key}.{name}'
-        try:
-            shifts[name] = parse_time_window(r.string(text, item, required=True))
-        except ValueError as exc:
-            raise r.fail(item, str(exc)) from None
+        shifts[name] = parse_shift(r, text, f'{key}.{name}')
     return shifts
+
+
+def parse_shift(r: ConfigReader, value: Any, key: str) -> Shift:
+    """Parse one ``'HH:MM-HH:MM'`` at ``key``; ConfigError naming the key otherwise."""
+    return r.convert(r.string(value, key, required=True), key, Shift.parse)
 
 
 def _epoch_day(r: ConfigReader, raw: Any, key: str) -> int:
@@ -313,153 +316,152 @@ def _epoch_day(r: ConfigReader, raw: Any, key: str) -> int:
     return raw.toordinal() - _UNIX_EPOCH_ORDINAL
 
 
-def _uncovered(windows: Iterable[TimeWindow]) -> str:
-    """Return the first uncovered stretch of the day as 'HH:MM-HH:MM', '' if none.
-
-    The scan starts inside a covered stretch, so a gap across midnight reads 22:00-06:00.
-    """
-    windows = list(windows)
-    covered = [any(w.contains(m * 60.0 + 30.0) for w in windows) for m in range(1440)]
-    if all(covered):
-        return ''
-    if not any(covered):
-        return '00:00-24:00'
-    first = covered.index(True)
-    offset = next(k for k in range(1440) if not covered[(first + k) % 1440])
-    gap_start = (first + offset) % 1440
-    length = next(k for k in range(1, 1441) if covered[(gap_start + k) % 1440])
-    gap_end = (gap_start + length) % 1440
-
-    def hhmm(minute: int) -> str:
-        return f'{minute // 60:02d}:{minute % 60:02d}'
-
-    return f'{hhmm(gap_start)}-{hhmm(gap_end)}'
+def _known(names: Iterable[str]) -> str:
+    return ', '.join(sorted(names)) or 'none'
 
 
-def parse_escalation(r: ConfigReader, root: Mapping[str, Any],
-                     shifts: Mapping[str, TimeWindow], utc_offset: float) -> EscalationConfig:
-    """Parse the escalation sections of a workflows file (``channels``, ``users``,
-    ``schedules``, ``escalation_policies``, ``default_policy``); ConfigError on problems,
-    including every reference to an unknown user, channel, schedule or policy."""
+def _parse_channels(r: ConfigReader, raw: Any) -> dict[str, Channel]:
     channels: dict[str, Channel] = {}
-    for name, raw in r.mapping(root.get('channels'), 'channels').items():
+    for name, item in r.mapping(raw, 'channels').items():
         key = f'channels.{name}'
-        raw = r.mapping(raw, key, required=True)
-        r.unknown_keys(raw, {'type', 'address'}, key)
-        ctype = r.string(raw.get('type'), f'{key}.type', required=True)
+        item = r.mapping(item, key, required=True)
+        r.unknown_keys(item, {'type', 'address'}, key)
+        ctype = r.string(item.get('type'), f'{key}.type', required=True)
         if ctype not in CHANNEL_TYPES:
             raise r.fail(f'{key}.type', f'unknown channel type {ctype!r} (expected one of: '
                          f'{", ".join(CHANNEL_TYPES)})')
-        channels[name] = Channel(name, ctype, r.string(raw.get('address'), f'{key}.address'))
+        channels[name] = Channel(name, ctype, r.string(item.get('address'), f'{key}.address'))
+    return channels
 
+
+def _parse_users(r: ConfigReader, raw: Any, channels: Mapping[str, Channel]) -> dict[str, User]:
     users: dict[str, User] = {}
-    for name, raw in r.mapping(root.get('users'), 'users').items():
+    for name, item in r.mapping(raw, 'users').items():
         key = f'users.{name}'
         if name in channels:
             raise r.fail(key, f'{name!r} is both a user and a channel; targets would be '
                          'ambiguous')
-        if isinstance(raw, str):
-            raw = {'channel': raw}
-        raw = r.mapping(raw, key, required=True)
-        r.unknown_keys(raw, {'channel', 'address'}, key)
-        channel = r.string(raw.get('channel'), f'{key}.channel', required=True)
+        if isinstance(item, str):
+            item = {'channel': item}
+        item = r.mapping(item, key, required=True)
+        r.unknown_keys(item, {'channel', 'address'}, key)
+        channel = r.string(item.get('channel'), f'{key}.channel', required=True)
         if channel not in channels:
             raise r.fail(f'{key}.channel', f'unknown channel {channel!r} (channels: '
-                         f'{", ".join(sorted(channels)) or "none"})')
-        users[name] = User(name, channel, r.string(raw.get('address'), f'{key}.address'))
+                         f'{_known(channels)})')
+        users[name] = User(name, channel, r.string(item.get('address'), f'{key}.address'))
+    return users
 
-    def need_user(value: Any, key: str) -> str:
-        person = r.string(value, key, required=True)
-        if person not in users:
-            raise r.fail(key, f'unknown user {person!r} (users: '
-                         f'{", ".join(sorted(users)) or "none"})')
-        return person
 
-    schedules: dict[str, Schedule] = {}
-    for name, raw in r.mapping(root.get('schedules'), 'schedules').items():
-        key = f'schedules.{name}'
-        raw = r.mapping(raw, key, required=True)
-        r.unknown_keys(raw, {'rotation', 'epoch', 'shifts', 'fallback'}, key)
-        rotation_text = r.string(raw.get('rotation', 'daily'), f'{key}.rotation')
-        try:
-            rotation = Rotation(rotation_text)
-        except ValueError:
-            raise r.fail(f'{key}.rotation', f'unknown rotation {rotation_text!r} (expected '
-                         'daily or weekly)') from None
-        if 'epoch' not in raw:
-            raise r.fail(f'{key}.epoch', 'is required (the first day of the rotation)')
-        epoch_day = _epoch_day(r, raw['epoch'], f'{key}.epoch')
-        fallback = need_user(raw['fallback'], f'{key}.fallback') if raw.get('fallback') \
-            else ''
-        entries = r.seq(raw.get('shifts'), f'{key}.shifts', required=True)
-        if not entries:
-            raise r.fail(f'{key}.shifts', 'must list at least one shift')
-        sched_shifts = []
-        for i, entry in enumerate(entries):
-            ekey = f'{key}.shifts[{i}]'
-            entry = r.mapping(entry, ekey, required=True)
-            r.unknown_keys(entry, {'name', 'hours', 'people'}, ekey)
-            sname = r.string(entry.get('name'), f'{ekey}.name')
-            if entry.get('hours') is not None:
-                try:
-                    window = parse_time_window(r.string(entry['hours'], f'{ekey}.hours'))
-                except ValueError as exc:
-                    raise r.fail(f'{ekey}.hours', str(exc)) from None
-            elif sname in shifts:
-                window = shifts[sname]
-            else:
-                raise r.fail(f'{ekey}.hours', 'is required unless name is one of shifts: '
-                             f'{", ".join(sorted(shifts)) or "none defined"}')
-            people = r.strings(entry.get('people'), f'{ekey}.people', required=True)
-            for j, person in enumerate(people):
-                need_user(person, f'{ekey}.people[{j}]')
-            sched_shifts.append(ScheduleShift(sname or window.text, window, people))
-        gap = _uncovered(s.window for s in sched_shifts)
-        if gap and not fallback:
-            raise r.fail(f'{key}.shifts', f'nobody is on call {gap}; add a shift or a '
-                         'fallback user')
-        schedules[name] = Schedule(name, tuple(sched_shifts), rotation, epoch_day,
-                                   utc_offset, fallback)
+def _need_user(r: ConfigReader, users: Mapping[str, User], value: Any, key: str) -> str:
+    person = r.string(value, key, required=True)
+    if person not in users:
+        raise r.fail(key, f'unknown user {person!r} (users: {_known(users)})')
+    return person
 
-    def check_target(value: Any, key: str) -> str:
-        target = r.string(value, key, required=True)
-        if target.startswith(ONCALL_PREFIX):
-            if target[len(ONCALL_PREFIX):] not in schedules:
-                raise r.fail(key, f'unknown schedule in {target!r} (schedules: '
-                             f'{", ".join(sorted(schedules)) or "none"})')
-        elif target not in users and target not in channels:
-            raise r.fail(key, f'unknown target {target!r}: not a user, a channel or '
-                         'oncall:<schedule>')
-        return target
 
-    policies: dict[str, EscalationPolicy] = {}
-    for name, raw in r.mapping(root.get('escalation_policies'),
-                               'escalation_policies').items():
-        key = f'escalation_policies.{name}'
-        raw = r.mapping(raw, key, required=True)
-        r.unknown_keys(raw, {'levels', 'repeat', 'ack_timeout'}, key)
-        levels = []
-        raw_levels = r.seq(raw.get('levels'), f'{key}.levels', required=True)
-        if not raw_levels:
-            raise r.fail(f'{key}.levels', 'must list at least one level')
-        for i, level in enumerate(raw_levels):
-            lkey = f'{key}.levels[{i}]'
-            level = r.mapping(level, lkey, required=True)
-            r.unknown_keys(level, {'targets', 'timeout'}, lkey)
-            targets = r.strings(level.get('targets'), f'{lkey}.targets', required=True)
-            for j, target in enumerate(targets):
-                check_target(target, f'{lkey}.targets[{j}]')
-            timeout = r.positive(level.get('timeout'), f'{lkey}.timeout')
-            levels.append(EscalationLevel(targets, timeout))
-        repeat = r.integer(raw.get('repeat', 0), f'{key}.repeat', minimum=0)
-        ack_timeout = None if raw.get('ack_timeout') is None else \
-            r.positive(raw['ack_timeout'], f'{key}.ack_timeout')
-        policies[name] = EscalationPolicy(name, tuple(levels), repeat, ack_timeout)
+def _parse_schedule_shift(r: ConfigReader, entry: Any, key: str, shifts: Mapping[str, Shift],
+                          users: Mapping[str, User]) -> ScheduleShift:
+    entry = r.mapping(entry, key, required=True)
+    r.unknown_keys(entry, {'name', 'hours', 'people'}, key)
+    name = r.string(entry.get('name'), f'{key}.name')
+    if entry.get('hours') is not None:
+        window = parse_shift(r, entry['hours'], f'{key}.hours')
+    elif name in shifts:
+        window = shifts[name]
+    else:
+        raise r.fail(f'{key}.hours', 'is required unless name is one of shifts: '
+                     f'{", ".join(sorted(shifts)) or "none defined"}')
+    people = r.strings(entry.get('people'), f'{key}.people', required=True)
+    for j, person in enumerate(people):
+        _need_user(r, users, person, f'{key}.people[{j}]')
+    return ScheduleShift(name or str(window), window, people)
 
+
+def _parse_schedule(r: ConfigReader, name: str, raw: Any, shifts: Mapping[str, Shift],
+                    users: Mapping[str, User], utc_offset: int) -> Schedule:
+    key = f'schedules.{name}'
+    raw = r.mapping(raw, key, required=True)
+    r.unknown_keys(raw, {'rotation', 'epoch', 'shifts', 'fallback'}, key)
+    rotation_text = r.string(raw.get('rotation', 'daily'), f'{key}.rotation')
+    try:
+        rotation = Rotation(rotation_text)
+    except ValueError:
+        raise r.fail(f'{key}.rotation', f'unknown rotation {rotation_text!r} (expected '
+                     'daily or weekly)') from None
+    if 'epoch' not in raw:
+        raise r.fail(f'{key}.epoch', 'is required (the first day of the rotation)')
+    epoch_day = _epoch_day(r, raw['epoch'], f'{key}.epoch')
+    fallback = _need_user(r, users, raw['fallback'], f'{key}.fallback') \
+        if raw.get('fallback') else ''
+    entries = r.seq(raw.get('shifts'), f'{key}.shifts', required=True)
+    if not entries:
+        raise r.fail(f'{key}.shifts', 'must list at least one shift')
+    sched_shifts = tuple(_parse_schedule_shift(r, entry, f'{key}.shifts[{i}]', shifts, users)
+                         for i, entry in enumerate(entries))
+    gap = uncovered(s.window for s in sched_shifts)
+    if gap and not fallback:
+        raise r.fail(f'{key}.shifts', f'nobody is on call {gap}; add a shift or a '
+                     'fallback user')
+    return Schedule(name, sched_shifts, rotation, epoch_day, utc_offset, fallback)
+
+
+def _check_target(r: ConfigReader, config: EscalationConfig, value: Any, key: str) -> str:
+    target = r.string(value, key, required=True)
+    if target.startswith(ONCALL_PREFIX):
+        if target[len(ONCALL_PREFIX):] not in config.schedules:
+            raise r.fail(key, f'unknown schedule in {target!r} (schedules: '
+                         f'{_known(config.schedules)})')
+    elif target not in config.users and target not in config.channels:
+        raise r.fail(key, f'unknown target {target!r}: not a user, a channel or '
+                     'oncall:<schedule>')
+    return target
+
+
+def _parse_policy(r: ConfigReader, name: str, raw: Any,
+                  config: EscalationConfig) -> EscalationPolicy:
+    key = f'escalation_policies.{name}'
+    raw = r.mapping(raw, key, required=True)
+    r.unknown_keys(raw, {'levels', 'repeat', 'ack_timeout'}, key)
+    levels = []
+    raw_levels = r.seq(raw.get('levels'), f'{key}.levels', required=True)
+    if not raw_levels:
+        raise r.fail(f'{key}.levels', 'must list at least one level')
+    for i, level in enumerate(raw_levels):
+        lkey = f'{key}.levels[{i}]'
+        level = r.mapping(level, lkey, required=True)
+        r.unknown_keys(level, {'targets', 'timeout'}, lkey)
+        targets = r.strings(level.get('targets'), f'{lkey}.targets', required=True)
+        for j, target in enumerate(targets):
+            _check_target(r, config, target, f'{lkey}.targets[{j}]')
+        levels.append(EscalationLevel(targets, r.positive(level.get('timeout'),
+                                                          f'{lkey}.timeout')))
+    repeat = r.integer(raw.get('repeat', 0), f'{key}.repeat', minimum=0)
+    ack_timeout = None if raw.get('ack_timeout') is None else \
+        r.positive(raw['ack_timeout'], f'{key}.ack_timeout')
+    return EscalationPolicy(name, tuple(levels), repeat, ack_timeout)
+
+
+def parse_escalation(r: ConfigReader, root: Mapping[str, Any],
+                     shifts: Mapping[str, Shift], utc_offset: int) -> EscalationConfig:
+    """Parse the escalation sections of a workflows file (``channels``, ``users``,
+    ``schedules``, ``escalation_policies``, ``default_policy``); ConfigError on problems,
+    including every reference to an unknown user, channel, schedule or policy.
+
+    ``utc_offset`` (seconds east of UTC) is the file's; schedules tell local time by it.
+    """
+    channels = _parse_channels(r, root.get('channels'))
+    users = _parse_users(r, root.get('users'), channels)
+    schedules = {name: _parse_schedule(r, name, raw, shifts, users, utc_offset)
+                 for name, raw in r.mapping(root.get('schedules'), 'schedules').items()}
+    config = EscalationConfig(channels, users, schedules, {})
+    policies = {name: _parse_policy(r, name, raw, config)
+                for name, raw in r.mapping(root.get('escalation_policies'),
+                                           'escalation_policies').items()}
     default_policy = r.string(root.get('default_policy'), 'default_policy')
     if default_policy and default_policy not in policies:
         raise r.fail('default_policy', f'unknown policy {default_policy!r} (policies: '
-                     f'{", ".join(sorted(policies)) or "none"})')
+                     f'{_known(policies)})')
     if not default_policy and 'default' in policies:
         default_policy = 'default'
     return EscalationConfig(channels, users, schedules, policies, default_policy)

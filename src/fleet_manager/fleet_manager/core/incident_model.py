@@ -6,49 +6,24 @@ Both carry the robot's area, group and site so rules can be scoped without a loo
 both carry their time, taken from the manager's clock by whoever builds them, so nothing
 here reads a clock.
 
-``ConfigReader`` is the typed accessor the YAML loaders of this subsystem share: every
-problem becomes a :class:`ConfigError` naming the file and the dotted/indexed key.
+``Severity`` (:mod:`fleet_manager.core.severity`) is re-exported here for the modules that
+take it together with the actions.
 """
 
 from __future__ import annotations
 
 import enum
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleet_manager.core.yaml_reader import ConfigReader  # noqa: F401  (re-exported)
 from fleet_manager.core.model import NewEvent, Pose, RobotEventReport, RobotRecord
+from fleet_manager.core.severity import Severity
 
-SECONDS_PER_DAY = 86400.0
-
-
-class Severity(str, enum.Enum):
-    """How bad an incident is; SEV0 is the worst. The value is the label used in YAML/JSON."""
-
-    SEV0 = 'SEV0'
-    """Safety or site-wide impact: people may be at risk or the whole fleet is down."""
-    SEV1 = 'SEV1'
-    """A robot is about to fail its work or strand itself (e.g. battery critical on a mission)."""
-    SEV2 = 'SEV2'
-    """A robot cannot make progress and needs a person (stuck, offline)."""
-    SEV3 = 'SEV3'
-    """A degraded or one-off failure worth a look during the shift (a navigation abort)."""
-
-    @property
-    def rank(self) -> int:
-        """Return 0 for SEV0 .. 3 for SEV3; a lower rank is more severe."""
-        return int(self.value[3:])
-
-    @classmethod
-    def parse(cls, text: str) -> 'Severity':
-        """Return the severity named by ``text`` (case-insensitive); ValueError otherwise."""
-        try:
-            return cls(text.strip().upper())
-        except ValueError:
-            raise ValueError(f'unknown severity {text!r} (expected one of: '
-                             f'{", ".join(s.value for s in cls)})') from None
+__all__ = [
+    'Action', 'Command', 'CommandAction', 'EscalateAction', 'FleetFact', 'NotifyAction',
+    'OpenIncidentAction', 'Severity', 'TELEMETRY_FIELDS', 'Telemetry',
+]
 
 
 class Command(str, enum.Enum):
@@ -218,91 +193,3 @@ class EscalateAction(Action):
 
     policy: str = ''
     incident_type: str = ''
-
-
-# -- time of day -------------------------------------------------------------------------
-
-_HHMM = re.compile(r'^([01]\d|2[0-4]):([0-5]\d)$')
-_OFFSET = re.compile(r'^(?:UTC)?([+-])(\d{1,2}):?(\d{2})$')
-
-
-@dataclass(frozen=True)
-class TimeWindow:
-    """A daily window ``[start, end)`` in minutes of the local day; may cross midnight.
-
-    ``start > end`` means the window crosses midnight (``22:00-06:00``); ``end`` may be 1440
-    (``24:00``). An empty window (start == end) is rejected by :func:`parse_time_window`.
-    """
-
-    start: int
-    end: int
-    text: str = ''
-
-    @property
-    def crosses_midnight(self) -> bool:
-        """Return True when the window ends on the next day."""
-        return self.start > self.end
-
-    def contains(self, local_seconds: float) -> bool:
-        """Return True when ``local_seconds`` (local time since the epoch) is inside."""
-        minute = (local_seconds % SECONDS_PER_DAY) / 60.0
-        if self.crosses_midnight:
-            return minute >= self.start or minute < self.end
-        return self.start <= minute < self.end
-
-    def start_day(self, local_seconds: float) -> int:
-        """Return the local day number (days since 1970-01-01) on which the window began.
-
-        The after-midnight part of a window that crosses midnight belongs to the previous
-        day, so a night shift keeps one on-call person from its start to its end.
-        """
-        day = math.floor(local_seconds / SECONDS_PER_DAY)
-        minute = (local_seconds % SECONDS_PER_DAY) / 60.0
-        if self.crosses_midnight and minute < self.end:
-            day -= 1
-        return day
-
-
-def parse_time_window(text: str) -> TimeWindow:
-    """Parse ``HH:MM-HH:MM``; raise ValueError with a readable reason otherwise."""
-    parts = text.split('-')
-    if len(parts) != 2:
-        raise ValueError(f'{text!r} is not HH:MM-HH:MM')
-    minutes = []
-    for part in parts:
-        m = _HHMM.match(part.strip())
-        if m is None or (m.group(1) == '24' and m.group(2) != '00'):
-            raise ValueError(f'{text!r} is not HH:MM-HH:MM ({part.strip()!r} is not a time)')
-        minutes.append(int(m.group(1)) * 60 + int(m.group(2)))
-    start, end = minutes
-    if start == 1440:
-        raise ValueError(f'{text!r} starts at 24:00; use 00:00')
-    if start == end:
-        raise ValueError(f'{text!r} is empty (start equals end)')
-    return TimeWindow(start, end, text.strip())
-
-
-def parse_utc_offset(value: Any) -> float:
-    """Parse ``+01:00``/``-05:30``/``UTC``/``0``/hours as a number into seconds east of UTC."""
-    if isinstance(value, bool):
-        raise ValueError(f'{value!r} is not a UTC offset')
-    if isinstance(value, (int, float)):
-        hours = float(value)
-    elif isinstance(value, str):
-        text = value.strip().upper()
-        if text in ('UTC', 'Z', '0', '+00:00', '-00:00'):
-            return 0.0
-        m = _OFFSET.match(text)
-        if m is None:
-            raise ValueError(f'{value!r} is not a UTC offset like +01:00')
-        sign = -1.0 if m.group(1) == '-' else 1.0
-        hours = sign * (int(m.group(2)) + int(m.group(3)) / 60.0)
-        if int(m.group(3)) >= 60:
-            raise ValueError(f'{value!r} is not a UTC offset like +01:00')
-    else:
-        raise ValueError(f'{value!r} is not a UTC offset like +01:00')
-    if not math.isfinite(hours) or not -14.0 <= hours <= 14.0:
-        # YAML 1.1 reads an unquoted 1:00 as the number 60 (base 60); say so.
-        hint = "; quote it: '+01:00'" if isinstance(value, int) else ''
-        raise ValueError(f'{value!r} is outside -14:00..+14:00{hint}')
-    return hours * 3600.0

@@ -29,13 +29,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping, TypeVar
 
-from fleet_manager.core.config import parse_yaml_file
-from fleet_manager.core.escalation import EscalationConfig, parse_escalation, parse_shifts
+from fleet_common.config import ConfigReader, read_yaml
+from fleet_common.timeofday import Shift, parse_utc_offset
+
+from fleet_manager.core.escalation import (EscalationConfig, parse_escalation, parse_shift,
+                                           parse_shifts)
 from fleet_manager.core.incident_model import (TELEMETRY_FIELDS, Action, Command,
-                                               CommandAction, ConfigReader, EscalateAction,
-                                               FleetFact, NotifyAction, OpenIncidentAction,
-                                               Severity, Telemetry, TimeWindow,
-                                               parse_time_window, parse_utc_offset)
+                                               CommandAction, EscalateAction, FleetFact,
+                                               NotifyAction, OpenIncidentAction, Severity,
+                                               Telemetry)
 from fleet_manager.core.incidents import DEDUP_FIELDS, IncidentSettings
 
 __all__ = [
@@ -59,8 +61,8 @@ class ParseContext:
     """What parsers need beyond their own YAML: the reader and the file's named things."""
 
     r: ConfigReader
-    shifts: Mapping[str, TimeWindow]
-    utc_offset: float
+    shifts: Mapping[str, Shift]
+    utc_offset: int
     escalation: EscalationConfig
 
 
@@ -501,8 +503,8 @@ class ShiftCondition(Condition):
 
     name: ClassVar[str] = 'shift'
     names: tuple[str, ...]
-    windows: tuple[TimeWindow, ...]
-    utc_offset: float
+    windows: tuple[Shift, ...]
+    utc_offset: int
 
     @classmethod
     def parse(cls, ctx: ParseContext, raw: Any, key: str) -> 'ShiftCondition':
@@ -526,20 +528,15 @@ class HoursCondition(Condition):
     list of them, for a rule whose time window is not one of the named shifts."""
 
     name: ClassVar[str] = 'hours'
-    windows: tuple[TimeWindow, ...]
-    utc_offset: float
+    windows: tuple[Shift, ...]
+    utc_offset: int
 
     @classmethod
     def parse(cls, ctx: ParseContext, raw: Any, key: str) -> 'HoursCondition':
         texts = ctx.r.strings(raw, key, required=True)
-        windows = []
-        for i, text in enumerate(texts):
-            try:
-                windows.append(parse_time_window(text))
-            except ValueError as exc:
-                raise ctx.r.fail(key if isinstance(raw, str) else f'{key}[{i}]',
-                                 str(exc)) from None
-        return cls(tuple(windows), ctx.utc_offset)
+        keys = [key] if isinstance(raw, str) else [f'{key}[{i}]' for i in range(len(texts))]
+        return cls(tuple(parse_shift(ctx.r, text, where) for text, where in zip(texts, keys)),
+                   ctx.utc_offset)
 
     def holds(self, subject: Subject) -> bool:
         local = subject.time + self.utc_offset
@@ -575,9 +572,9 @@ class OpenIncidentSpec(ActionSpec):
         itype = r.string(raw.get('type'), f'{key}.type', required=True)
         if not _INCIDENT_TYPE.match(itype):
             raise r.fail(f'{key}.type', f'{itype!r} is not an incident type (lower_snake_case)')
+        text = r.string(raw.get('severity'), f'{key}.severity', required=True)
         try:
-            severity = Severity.parse(r.string(raw.get('severity'), f'{key}.severity',
-                                               required=True))
+            severity = Severity.parse(text)
         except ValueError as exc:
             raise r.fail(f'{key}.severity', str(exc)) from None
         policy = r.string(raw.get('policy'), f'{key}.policy')
@@ -711,8 +708,8 @@ class Workflows:
     """A validated ``workflows.yaml``: rules, shifts, escalation and incident settings."""
 
     rules: tuple[Rule, ...]
-    shifts: Mapping[str, TimeWindow]
-    utc_offset: float
+    shifts: Mapping[str, Shift]
+    utc_offset: int
     escalation: EscalationConfig
     incidents: IncidentSettings
     source: str = ''
@@ -831,16 +828,11 @@ def _parse_rule(ctx: ParseContext, raw: Any, key: str) -> Rule:
 def parse_workflows(root: Any, file: str = '<workflows>') -> Workflows:
     """Validate an already parsed workflows tree; ConfigError(file, key) on any problem."""
     r = ConfigReader(file)
-    if root is None:
-        raise r.fail('', 'file is empty')
-    root = r.mapping(root, '')
+    root = r.root(root)
     r.unknown_keys(root, TOP_LEVEL_KEYS, '')
     if root.get('version', 1) != 1:
         raise r.fail('version', f'unsupported version {root.get("version")!r} (expected 1)')
-    try:
-        utc_offset = parse_utc_offset(root.get('utc_offset', 0))
-    except ValueError as exc:
-        raise r.fail('utc_offset', str(exc)) from None
+    utc_offset = r.convert(root.get('utc_offset', 0), 'utc_offset', parse_utc_offset)
     shifts = parse_shifts(r, root.get('shifts'))
     escalation = parse_escalation(r, root, shifts, utc_offset)
     incidents = _parse_incident_settings(r, root.get('incidents'))
@@ -864,4 +856,4 @@ def load_workflows(path: str | pathlib.Path) -> Workflows:
     windows or counts, unknown severities and references to undefined channels, users,
     schedules, shifts or policies.
     """
-    return parse_workflows(parse_yaml_file(path), str(path))
+    return parse_workflows(read_yaml(path), str(path))

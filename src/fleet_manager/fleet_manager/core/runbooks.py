@@ -18,9 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from fleet_manager.core.config import parse_yaml_file
-from fleet_manager.core.errors import ConfigError
-from fleet_manager.core.incident_model import ConfigReader
+from fleet_common.config import ConfigError, ConfigReader, read_yaml
 
 RUNBOOK_SUFFIXES = ('.yaml', '.yml')
 _TYPE = re.compile(r'^[a-z][a-z0-9_]*$')
@@ -55,10 +53,7 @@ def load_runbook(path: str | pathlib.Path) -> Runbook:
     """Load one runbook file; raise ConfigError naming the file and key on any problem."""
     file = str(path)
     r = ConfigReader(file)
-    root = parse_yaml_file(path)
-    if root is None:
-        raise ConfigError(file, '', 'file is empty')
-    root = r.mapping(root, '')
+    root = r.root(read_yaml(path))
     r.unknown_keys(root, {'type', 'title', 'summary', 'steps'}, '')
     stem = pathlib.Path(path).stem
     rb_type = r.string(root.get('type'), 'type') or stem
