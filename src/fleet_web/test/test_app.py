@@ -12,9 +12,10 @@ import pytest
 from aiohttp import web
 
 from fleet_web.api_errors import ConflictError, NotFoundError, Unprocessable
-from fleet_web.app import ROUTES, WebConfig, create_app, load_services
+from fleet_web.app import WebConfig, create_app, load_services
 from fleet_web.auth import hash_token
 from fleet_web.ros_bridge import EventFeed
+from fleet_web.routes import ROUTES
 
 TOKENS = {'admin': 'admin-token', 'reader': 'read-token', 'ops': 'ops-token',
           'wms': 'wms-token'}
