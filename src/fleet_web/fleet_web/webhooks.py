@@ -45,6 +45,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol
 import aiohttp
 import yaml
 
+from fleet_common.events import PatternError, check_pattern, kind_matches
 from fleet_web.errors import ConfigError
 from fleet_web.store import Delivery, Store
 
@@ -67,8 +68,9 @@ Clock = Callable[[], float]
 class Subscription:
     """One webhook subscription.
 
-    ``events`` are event-kind patterns where ``*`` matches any run of characters
-    (``mission.*``, ``*``). When ``client_ref`` is set, only events whose
+    ``events`` are event-kind patterns, matched by :func:`fleet_common.events.kind_matches`:
+    exact kinds or globs where ``*`` matches any run of characters (``mission.*``,
+    ``*.opened``, ``*``); an empty tuple matches nothing. When ``client_ref`` is set, only events whose
     ``payload['client_ref']`` equals it match (in practice: that client's mission events).
     ``options`` holds format-specific settings (``routing_key`` for PagerDuty). ``url``,
     ``secret`` and ``options`` are left out of ``repr`` because they may be credentials.
@@ -95,7 +97,7 @@ class Subscription:
     def matches(self, event: Mapping[str, Any]) -> bool:
         """Return True when the event's kind matches a pattern and the payload filters."""
         kind = str(event.get('kind', ''))
-        if not any(_kind_matches(kind, pattern) for pattern in self.events):
+        if not any(kind_matches(pattern, kind) for pattern in self.events):
             return False
         payload = event.get('payload')
         if self.url_from_payload is not None:
@@ -110,12 +112,6 @@ class Subscription:
             if not isinstance(payload, Mapping) or payload.get('client_ref') != self.client_ref:
                 return False
         return True
-
-
-def _kind_matches(kind: str, pattern: str) -> bool:
-    """Match an event kind against a pattern whose only wildcard is ``*`` (any run)."""
-    regex = '.*'.join(re.escape(part) for part in pattern.split('*'))
-    return re.fullmatch(regex, kind) is not None
 
 
 # -- formats ---------------------------------------------------------------------------------
@@ -740,6 +736,23 @@ def _string(item: Mapping[str, Any], key: str, file: str, where: str,
     return None
 
 
+def _event_patterns(item: Mapping[str, Any], file: str, where: str) -> list[str]:
+    """Return the subscription's ``events``: a non-empty list of valid kind patterns."""
+    events = item.get('events', ['*'])
+    if not isinstance(events, list) or not events:
+        raise ConfigError(file, f'{where}.events',
+                          'must be a non-empty list of event kinds (e.g. mission.*)')
+    for index, pattern in enumerate(events):
+        if not isinstance(pattern, str):
+            raise ConfigError(file, f'{where}.events[{index}]',
+                              f'must be a kind pattern (a string), got {pattern!r}')
+        try:
+            check_pattern(pattern)
+        except PatternError as exc:
+            raise ConfigError(file, f'{where}.events[{index}]', str(exc)) from None
+    return events
+
+
 def load_subscriptions(section: Any, *, file: str,
                        env: Mapping[str, str] | None = None) -> tuple[Subscription, ...]:
     """Build the subscriptions from the ``webhooks:`` section of the config file.
@@ -784,11 +797,7 @@ def load_subscriptions(section: Any, *, file: str,
         if (not isinstance(url, str) or parsed is None
                 or parsed.scheme not in ('http', 'https') or not parsed.hostname):
             raise ConfigError(file, f'{where}.url', 'required: an http:// or https:// URL')
-        events = item.get('events', ['*'])
-        if (not isinstance(events, list) or not events
-                or not all(isinstance(e, str) and e for e in events)):
-            raise ConfigError(file, f'{where}.events',
-                              'must be a non-empty list of event kinds (e.g. mission.*)')
+        events = _event_patterns(item, file, where)
         secret = _string(item, 'secret', file, where, env) or ''
         if fmt.requires_secret and not secret:
             raise ConfigError(file, f'{where}.secret',

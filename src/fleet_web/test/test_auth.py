@@ -16,7 +16,7 @@ from fleet_web.errors import ConfigError
 pytestmark = pytest.mark.timeout(60)
 
 PACKAGE_ROOT = pathlib.Path(__file__).resolve().parents[1]
-WEB_YAML = PACKAGE_ROOT.parents[1] / 'fleet_bringup' / 'config' / 'web.yaml'
+WEB_YAML = PACKAGE_ROOT.parent / 'fleet_bringup' / 'config' / 'web.yaml'
 
 READER_TOKEN = 'reader-token-7f3a9c1e5b'
 OPS_TOKEN = 'ops-token-2d8e4f6a0c'
