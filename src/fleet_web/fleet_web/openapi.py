@@ -1,10 +1,20 @@
-"""The OpenAPI 3 document served at /api/v1/openapi.json; it describes what app.py does."""
+"""The OpenAPI 3.1 document served at /api/v1/openapi.json; it describes what the views do.
+
+Event payloads are described by :mod:`fleet_common.events`, the event log's vocabulary: one
+schema per kind (``<Kind>Payload``, from ``json_schema(kind)``), one event schema per kind
+(``<Kind>Event``) and ``Event``, a ``oneOf`` of those discriminated by ``kind``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from fleet_common.events import EVENT_TYPES, json_schema
+
 NULLABLE_STR = {'type': ['string', 'null']}
+KIND_PATTERNS = '^,*([A-Za-z0-9_.*]{1,100}(,+|$))*$'
+"""The ``kind`` query: comma-separated kind patterns (see fleet_common.events)."""
+MAX_COMMAND_REASON = 1000  # characters
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -91,12 +101,6 @@ SCHEMAS: dict[str, Any] = {
             'decommissioned': {'type': 'boolean'},
             'capabilities': {'type': 'array', 'items': {'type': 'string'}},
             'current_mission_id': NULLABLE_STR}},
-    'Event': {
-        'type': 'object', 'required': ['id', 'time', 'kind', 'robot_id', 'payload'],
-        'properties': {'id': {'type': 'integer', 'minimum': 1},
-                       'time': {'type': ['string', 'null'], 'format': 'date-time'},
-                       'kind': {'type': 'string'}, 'robot_id': NULLABLE_STR,
-                       'payload': {'type': 'object'}}},
     'Waypoint': {
         'type': 'object', 'required': ['x', 'y'], 'additionalProperties': False,
         'properties': {'x': {'type': 'number'}, 'y': {'type': 'number'},
@@ -137,7 +141,18 @@ SCHEMAS: dict[str, Any] = {
         'properties': {'command': {'type': 'string',
                                    'enum': ['pause', 'resume', 'return_to_dock',
                                             'cancel_mission']},
-                       'args': {'type': 'object'}}},
+                       'args': {'type': 'object',
+                                'description': 'command-specific arguments'},
+                       'reason': {'type': 'string', 'maxLength': MAX_COMMAND_REASON,
+                                  'description': 'why; logged with the command (who sent '
+                                                 'it is the token\'s name)'}}},
+    'CommandAccepted': {
+        'type': 'object', 'required': ['robot_id', 'command', 'accepted', 'command_id'],
+        'properties': {'robot_id': {'type': 'string'}, 'command': {'type': 'string'},
+                       'accepted': {'type': 'boolean'},
+                       'command_id': {'type': 'integer', 'minimum': 0,
+                                      'description': 'the id the manager sent the command '
+                                                     'with (see the robot.command event)'}}},
     'Incident': {
         'type': 'object',
         'required': ['id', 'type', 'severity', 'state', 'robot_id', 'opened_at', 'last_seen',
@@ -172,13 +187,57 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+EVENT_FIELDS: dict[str, Any] = {
+    'id': {'type': 'integer', 'minimum': 1, 'description': 'position in the event log'},
+    'time': {'type': ['string', 'null'], 'format': 'date-time'},
+    'robot_id': NULLABLE_STR,
+}
+
+
+def schema_stem(kind: str) -> str:
+    """Return the component-name stem of ``kind`` (``incident.opened`` -> ``IncidentOpened``)."""
+    return ''.join(part[:1].upper() + part[1:]
+                   for part in kind.replace('_', '.').split('.'))
+
+
+def event_schemas() -> dict[str, Any]:
+    """Return ``<Kind>Payload`` and ``<Kind>Event`` for every declared kind, ``EventKind``
+    and ``Event`` (a ``oneOf`` of the per-kind events, discriminated by ``kind``)."""
+    schemas: dict[str, Any] = {}
+    mapping: dict[str, str] = {}
+    for kind in sorted(EVENT_TYPES):
+        stem = schema_stem(kind)
+        schemas[f'{stem}Payload'] = json_schema(kind)
+        schemas[f'{stem}Event'] = {
+            'type': 'object', 'description': f'An event-log entry of kind `{kind}`.',
+            'required': ['id', 'time', 'kind', 'robot_id', 'payload'],
+            'properties': {**EVENT_FIELDS, 'kind': {'const': kind},
+                           'payload': _ref(f'{stem}Payload')}}
+        mapping[kind] = f'#/components/schemas/{stem}Event'
+    schemas['EventKind'] = {'type': 'string', 'enum': sorted(EVENT_TYPES),
+                            'description': 'Every kind the event log holds.'}
+    schemas['Event'] = {
+        'description': 'An event-log entry; `kind` says which payload it carries.',
+        'oneOf': [{'$ref': ref} for ref in mapping.values()],
+        'discriminator': {'propertyName': 'kind', 'mapping': mapping}}
+    return schemas
+
+
+COMPONENT_SCHEMAS: dict[str, Any] = {**SCHEMAS, **event_schemas()}
+"""Every schema of the document's ``components``."""
+
+
 def document(version: str) -> dict[str, Any]:
     """Return the OpenAPI 3.1 document of the API."""
     robot_id = _p('robot_id', 'robot id')
     mission_id = _p('mission_id', 'mission id')
     since = _q('since', {'type': 'string', 'format': 'date-time'}, 'created at or after')
     until = _q('until', {'type': 'string', 'format': 'date-time'}, 'created before')
-    kind = _q('kind', {'type': 'string'}, 'comma-separated kinds; `prefix.*` wildcards')
+    kind = _q('kind', {'type': 'string', 'pattern': KIND_PATTERNS},
+              'comma-separated kind patterns: exact kinds (see EventKind) or globs where `*` '
+              'matches any run of characters (`incident.*`, `*.opened`); letters, digits, '
+              '`_`, `.` and `*`, at most 100 characters each; a bad pattern is a 400 naming '
+              '`kind`')
     json_body = lambda ref, required=True: {  # noqa: E731
         'required': required, 'content': {'application/json': {'schema': _ref(ref)}}}
     bad = {'400': _error('malformed request'), '413': _error('body too large'),
@@ -208,8 +267,11 @@ def document(version: str) -> dict[str, Any]:
                 '200': _json('the robot', _ref('Robot')), '404': _error('unknown robot'),
                 **bad}, [robot_id], json_body('ServiceChange', False))},
         '/api/v1/robots/{robot_id}/commands': {'post': _op(
-            'Send the robot a command', 'incidents:write', {
-                '202': _json('sent', {'type': 'object'}), '404': _error('unknown robot'),
+            'Send the robot a command through the manager', 'incidents:write', {
+                '202': _json('accepted: the manager logged it (a robot.command event) and '
+                             'sent it', _ref('CommandAccepted')),
+                '404': _error('unknown robot'),
+                '409': _error('the robot cannot take it now (offline, decommissioned)'),
                 **bad}, [robot_id], json_body('Command'))},
         '/api/v1/events': {'get': _op('Page through the event log', 'read', {
             '200': _json('events after the cursor', {
@@ -231,7 +293,7 @@ def document(version: str) -> dict[str, Any]:
                                            'event': {'type': 'string'},
                                            'data': {'type': 'string'},
                                            'retry': {'type': 'string'}}}}}},
-                '400': _error('bad cursor')}, [
+                '400': _error('bad cursor or kind pattern')}, [
                 {'name': 'Last-Event-ID', 'in': 'header', 'required': False,
                  'schema': {'type': 'string'}, 'description': 'resume after this id'},
                 _q('after', {'type': 'integer', 'minimum': 0}, 'resume after this id'),
@@ -328,6 +390,6 @@ def document(version: str) -> dict[str, Any]:
         'servers': [{'url': '/'}],
         'security': [{'bearer': []}],
         'paths': paths,
-        'components': {'schemas': SCHEMAS, 'securitySchemes': {
+        'components': {'schemas': COMPONENT_SCHEMAS, 'securitySchemes': {
             'bearer': {'type': 'http', 'scheme': 'bearer'}}},
     }

@@ -70,8 +70,9 @@ class Subscription:
 
     ``events`` are event-kind patterns, matched by :func:`fleet_common.events.kind_matches`:
     exact kinds or globs where ``*`` matches any run of characters (``mission.*``,
-    ``*.opened``, ``*``); an empty tuple matches nothing. When ``client_ref`` is set, only events whose
-    ``payload['client_ref']`` equals it match (in practice: that client's mission events).
+    ``*.opened``, ``*``); an empty tuple matches nothing. When ``client_ref`` is set, only
+    events whose ``payload['client_ref']`` equals it match (in practice: that client's
+    mission events).
     ``options`` holds format-specific settings (``routing_key`` for PagerDuty). ``url``,
     ``secret`` and ``options`` are left out of ``repr`` because they may be credentials.
     Times are in seconds.
