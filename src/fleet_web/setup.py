@@ -32,7 +32,6 @@ setup(
     entry_points={
         'console_scripts': [
             'fleet_web = fleet_web.web_node:main',
-            'fleetctl = fleet_web.fleetctl:main',
         ],
     },
 )

@@ -1,10 +1,20 @@
-"""The OpenAPI 3 document served at /api/v1/openapi.json; it describes what app.py does."""
+"""The OpenAPI 3.1 document served at /api/v1/openapi.json; it describes what the views do.
+
+Event payloads are described by :mod:`fleet_common.events`, the event log's vocabulary: one
+schema per kind (``<Kind>Payload``, from ``json_schema(kind)``), one event schema per kind
+(``<Kind>Event``) and ``Event``, a ``oneOf`` of those discriminated by ``kind``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from fleet_common.events import EVENT_TYPES, json_schema
+
 NULLABLE_STR = {'type': ['string', 'null']}
+KIND_PATTERNS = '^,*([A-Za-z0-9_.*]{1,100}(,+|$))*$'
+"""The ``kind`` query: comma-separated kind patterns (see fleet_common.events)."""
+MAX_COMMAND_REASON = 1000  # characters
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -91,12 +101,6 @@ SCHEMAS: dict[str, Any] = {
             'decommissioned': {'type': 'boolean'},
             'capabilities': {'type': 'array', 'items': {'type': 'string'}},
             'current_mission_id': NULLABLE_STR}},
-    'Event': {
-        'type': 'object', 'required': ['id', 'time', 'kind', 'robot_id', 'payload'],
-        'properties': {'id': {'type': 'integer', 'minimum': 1},
-                       'time': {'type': ['string', 'null'], 'format': 'date-time'},
-                       'kind': {'type': 'string'}, 'robot_id': NULLABLE_STR,
-                       'payload': {'type': 'object'}}},
     'Waypoint': {
         'type': 'object', 'required': ['x', 'y'], 'additionalProperties': False,
         'properties': {'x': {'type': 'number'}, 'y': {'type': 'number'},
@@ -137,7 +141,18 @@ SCHEMAS: dict[str, Any] = {
         'properties': {'command': {'type': 'string',
                                    'enum': ['pause', 'resume', 'return_to_dock',
                                             'cancel_mission']},
-                       'args': {'type': 'object'}}},
+                       'args': {'type': 'object',
+                                'description': 'command-specific arguments'},
+                       'reason': {'type': 'string', 'maxLength': MAX_COMMAND_REASON,
+                                  'description': 'why; logged with the command (who sent '
+                                                 'it is the token\'s name)'}}},
+    'CommandAccepted': {
+        'type': 'object', 'required': ['robot_id', 'command', 'accepted', 'command_id'],
+        'properties': {'robot_id': {'type': 'string'}, 'command': {'type': 'string'},
+                       'accepted': {'type': 'boolean'},
+                       'command_id': {'type': 'integer', 'minimum': 0,
+                                      'description': 'the id the manager sent the command '
+                                                     'with (see the robot.command event)'}}},
     'Incident': {
         'type': 'object',
         'required': ['id', 'type', 'severity', 'state', 'robot_id', 'opened_at', 'last_seen',
@@ -172,136 +187,73 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-def document(version: str) -> dict[str, Any]:
-    """Return the OpenAPI 3.1 document of the API."""
-    robot_id = _p('robot_id', 'robot id')
-    mission_id = _p('mission_id', 'mission id')
-    since = _q('since', {'type': 'string', 'format': 'date-time'}, 'created at or after')
-    until = _q('until', {'type': 'string', 'format': 'date-time'}, 'created before')
-    kind = _q('kind', {'type': 'string'}, 'comma-separated kinds; `prefix.*` wildcards')
-    json_body = lambda ref, required=True: {  # noqa: E731
-        'required': required, 'content': {'application/json': {'schema': _ref(ref)}}}
-    bad = {'400': _error('malformed request'), '413': _error('body too large'),
-           '422': _error('invalid field (named in error.field)')}
-    paths: dict[str, Any] = {
+EVENT_FIELDS: dict[str, Any] = {
+    'id': {'type': 'integer', 'minimum': 1, 'description': 'position in the event log'},
+    'time': {'type': ['string', 'null'], 'format': 'date-time'},
+    'robot_id': NULLABLE_STR,
+}
+
+
+def schema_stem(kind: str) -> str:
+    """Return the component-name stem of ``kind`` (``incident.opened`` -> ``IncidentOpened``)."""
+    return ''.join(part[:1].upper() + part[1:]
+                   for part in kind.replace('_', '.').split('.'))
+
+
+def event_schemas() -> dict[str, Any]:
+    """Return ``<Kind>Payload`` and ``<Kind>Event`` for every declared kind, ``EventKind``
+    and ``Event`` (a ``oneOf`` of the per-kind events, discriminated by ``kind``)."""
+    schemas: dict[str, Any] = {}
+    mapping: dict[str, str] = {}
+    for kind in sorted(EVENT_TYPES):
+        stem = schema_stem(kind)
+        schemas[f'{stem}Payload'] = json_schema(kind)
+        schemas[f'{stem}Event'] = {
+            'type': 'object', 'description': f'An event-log entry of kind `{kind}`.',
+            'required': ['id', 'time', 'kind', 'robot_id', 'payload'],
+            'properties': {**EVENT_FIELDS, 'kind': {'const': kind},
+                           'payload': _ref(f'{stem}Payload')}}
+        mapping[kind] = f'#/components/schemas/{stem}Event'
+    schemas['EventKind'] = {'type': 'string', 'enum': sorted(EVENT_TYPES),
+                            'description': 'Every kind the event log holds.'}
+    schemas['Event'] = {
+        'description': 'An event-log entry; `kind` says which payload it carries.',
+        'oneOf': [{'$ref': ref} for ref in mapping.values()],
+        'discriminator': {'propertyName': 'kind', 'mapping': mapping}}
+    return schemas
+
+
+COMPONENT_SCHEMAS: dict[str, Any] = {**SCHEMAS, **event_schemas()}
+"""Every schema of the document's ``components``."""
+
+
+ROBOT_ID = _p('robot_id', 'robot id')
+MISSION_ID = _p('mission_id', 'mission id')
+SINCE = _q('since', {'type': 'string', 'format': 'date-time'}, 'created at or after')
+UNTIL = _q('until', {'type': 'string', 'format': 'date-time'}, 'created before')
+KIND = _q('kind', {'type': 'string', 'pattern': KIND_PATTERNS},
+          'comma-separated kind patterns: exact kinds (see EventKind) or globs where `*` '
+          'matches any run of characters (`incident.*`, `*.opened`); letters, digits, '
+          '`_`, `.` and `*`, at most 100 characters each; a bad pattern is a 400 naming '
+          '`kind`')
+BAD = {'400': _error('malformed request'), '413': _error('body too large'),
+       '422': _error('invalid field (named in error.field)')}
+
+
+def _body(ref: str, required: bool = True) -> dict[str, Any]:
+    """Return a JSON request body of schema ``ref``."""
+    return {'required': required, 'content': {'application/json': {'schema': _ref(ref)}}}
+
+
+def _service_paths() -> dict[str, Any]:
+    """The bridge itself: health, reports and the webhook outbox."""
+    return {
         '/api/v1/health': {'get': _op('Liveness and manager reachability', None, {
             '200': _json('ok', {'type': 'object', 'required': ['status', 'manager'],
                                 'properties': {'status': {'type': 'string'},
                                                'manager': {'type': 'string'},
                                                'robots': {'type': 'integer'},
                                                'version': {'type': 'string'}}})})},
-        '/api/v1/robots': {'get': _op('List robots', 'read', {
-            '200': _json('a page of robots', _page_of('Robot')),
-            '400': _error('bad query parameter')}, [
-            LIMIT, OFFSET, _q('connectivity', {'type': 'string',
-                                               'enum': ['online', 'stale', 'offline']},
-                              'filter')])},
-        '/api/v1/robots/{robot_id}': {'get': _op('One robot', 'read', {
-            '200': _json('the robot', _ref('Robot')), '404': _error('unknown robot')},
-            [robot_id])},
-        '/api/v1/robots/{robot_id}/decommission': {'post': _op(
-            'Take a robot out of service', 'admin', {
-                '200': _json('the robot', _ref('Robot')), '404': _error('unknown robot'),
-                **bad}, [robot_id], json_body('ServiceChange', False))},
-        '/api/v1/robots/{robot_id}/recommission': {'post': _op(
-            'Put a robot back in service', 'admin', {
-                '200': _json('the robot', _ref('Robot')), '404': _error('unknown robot'),
-                **bad}, [robot_id], json_body('ServiceChange', False))},
-        '/api/v1/robots/{robot_id}/commands': {'post': _op(
-            'Send the robot a command', 'incidents:write', {
-                '202': _json('sent', {'type': 'object'}), '404': _error('unknown robot'),
-                **bad}, [robot_id], json_body('Command'))},
-        '/api/v1/events': {'get': _op('Page through the event log', 'read', {
-            '200': _json('events after the cursor', {
-                'type': 'object', 'required': ['items', 'last_id', 'next_after'],
-                'properties': {'items': {'type': 'array', 'items': _ref('Event')},
-                               'last_id': {'type': 'integer'},
-                               'next_after': {'type': 'integer'}}}),
-            '400': _error('bad query parameter')}, [
-            _q('after', {'type': 'integer', 'minimum': 0}, 'return events with id > after'),
-            LIMIT, kind, _q('robot_id', {'type': 'string'}, 'filter')])},
-        '/api/v1/events/stream': {'get': _op(
-            'Server-Sent Events from the event log; resumes after Last-Event-ID', 'read', {
-                '200': {'description': 'text/event-stream: one SSE event per log entry; '
-                                       '`id` is the event id, `event` its kind and `data` '
-                                       'the Event as JSON',
-                        'content': {'text/event-stream': {'schema': {
-                            'type': 'object', 'required': ['data'],
-                            'properties': {'id': {'type': 'string'},
-                                           'event': {'type': 'string'},
-                                           'data': {'type': 'string'},
-                                           'retry': {'type': 'string'}}}}}},
-                '400': _error('bad cursor')}, [
-                {'name': 'Last-Event-ID', 'in': 'header', 'required': False,
-                 'schema': {'type': 'string'}, 'description': 'resume after this id'},
-                _q('after', {'type': 'integer', 'minimum': 0}, 'resume after this id'),
-                kind])},
-        '/api/v1/missions': {
-            'post': _op('Submit a mission', 'missions:write', {
-                '201': _json('created', _ref('Mission')),
-                '200': _json('the original mission (same Idempotency-Key and body)',
-                             _ref('Mission')),
-                '409': _error('Idempotency-Key reused with a different body'), **bad},
-                [{'name': 'Idempotency-Key', 'in': 'header', 'required': False,
-                  'schema': {'type': 'string', 'maxLength': 256}}],
-                json_body('MissionSubmission')),
-            'get': _op('List missions, newest first', 'read', {
-                '200': _json('a page of missions', _page_of('Mission')),
-                '400': _error('bad query parameter')}, [
-                LIMIT, OFFSET, _q('state', {'type': 'string', 'enum': [
-                    'queued', 'assigned', 'active', 'succeeded', 'failed', 'canceled']},
-                    'filter'), _q('robot_id', {'type': 'string'}, 'filter'), since, until])},
-        '/api/v1/missions/{mission_id}': {'get': _op('One mission', 'read', {
-            '200': _json('the mission', _ref('Mission')), '404': _error('unknown mission')},
-            [mission_id])},
-        '/api/v1/missions/{mission_id}/events': {'get': _op(
-            'The mission\'s timeline', 'read', {
-                '200': _json('its events in order', {
-                    'type': 'object', 'required': ['items', 'total'],
-                    'properties': {'items': {'type': 'array', 'items': _ref('Event')},
-                                   'total': {'type': 'integer'}}}),
-                '404': _error('unknown mission')}, [mission_id])},
-        '/api/v1/missions/{mission_id}/cancel': {'post': _op('Cancel a mission',
-                                                             'missions:write', {
-            '200': _json('the canceled mission', _ref('Mission')),
-            '404': _error('unknown mission'), '409': _error('already finished'), **bad},
-            [mission_id], {'required': False, 'content': {'application/json': {'schema': {
-                'type': 'object', 'properties': {'reason': {'type': 'string'}}}}}})},
-        '/api/v1/robots/{robot_id}/telemetry': {'get': _op(
-            'Downsampled telemetry history', 'read', {
-                '200': _json('samples, oldest first', {
-                    'type': 'object', 'required': ['robot_id', 'items'],
-                    'properties': {'robot_id': {'type': 'string'},
-                                   'items': {'type': 'array',
-                                             'items': _ref('TelemetrySample')}}}),
-                '400': _error('bad range or step (error.field names it)'),
-                '404': _error('unknown robot')}, [
-                robot_id, _q('since', {'type': 'string', 'format': 'date-time'}, 'from'),
-                _q('until', {'type': 'string', 'format': 'date-time'}, 'to (span <= 7 days)'),
-                _q('step', {'type': 'number', 'minimum': 0, 'maximum': 86400},
-                   'seconds between samples')])},
-        '/api/v1/incidents': {'get': _op('List incidents, newest first', 'read', {
-            '200': _json('a page of incidents', _page_of('Incident')),
-            '400': _error('bad query parameter')}, [
-            LIMIT, OFFSET, _q('state', {'type': 'string', 'enum': [
-                'triggered', 'acknowledged', 'resolved']}, 'filter'),
-            _q('robot_id', {'type': 'string'}, 'filter'),
-            _q('type', {'type': 'string'}, 'filter'), since, until], tag='incidents')},
-        '/api/v1/incidents/{incident_id}': {'get': _op(
-            'One incident with context, runbook and timeline', 'read', {
-                '200': _json('the incident', _ref('Incident')),
-                '404': _error('unknown incident')},
-            [_p('incident_id', 'incident id')], tag='incidents')},
-        '/api/v1/incidents/{incident_id}/ack': {'post': _op(
-            'Acknowledge: stops escalation', 'incidents:write', {
-                '200': _json('the incident', _ref('Incident')),
-                '404': _error('unknown incident'), '409': _error('already resolved'), **bad},
-            [_p('incident_id', 'incident id')], json_body('Note', False), tag='incidents')},
-        '/api/v1/incidents/{incident_id}/resolve': {'post': _op(
-            'Resolve, with a note', 'incidents:write', {
-                '200': _json('the incident', _ref('Incident')),
-                '404': _error('unknown incident'), '409': _error('already resolved'), **bad},
-            [_p('incident_id', 'incident id')], json_body('Note', False), tag='incidents')},
         '/api/v1/slos': {'get': _op('SLOs: SLI, error budget, burn rates, alerts', 'read', {
             '200': _json('status of every SLO', {'type': 'object'})}, tag='observability')},
         '/api/v1/kpis': {'get': _op('Fleet KPIs', 'read', {
@@ -319,6 +271,151 @@ def document(version: str) -> dict[str, Any]:
                 '404': _error('no such delivery'), '409': _error('not dead')},
             [_p('delivery_id', 'delivery id')], tag='webhooks')},
     }
+
+
+def _robot_paths() -> dict[str, Any]:
+    """Robots: registry, service changes, commands, telemetry."""
+    return {
+        '/api/v1/robots': {'get': _op('List robots', 'read', {
+            '200': _json('a page of robots', _page_of('Robot')),
+            '400': _error('bad query parameter')}, [
+            LIMIT, OFFSET, _q('connectivity', {'type': 'string',
+                                               'enum': ['online', 'stale', 'offline']},
+                              'filter')])},
+        '/api/v1/robots/{robot_id}': {'get': _op('One robot', 'read', {
+            '200': _json('the robot', _ref('Robot')), '404': _error('unknown robot')},
+            [ROBOT_ID])},
+        '/api/v1/robots/{robot_id}/decommission': {'post': _op(
+            'Take a robot out of service', 'admin', {
+                '200': _json('the robot', _ref('Robot')), '404': _error('unknown robot'),
+                **BAD}, [ROBOT_ID], _body('ServiceChange', False))},
+        '/api/v1/robots/{robot_id}/recommission': {'post': _op(
+            'Put a robot back in service', 'admin', {
+                '200': _json('the robot', _ref('Robot')), '404': _error('unknown robot'),
+                **BAD}, [ROBOT_ID], _body('ServiceChange', False))},
+        '/api/v1/robots/{robot_id}/commands': {'post': _op(
+            'Send the robot a command through the manager', 'incidents:write', {
+                '202': _json('accepted: the manager logged it (a robot.command event) and '
+                             'sent it', _ref('CommandAccepted')),
+                '404': _error('unknown robot'),
+                '409': _error('the robot cannot take it now (offline, decommissioned)'),
+                **BAD}, [ROBOT_ID], _body('Command'))},
+        '/api/v1/robots/{robot_id}/telemetry': {'get': _op(
+            'Downsampled telemetry history', 'read', {
+                '200': _json('samples, oldest first', {
+                    'type': 'object', 'required': ['robot_id', 'items'],
+                    'properties': {'robot_id': {'type': 'string'},
+                                   'items': {'type': 'array',
+                                             'items': _ref('TelemetrySample')}}}),
+                '400': _error('bad range or step (error.field names it)'),
+                '404': _error('unknown robot')}, [
+                ROBOT_ID, _q('since', {'type': 'string', 'format': 'date-time'}, 'from'),
+                _q('until', {'type': 'string', 'format': 'date-time'}, 'to (span <= 7 days)'),
+                _q('step', {'type': 'number', 'minimum': 0, 'maximum': 86400},
+                   'seconds between samples')])},
+    }
+
+
+def _event_paths() -> dict[str, Any]:
+    """The event log: pages and the SSE stream."""
+    return {
+        '/api/v1/events': {'get': _op('Page through the event log', 'read', {
+            '200': _json('events after the cursor', {
+                'type': 'object', 'required': ['items', 'last_id', 'next_after'],
+                'properties': {'items': {'type': 'array', 'items': _ref('Event')},
+                               'last_id': {'type': 'integer'},
+                               'next_after': {'type': 'integer'}}}),
+            '400': _error('bad query parameter')}, [
+            _q('after', {'type': 'integer', 'minimum': 0}, 'return events with id > after'),
+            LIMIT, KIND, _q('robot_id', {'type': 'string'}, 'filter')])},
+        '/api/v1/events/stream': {'get': _op(
+            'Server-Sent Events from the event log; resumes after Last-Event-ID', 'read', {
+                '200': {'description': 'text/event-stream: one SSE event per log entry; '
+                                       '`id` is the event id, `event` its kind and `data` '
+                                       'the Event as JSON',
+                        'content': {'text/event-stream': {'schema': {
+                            'type': 'object', 'required': ['data'],
+                            'properties': {'id': {'type': 'string'},
+                                           'event': {'type': 'string'},
+                                           'data': {'type': 'string'},
+                                           'retry': {'type': 'string'}}}}}},
+                '400': _error('bad cursor or kind pattern')}, [
+                {'name': 'Last-Event-ID', 'in': 'header', 'required': False,
+                 'schema': {'type': 'string'}, 'description': 'resume after this id'},
+                _q('after', {'type': 'integer', 'minimum': 0}, 'resume after this id'),
+                KIND])},
+    }
+
+
+def _mission_paths() -> dict[str, Any]:
+    """Missions."""
+    return {
+        '/api/v1/missions': {
+            'post': _op('Submit a mission', 'missions:write', {
+                '201': _json('created', _ref('Mission')),
+                '200': _json('the original mission (same Idempotency-Key and body)',
+                             _ref('Mission')),
+                '409': _error('Idempotency-Key reused with a different body'), **BAD},
+                [{'name': 'Idempotency-Key', 'in': 'header', 'required': False,
+                  'schema': {'type': 'string', 'maxLength': 256}}],
+                _body('MissionSubmission')),
+            'get': _op('List missions, newest first', 'read', {
+                '200': _json('a page of missions', _page_of('Mission')),
+                '400': _error('bad query parameter')}, [
+                LIMIT, OFFSET, _q('state', {'type': 'string', 'enum': [
+                    'queued', 'assigned', 'active', 'succeeded', 'failed', 'canceled']},
+                    'filter'), _q('robot_id', {'type': 'string'}, 'filter'), SINCE, UNTIL])},
+        '/api/v1/missions/{mission_id}': {'get': _op('One mission', 'read', {
+            '200': _json('the mission', _ref('Mission')), '404': _error('unknown mission')},
+            [MISSION_ID])},
+        '/api/v1/missions/{mission_id}/events': {'get': _op(
+            'The mission\'s timeline', 'read', {
+                '200': _json('its events in order', {
+                    'type': 'object', 'required': ['items', 'total'],
+                    'properties': {'items': {'type': 'array', 'items': _ref('Event')},
+                                   'total': {'type': 'integer'}}}),
+                '404': _error('unknown mission')}, [MISSION_ID])},
+        '/api/v1/missions/{mission_id}/cancel': {'post': _op('Cancel a mission',
+                                                             'missions:write', {
+            '200': _json('the canceled mission', _ref('Mission')),
+            '404': _error('unknown mission'), '409': _error('already finished'), **BAD},
+            [MISSION_ID], {'required': False, 'content': {'application/json': {'schema': {
+                'type': 'object', 'properties': {'reason': {'type': 'string'}}}}}})},
+    }
+
+
+def _incident_paths() -> dict[str, Any]:
+    """Incidents."""
+    return {
+        '/api/v1/incidents': {'get': _op('List incidents, newest first', 'read', {
+            '200': _json('a page of incidents', _page_of('Incident')),
+            '400': _error('bad query parameter')}, [
+            LIMIT, OFFSET, _q('state', {'type': 'string', 'enum': [
+                'triggered', 'acknowledged', 'resolved']}, 'filter'),
+            _q('robot_id', {'type': 'string'}, 'filter'),
+            _q('type', {'type': 'string'}, 'filter'), SINCE, UNTIL], tag='incidents')},
+        '/api/v1/incidents/{incident_id}': {'get': _op(
+            'One incident with context, runbook and timeline', 'read', {
+                '200': _json('the incident', _ref('Incident')),
+                '404': _error('unknown incident')},
+            [_p('incident_id', 'incident id')], tag='incidents')},
+        '/api/v1/incidents/{incident_id}/ack': {'post': _op(
+            'Acknowledge: stops escalation', 'incidents:write', {
+                '200': _json('the incident', _ref('Incident')),
+                '404': _error('unknown incident'), '409': _error('already resolved'), **BAD},
+            [_p('incident_id', 'incident id')], _body('Note', False), tag='incidents')},
+        '/api/v1/incidents/{incident_id}/resolve': {'post': _op(
+            'Resolve, with a note', 'incidents:write', {
+                '200': _json('the incident', _ref('Incident')),
+                '404': _error('unknown incident'), '409': _error('already resolved'), **BAD},
+            [_p('incident_id', 'incident id')], _body('Note', False), tag='incidents')},
+    }
+
+
+def document(version: str) -> dict[str, Any]:
+    """Return the OpenAPI 3.1 document of the API."""
+    paths = {**_service_paths(), **_robot_paths(), **_event_paths(), **_mission_paths(),
+             **_incident_paths()}
     return {
         'openapi': '3.1.0',
         'info': {'title': 'Fleet operations API', 'version': version,
@@ -328,6 +425,6 @@ def document(version: str) -> dict[str, Any]:
         'servers': [{'url': '/'}],
         'security': [{'bearer': []}],
         'paths': paths,
-        'components': {'schemas': SCHEMAS, 'securitySchemes': {
+        'components': {'schemas': COMPONENT_SCHEMAS, 'securitySchemes': {
             'bearer': {'type': 'http', 'scheme': 'bearer'}}},
     }

@@ -5,9 +5,9 @@ This module is the only place that knows SQL and table names. It keeps:
 * the **event-log cursor**: the id of the last manager event whose webhook deliveries are fully
   enqueued, so a restarted bridge resumes reading the log after it;
 * the **webhook outbox**: one row per (subscription, event), with its status (see
-  :class:`DeliveryStatus`), attempts, next attempt time, last error and last HTTP status;
-* **idempotency records** of the HTTP API: ``Idempotency-Key`` -> hash of the request body,
-  response JSON and HTTP status.
+  :class:`DeliveryStatus`), attempts, next attempt time, last error and last HTTP status.
+
+(Mission submissions are made idempotent by the manager, which owns the missions.)
 
 Contracts:
 
@@ -44,13 +44,16 @@ import sqlite_utils
 
 from fleet_web.errors import Conflict, NotFound
 
-SCHEMA_VERSION = 1
-"""The schema this module writes, kept in ``PRAGMA user_version``."""
+SCHEMA_VERSION = 2
+"""The schema this module writes, kept in ``PRAGMA user_version``.
+
+2: the unused ``idempotency_keys`` table of version 1 is dropped.
+"""
 
 _CURSOR_TABLE = 'event_cursor'
 _OUTBOX_TABLE = 'webhook_outbox'
-_IDEMPOTENCY_TABLE = 'idempotency_keys'
 _EVENT_LOG_CURSOR = 'event_log'
+_RETIRED_TABLES = ('idempotency_keys',)
 
 _SCHEMA = (
     f"""CREATE TABLE IF NOT EXISTS {_CURSOR_TABLE} (
@@ -77,15 +80,7 @@ _SCHEMA = (
         ON {_OUTBOX_TABLE} (status, subscription, event_id)""",
     f"""CREATE INDEX IF NOT EXISTS {_OUTBOX_TABLE}_subscription
         ON {_OUTBOX_TABLE} (subscription, id)""",
-    f"""CREATE TABLE IF NOT EXISTS {_IDEMPOTENCY_TABLE} (
-        principal TEXT NOT NULL,
-        key TEXT NOT NULL,
-        request_sha256 TEXT NOT NULL,
-        status INTEGER NOT NULL,
-        response_json TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        PRIMARY KEY (principal, key)
-    )""",
+    *(f'DROP TABLE IF EXISTS {table}' for table in _RETIRED_TABLES),
 )
 
 _HEADS_SQL = f"""
@@ -160,18 +155,6 @@ class DeliveryPage:
     total: int
     limit: int
     offset: int
-
-
-@dataclass(frozen=True)
-class IdempotencyRecord:
-    """The stored outcome of an HTTP API request made with an ``Idempotency-Key``."""
-
-    key: str
-    principal: str
-    request_hash: str
-    status: int
-    response: Any
-    created_at: str
 
 
 def _delivery(row: Mapping[str, Any]) -> Delivery:
@@ -449,40 +432,3 @@ class Store:
                 f"DELETE FROM {_OUTBOX_TABLE} WHERE status = 'delivered' AND updated_at < ?",
                 [iso_utc(before)])
             return result.rowcount
-
-    # -- idempotency records -----------------------------------------------------------------
-
-    def get_idempotency(self, key: str, principal: str = '') -> IdempotencyRecord | None:
-        """Return the record stored for ``(principal, key)``, or None."""
-        with self._lock:
-            rows = list(self._db.query(
-                f'SELECT * FROM {_IDEMPOTENCY_TABLE} WHERE principal = ? AND key = ?',
-                [principal, key]))
-        if not rows:
-            return None
-        row = rows[0]
-        return IdempotencyRecord(
-            key=row['key'], principal=row['principal'], request_hash=row['request_sha256'],
-            status=int(row['status']), response=json.loads(row['response_json']),
-            created_at=row['created_at'])
-
-    def store_idempotency(self, key: str, request_hash: str, status: int, response: Any,
-                          now: float, principal: str = '') -> IdempotencyRecord:
-        """Store the outcome of a request under ``(principal, key)``; the first one wins.
-
-        ``request_hash`` is the caller's hash of the request body, ``response`` a
-        JSON-serialisable value and ``status`` the HTTP status. Returns the stored record:
-        the existing one when the key was already used (the caller compares its
-        ``request_hash`` to detect a key reused with another body).
-        """
-        with self._lock:
-            with self._db.atomic():
-                self._db.execute(
-                    f"""INSERT OR IGNORE INTO {_IDEMPOTENCY_TABLE}
-                        (principal, key, request_sha256, status, response_json, created_at)
-                        VALUES (?, ?, ?, ?, ?, ?)""",
-                    [principal, key, request_hash, int(status), json.dumps(response),
-                     iso_utc(now)])
-            record = self.get_idempotency(key, principal)
-        assert record is not None
-        return record

@@ -45,7 +45,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol
 import aiohttp
 
 from fleet_common.config import ConfigReader, read_yaml
-
+from fleet_common.events import PatternError, check_pattern, kind_matches
 from fleet_web.store import Delivery, Store
 
 log = logging.getLogger(__name__)
@@ -67,9 +67,11 @@ Clock = Callable[[], float]
 class Subscription:
     """One webhook subscription.
 
-    ``events`` are event-kind patterns where ``*`` matches any run of characters
-    (``mission.*``, ``*``). When ``client_ref`` is set, only events whose
-    ``payload['client_ref']`` equals it match (in practice: that client's mission events).
+    ``events`` are event-kind patterns, matched by :func:`fleet_common.events.kind_matches`:
+    exact kinds or globs where ``*`` matches any run of characters (``mission.*``,
+    ``*.opened``, ``*``); an empty tuple matches nothing. When ``client_ref`` is set, only
+    events whose ``payload['client_ref']`` equals it match (in practice: that client's
+    mission events).
     ``options`` holds format-specific settings (``routing_key`` for PagerDuty). ``url``,
     ``secret`` and ``options`` are left out of ``repr`` because they may be credentials.
     Times are in seconds.
@@ -95,7 +97,7 @@ class Subscription:
     def matches(self, event: Mapping[str, Any]) -> bool:
         """Return True when the event's kind matches a pattern and the payload filters."""
         kind = str(event.get('kind', ''))
-        if not any(_kind_matches(kind, pattern) for pattern in self.events):
+        if not any(kind_matches(pattern, kind) for pattern in self.events):
             return False
         payload = event.get('payload')
         if self.url_from_payload is not None:
@@ -110,12 +112,6 @@ class Subscription:
             if not isinstance(payload, Mapping) or payload.get('client_ref') != self.client_ref:
                 return False
         return True
-
-
-def _kind_matches(kind: str, pattern: str) -> bool:
-    """Match an event kind against a pattern whose only wildcard is ``*`` (any run)."""
-    regex = '.*'.join(re.escape(part) for part in pattern.split('*'))
-    return re.fullmatch(regex, kind) is not None
 
 
 # -- formats ---------------------------------------------------------------------------------
@@ -712,6 +708,22 @@ def _secret_or_env(r: ConfigReader, item: Mapping[str, Any], key: str, where: st
     return None
 
 
+def _event_patterns(r: ConfigReader, item: Mapping[str, Any], where: str) -> list[str]:
+    """Return the subscription's ``events``: a non-empty list of valid kind patterns."""
+    events = item.get('events', ['*'])
+    if not isinstance(events, list) or not events:
+        raise r.fail(f'{where}.events', 'must be a non-empty list of event kinds (e.g. mission.*)')
+    for index, pattern in enumerate(events):
+        if not isinstance(pattern, str):
+            raise r.fail(f'{where}.events[{index}]',
+                         f'must be a kind pattern (a string), got {pattern!r}')
+        try:
+            check_pattern(pattern)
+        except PatternError as exc:
+            raise r.fail(f'{where}.events[{index}]', str(exc)) from None
+    return events
+
+
 def _subscription_format(r: ConfigReader, item: Mapping[str, Any],
                          where: str) -> WebhookFormat:
     """Return the entry's format, after rejecting keys that neither it nor every format
@@ -743,10 +755,7 @@ def _subscription(r: ConfigReader, item: Any, where: str,
     parsed = urllib.parse.urlsplit(url) if isinstance(url, str) else None
     if parsed is None or parsed.scheme not in ('http', 'https') or not parsed.hostname:
         raise r.fail(f'{where}.url', 'required: an http:// or https:// URL')
-    events = item.get('events', ['*'])
-    if (not isinstance(events, list) or not events
-            or not all(isinstance(e, str) and e for e in events)):
-        raise r.fail(f'{where}.events', 'must be a non-empty list of event kinds (e.g. mission.*)')
+    events = _event_patterns(r, item, where)
     secret = _secret_or_env(r, item, 'secret', where, env) or ''
     if fmt.requires_secret and not secret:
         raise r.fail(f'{where}.secret',
@@ -789,6 +798,22 @@ def load_subscriptions(section: Any, *, file: str,
     env = os.environ if env is None else env
     r = ConfigReader(file)
     subscriptions: list[Subscription] = []
+def _event_patterns(r: ConfigReader, item: Mapping[str, Any], where: str) -> list[str]:
+    """Return the subscription's ``events``: a non-empty list of valid kind patterns."""
+    events = item.get('events', ['*'])
+    if not isinstance(events, list) or not events:
+        raise r.fail(f'{where}.events', 'must be a non-empty list of event kinds (e.g. mission.*)')
+    for index, pattern in enumerate(events):
+        if not isinstance(pattern, str):
+            raise r.fail(f'{where}.events[{index}]',
+                         f'must be a kind pattern (a string), got {pattern!r}')
+        try:
+            check_pattern(pattern)
+        except PatternError as exc:
+            raise r.fail(f'{where}.events[{index}]', str(exc)) from None
+    return events
+
+
     for index, item in enumerate(r.seq(section, 'webhooks')):
         subscription = _subscription(r, item, f'webhooks[{index}]', env)
         if any(s.name == subscription.name for s in subscriptions):

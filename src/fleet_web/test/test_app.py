@@ -11,10 +11,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from fleet_common.events import matches_any
 from fleet_web.api_errors import ConflictError, NotFoundError, Unprocessable
-from fleet_web.app import ROUTES, WebConfig, create_app, load_services
+from fleet_web.app import WebConfig, create_app, load_services
 from fleet_web.auth import hash_token
 from fleet_web.ros_bridge import EventFeed
+from fleet_web.routes import ROUTES
 
 TOKENS = {'admin': 'admin-token', 'reader': 'read-token', 'ops': 'ops-token',
           'wms': 'wms-token'}
@@ -32,6 +34,7 @@ class FakeBackend:
         self.events: list[dict[str, Any]] = []
         self.feeds: set[EventFeed] = set()
         self.missions: dict[str, dict[str, Any]] = {}
+        self.kind_queries: list[list[str]] = []
 
     def append(self, kind: str, live: bool = True) -> dict[str, Any]:
         e = {'id': len(self.events) + 1, 'time': '2026-01-01T00:00:00.000Z', 'kind': kind,
@@ -52,7 +55,9 @@ class FakeBackend:
 
     async def get_events(self, after: int, limit: int, kinds: list[str],
                          robot_id: str = '') -> tuple[list[dict[str, Any]], int]:
-        out = [e for e in self.events if e['id'] > after and (not kinds or e['kind'] in kinds)]
+        # The manager filters the log by the patterns as given; so does this fake.
+        self.kind_queries.append(list(kinds))
+        out = [e for e in self.events if e['id'] > after and matches_any(kinds, e['kind'])]
         return out[:limit], len(self.events)
 
     async def submit_mission(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -318,4 +323,52 @@ def test_sse_resumes_from_last_event_id_without_gaps(web_yaml: pathlib.Path,
                 only = await read_sse(resp, 4)
             assert only == [(6, 'mission.state'), (7, 'mission.state'), (9, 'mission.state'),
                             (11, 'mission.state')]
+    run(check())
+
+
+def test_event_kind_patterns_go_to_the_backend_and_bad_ones_are_400(
+        web_yaml: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    async def check() -> None:
+        backend = FakeBackend()
+        for kind in ('robot.connectivity', 'incident.opened', 'mission.state',
+                     'incident.resolved', 'slo.alert'):
+            backend.append(kind, live=False)
+        async for s in serve(web_yaml, tmp_path, backend):
+            status, body, _ = await s.req('GET', '/api/v1/events?kind=*.opened,mission.state'
+                                          '&after=0', token='reader')
+            assert status == 200
+            assert [e['kind'] for e in body['items']] == ['incident.opened', 'mission.state']
+            assert body['next_after'] == 3 and body['last_id'] == 5
+            assert backend.kind_queries[-1] == ['*.opened', 'mission.state']
+            status, body, _ = await s.req('GET', '/api/v1/events?kind=incident.*')
+            assert [e['id'] for e in body['items']] == [2, 4]
+            status, body, _ = await s.req('GET', '/api/v1/events?kind=')
+            assert len(body['items']) == 5 and backend.kind_queries[-1] == []
+            queries = len(backend.kind_queries)
+            for bad in ('incident.[a-z]', 'mission state', 'a' * 101, 'x,robot/*'):
+                for path in ('/api/v1/events', '/api/v1/events/stream'):
+                    status, body, _ = await s.req('GET', path, params={'kind': bad})
+                    assert status == 400, (path, bad, body)
+                    assert body['error']['code'] == 'bad_request'
+                    assert body['error']['field'] == 'kind'
+            assert len(backend.kind_queries) == queries  # refused before reaching the fleet
+    run(check())
+
+
+def test_sse_kind_globs_match_like_everywhere_else(web_yaml: pathlib.Path,
+                                                  tmp_path: pathlib.Path) -> None:
+    async def check() -> None:
+        backend = FakeBackend()
+        for kind in ('incident.opened', 'robot.connectivity', 'incident.resolved'):
+            backend.append(kind, live=False)
+        async for s in serve(web_yaml, tmp_path, backend):
+            auth = {'Authorization': f'Bearer {TOKENS["reader"]}'}
+            async with s.session.get(s.base + '/api/v1/events/stream?kind=*.opened,robot.*',
+                                     headers=auth) as resp:
+                first = await read_sse(resp, 2)
+                backend.append('slo.alert')
+                backend.append('robot.event')
+                first += await read_sse(resp, 1)
+            assert first == [(1, 'incident.opened'), (2, 'robot.connectivity'),
+                             (5, 'robot.event')]
     run(check())

@@ -1,4 +1,4 @@
-"""Tests of fleet_web.store: cursor + outbox atomicity, per-subscription order, idempotency."""
+"""Tests of fleet_web.store: cursor + outbox atomicity, per-subscription order, schema."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, Iterator
 import pytest
 
 from fleet_web.errors import Conflict, NotFound
-from fleet_web.store import DeliveryStatus, Store, iso_utc
+from fleet_web.store import SCHEMA_VERSION, DeliveryStatus, Store, iso_utc
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,7 +33,7 @@ def test_file_is_in_wal_mode_with_schema_version(tmp_path, store):
     assert store.journal_mode() == 'wal'
     conn = sqlite3.connect(tmp_path / 'web.db')
     try:
-        assert conn.execute('PRAGMA user_version').fetchone()[0] == 1
+        assert conn.execute('PRAGMA user_version').fetchone()[0] == SCHEMA_VERSION == 2
     finally:
         conn.close()
 
@@ -193,16 +193,28 @@ def test_prune_delivered_keeps_pending_and_dead(store):
     assert newest.id > max(row.id for row in rows)
 
 
-def test_idempotency_records(store):
-    assert store.get_idempotency('k1') is None
-    first = store.store_idempotency('k1', 'hash-a', 201, {'mission_id': 'm1'}, NOW, 'erp')
-    assert first.status == 201 and first.request_hash == 'hash-a'
-    assert first.response == {'mission_id': 'm1'}
-    # The first outcome wins; the caller compares request_hash to detect reuse.
-    again = store.store_idempotency('k1', 'hash-b', 500, {'x': 1}, NOW + 1, 'erp')
-    assert again == first
-    assert store.get_idempotency('k1', 'erp') == first
-    # Keys are scoped per principal.
-    assert store.get_idempotency('k1', 'other') is None
-    other = store.store_idempotency('k1', 'hash-c', 200, [1, 2], NOW, 'other')
-    assert other.response == [1, 2]
+def _tables(path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return {row[0] for row in conn.execute("SELECT name FROM sqlite_master "
+                                               "WHERE type = 'table'")}
+    finally:
+        conn.close()
+
+
+def test_a_version_1_file_loses_its_unused_idempotency_table_and_keeps_the_outbox(tmp_path):
+    path = tmp_path / 'web.db'
+    with Store(path) as db:
+        db.enqueue([('a', event(1))], cursor=1, now=NOW)
+    conn = sqlite3.connect(path)
+    try:  # what a version-1 bridge left behind
+        conn.execute('CREATE TABLE idempotency_keys (principal TEXT, key TEXT)')
+        conn.execute('PRAGMA user_version = 1')
+        conn.commit()
+    finally:
+        conn.close()
+    assert 'idempotency_keys' in _tables(path)
+    with Store(path) as db:
+        assert db.cursor() == 1 and db.counts()['pending'] == 1
+    assert 'idempotency_keys' not in _tables(path)
+    assert _tables(path) >= {'event_cursor', 'webhook_outbox'}

@@ -418,8 +418,9 @@ def test_sigkill_during_delivery_redelivers_same_event(tmp_path):
         receiver = Receiver()
         await receiver.start()
         receiver.scripts['hook'].append(HANG)  # the child's first request never returns
+        # This package's sources first; the rest of the path finds fleet_common.
         env = {**os.environ, 'PYTHONPATH': os.pathsep.join(
-            [str(PACKAGE_ROOT), os.environ.get('PYTHONPATH', '')])}
+            [str(PACKAGE_ROOT), *filter(None, [os.environ.get('PYTHONPATH')])])}
         child = subprocess.Popen([sys.executable, str(script), str(db), receiver.url('hook')],
                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
@@ -490,6 +491,10 @@ def test_subscription_matching():
     assert not sub.matches(ev(1, kind='missionX'))
     assert Subscription('s', 'http://x/').matches(ev(1, kind='anything'))
     assert not Subscription('s', 'http://x/', events=('a?c',)).matches(ev(1, kind='abc'))
+    opened = Subscription('s', 'http://x/', events=('*.opened',))
+    assert opened.matches(ev(1, kind='incident.opened'))
+    assert not opened.matches(ev(1, kind='incident.openedx'))
+    assert not Subscription('s', 'http://x/', events=()).matches(ev(1, kind='mission.state'))
     ref = Subscription('s', 'http://x/', events=('mission.*',), client_ref='erp-7')
     assert ref.matches(ev(1, client_ref='erp-7'))
     assert not ref.matches(ev(1, client_ref='erp-8'))
@@ -665,6 +670,12 @@ def test_load_subscriptions_from_yaml(tmp_path):
       'backoff_max_s': 5}, 'webhooks[0].backoff_max_s', 'backoff_base_s'),
     ({'name': 'a', 'url': 'https://x/', 'secret': 's', 'events': []}, 'webhooks[0].events',
      'list'),
+    ({'name': 'a', 'url': 'https://x/', 'secret': 's', 'events': ['mission.*', 'incident.[ab]']},
+     'webhooks[0].events[1]', 'kind pattern'),
+    ({'name': 'a', 'url': 'https://x/', 'secret': 's', 'events': ['mission.*', 7]},
+     'webhooks[0].events[1]', 'a string'),
+    ({'name': 'a', 'url': 'https://x/', 'secret': 's', 'events': 'mission.*'},
+     'webhooks[0].events', 'list'),
     ({'name': 'a', 'url': 'https://x/', 'secret': 's', 'secret_env': 'X'},
      'webhooks[0].secret_env', 'not both'),
 ])

@@ -3,14 +3,13 @@
 // Data flow: a snapshot of each panel is fetched over the API (and polled as a fallback),
 // and the event stream (SSE over fetch, so that the bearer token can be sent) triggers
 // refetches: robot.* -> robots, mission.state -> missions, incident.* -> that incident.
-// Optional APIs (incidents, SLOs, telemetry) are used when the server's OpenAPI document
-// lists them; otherwise their panel says so instead of calling a missing route.
+// Optional APIs (incidents, SLOs) are used when the server's OpenAPI document lists them;
+// otherwise their panel says so instead of calling a missing route.
 
 const API = '/api/v1';
 const TOKEN_KEY = 'fleet.token';
 const POLL_MS = {robots: 5000, missions: 5000, incidents: 10000, slos: 30000, health: 30000};
 const DEBOUNCE_MS = 400;
-const HISTORY_SAMPLES = 360; // per robot, from polls, when the server has no telemetry API
 const TELEMETRY_WINDOW_S = 15 * 60;
 const TELEMETRY_STEP_S = 5;
 const ROBOT_EVENTS_SHOWN = 15;
@@ -22,9 +21,8 @@ const STATE_RANK = {triggered: 0, acknowledged: 1, resolved: 2};
 const state = {
   token: null,
   session: null, // an AbortController for everything the signed-in session runs
-  features: {incidents: false, slos: false, telemetry: false},
+  features: {incidents: false, slos: false},
   robots: [],
-  history: new Map(), // robot id -> [{t (ms), battery, x, y, theta, mode}]
   incidents: new Map(), // id -> incident (summary or detail)
   selected: null, // robot id shown in the drill-down
   detailEvents: [],
@@ -169,15 +167,13 @@ async function api(path, {method = 'GET', query = null, body = undefined} = {}) 
 
 /** Which optional routes the server has, from its OpenAPI document (a public route). */
 async function detectFeatures() {
-  const features = {incidents: false, slos: false, telemetry: false};
+  const features = {incidents: false, slos: false};
   try {
     const resp = await fetch(`${API}/openapi.json`, {cache: 'no-store'});
     const doc = await resp.json();
     const paths = Object.keys(doc.paths || {});
     features.incidents = paths.includes(`${API}/incidents`);
     features.slos = paths.includes(`${API}/slos`);
-    features.telemetry = paths.some((p) => p.startsWith(`${API}/robots/`)
-      && p.endsWith('/telemetry'));
   } catch {
     // Without the document, leave the optional panels off rather than call missing routes.
   }
@@ -274,8 +270,6 @@ async function loadRobots() {
     const page = await api('/robots', {query: {limit: 1000}});
     state.robots = page.items || [];
     showMsg($('fleet-error'), '');
-    const now = Date.now();
-    for (const r of state.robots) recordSample(r, now);
     renderRobots();
     if (state.selected) renderDetailStatus();
   } catch (err) {
@@ -283,17 +277,6 @@ async function loadRobots() {
       showMsg($('fleet-error'), `Robots could not be loaded: ${err.message}`, true);
     }
   }
-}
-
-function recordSample(robot, now) {
-  if (robot.connectivity === 'offline' || !robot.pose || !robot.last_seen) return;
-  let list = state.history.get(robot.id);
-  if (!list) state.history.set(robot.id, list = []);
-  const last = list[list.length - 1];
-  if (last && now - last.t < 1000) return;
-  list.push({t: now, battery: robot.battery, x: robot.pose.x, y: robot.pose.y,
-    theta: robot.pose.theta, mode: robot.mode});
-  if (list.length > HISTORY_SAMPLES) list.splice(0, list.length - HISTORY_SAMPLES);
 }
 
 function batteryCell(value) {
@@ -391,22 +374,13 @@ function renderDetailStatus() {
     h('dt', {}, 'Software'), h('dd', {}, r.software_version || '—'),
     h('dt', {}, 'Capabilities'), h('dd', {}, (r.capabilities || []).join(', ') || '—'),
     h('dt', {}, 'Last seen'), h('dd', {}, ago(r.last_seen))));
-  if (!state.features.telemetry) renderCharts(sessionSamples(r.id), false);
 }
 
 async function loadDetail(id) {
   await Promise.all([loadTelemetry(id), loadDetailMission(id), loadDetailEvents(id)]);
 }
 
-function sessionSamples(id) {
-  return (state.history.get(id) || []).map((s) => ({...s}));
-}
-
 async function loadTelemetry(id) {
-  if (!state.features.telemetry) {
-    renderCharts(sessionSamples(id), false);
-    return;
-  }
   const since = new Date(Date.now() - TELEMETRY_WINDOW_S * 1000).toISOString();
   try {
     const data = await api(`/robots/${encodeURIComponent(id)}/telemetry`,
@@ -414,26 +388,23 @@ async function loadTelemetry(id) {
     if (id !== state.selected) return;
     const samples = (data.items || []).map((s) => ({...s, t: toMs(s.time)}))
       .filter((s) => s.t !== null);
-    renderCharts(samples.length ? samples : sessionSamples(id), samples.length > 0);
+    renderCharts(samples);
   } catch (err) {
     if (err.name === 'AbortError' || id !== state.selected) return;
-    renderCharts(sessionSamples(id), false, err.message);
+    renderCharts([], err.message);
   }
 }
 
-function renderCharts(samples, fromServer, error = '') {
+function renderCharts(samples, error = '') {
   const battery = $('chart-battery');
   const path = $('chart-path');
   if (!battery || !path) return;
   battery.replaceChildren(lineChart(samples.filter((s) => typeof s.battery === 'number')
     .map((s) => [s.t, s.battery])));
   path.replaceChildren(pathChart(samples.filter((s) => typeof s.x === 'number')));
-  const source = fromServer
-    ? `Telemetry of the last ${TELEMETRY_WINDOW_S / 60} min from the server.`
-    : 'Samples seen by this page since it opened'
-      + (state.features.telemetry ? '' : ' (this server has no telemetry history API)')
-      + (error ? ` — telemetry unavailable: ${error}` : '') + '.';
-  $('telemetry-source').textContent = source;
+  const span = `Telemetry of the last ${TELEMETRY_WINDOW_S / 60} min`;
+  $('telemetry-source').textContent = error ? `${span} is unavailable: ${error}.`
+    : samples.length ? `${span}.` : `${span}: no samples.`;
 }
 
 async function loadDetailMission(id) {
@@ -1049,7 +1020,6 @@ function signOut(message = '') {
   sessionStorage.removeItem(TOKEN_KEY);
   state.robots = [];
   state.incidents.clear();
-  state.history.clear();
   state.selected = null;
   $('main').hidden = true;
   $('sign-out').hidden = true;

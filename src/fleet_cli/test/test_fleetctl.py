@@ -1,6 +1,6 @@
 """fleetctl against a real aiohttp server on 127.0.0.1 serving canned API answers.
 
-Most tests call ``fleetctl.main`` in-process and read what it printed; the ``--follow``
+Most tests call ``fleet_cli.main.main`` in-process and read what it printed; the ``--follow``
 tests run it as a child process so that signals reach it as they would from a shell.
 """
 
@@ -11,6 +11,7 @@ import copy
 import io
 import json
 import os
+import pathlib
 import signal
 import socket
 import subprocess
@@ -22,7 +23,10 @@ from typing import Any, Awaitable, Callable, Iterator
 import pytest
 from aiohttp import web
 
-from fleet_web import fleetctl
+import fleet_cli
+import fleet_common
+from fleet_cli import main as fleetctl
+from fleet_common.events import matches_any
 
 TOKEN = 'ctl-test-token'
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -118,7 +122,9 @@ class CannedApi:
         self.requests = []
         self.missions = {m['id']: copy.deepcopy(m) for m in (MISSION, DONE_MISSION)}
         self.incidents = {INCIDENT['id']: copy.deepcopy(INCIDENT)}
+        self.fleet = copy.deepcopy(ROBOTS)
         self.idempotency: dict[str, str] = {}
+        self.commands = 0
         self.stream_connections = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -132,6 +138,7 @@ class CannedApi:
         r = app.router
         r.add_get('/api/v1/robots', self.robots)
         r.add_get('/api/v1/robots/{id}', self.robot)
+        r.add_post('/api/v1/robots/{id}/commands', self.command)
         r.add_get('/api/v1/missions', self.list_missions)
         r.add_post('/api/v1/missions', self.submit)
         r.add_get('/api/v1/missions/{id}', self.mission)
@@ -178,13 +185,27 @@ class CannedApi:
                                   if total is None else total, 'limit': limit, 'offset': 0})
 
     async def robots(self, request: web.Request) -> web.Response:
-        return self._page(ROBOTS, request)
+        return self._page(self.fleet, request)
 
     async def robot(self, request: web.Request) -> web.Response:
-        for r in ROBOTS:
+        for r in self.fleet:
             if r['id'] == request.match_info['id']:
                 return web.json_response(r)
         return _error(404, 'not_found', f'unknown robot {request.match_info["id"]!r}')
+
+    async def command(self, request: web.Request) -> web.Response:
+        robot_id = request.match_info['id']
+        robot = next((r for r in self.fleet if r['id'] == robot_id), None)
+        if robot is None:
+            return _error(404, 'not_found', f'unknown robot {robot_id!r}')
+        if robot['connectivity'] != 'online':
+            return _error(409, 'conflict', f'robot {robot_id} is {robot["connectivity"]}: '
+                          'the command would not reach it', 'robot_id')
+        self.commands += 1
+        body = await request.json()
+        return web.json_response({'robot_id': robot_id, 'command': body['command'],
+                                  'accepted': True, 'command_id': 40 + self.commands},
+                                 status=202)
 
     async def list_missions(self, request: web.Request) -> web.Response:
         items = [m for m in self.missions.values()
@@ -261,7 +282,7 @@ class CannedApi:
         kinds = [k for k in request.query.get('kind', '').split(',') if k]
         robot = request.query.get('robot_id', '')
         window = [e for e in EVENTS if e['id'] > after][:limit]
-        items = [e for e in window if (not kinds or e['kind'] in kinds)
+        items = [e for e in window if matches_any(kinds, e['kind'])
                  and (not robot or e['robot_id'] == robot)]
         return web.json_response({'items': items, 'last_id': EVENTS[-1]['id'],
                                   'next_after': window[-1]['id'] if window else after})
@@ -353,6 +374,72 @@ def test_json_prints_the_raw_answer(api: CannedApi) -> None:
     code, out, _ = run(api, '--json', 'robots')
     assert code == 0
     assert json.loads(out)['items'] == ROBOTS
+
+
+def test_robots_list_sorts_ids_naturally(api: CannedApi) -> None:
+    api.fleet = [{**ROBOTS[0], 'id': rid} for rid in ('robot10', 'robot2', 'Robot3', 'robot1')]
+    code, out, _ = run(api, 'robots', 'list')
+    assert code == 0
+    assert [line.split()[0] for line in out.splitlines()[1:5]] == [
+        'robot1', 'robot2', 'Robot3', 'robot10']
+    code, out, _ = run(api, 'robots', '--json')  # the raw answer keeps the server's order
+    assert [r['id'] for r in json.loads(out)['items']] == [
+        'robot10', 'robot2', 'Robot3', 'robot1']
+
+
+@pytest.mark.parametrize('argv', [
+    ['--json', 'robots'], ['robots', '--json'], ['robots', 'list', '--json'],
+    ['robots', '--json', 'list'], ['--json', 'robots', 'list', '--json']])
+def test_json_is_accepted_before_or_after_the_verb(api: CannedApi, argv: list[str]) -> None:
+    code, out, err = run(api, *argv)
+    assert (code, err) == (0, '')
+    assert json.loads(out)['items'] == ROBOTS
+
+
+def test_json_after_the_verb_of_every_resource(api: CannedApi) -> None:
+    code, out, _ = run(api, 'missions', 'list', '--json', '--state', 'active')
+    assert code == 0 and [m['id'] for m in json.loads(out)['items']] == ['m-1']
+    code, out, _ = run(api, 'incidents', 'show', 'INC-7', '--json')
+    assert code == 0 and json.loads(out)['id'] == 'INC-7'
+    code, out, _ = run(api, 'events', 'tail', '-n', '2', '--json')
+    assert code == 0 and [e['id'] for e in json.loads(out)] == [4, 5]
+    code, out, _ = run(api, 'missions', 'submit', '--waypoint', '5,6', '--json')
+    assert code == 0 and json.loads(out)['state'] == 'queued'
+
+
+def test_robots_command_sends_reason_and_args_and_prints_the_command_id(
+        api: CannedApi) -> None:
+    code, out, err = run(api, 'robots', 'command', 'robot1', 'return_to_dock',
+                         '--reason', 'battery swap', '--arg', 'dock=dock_a',
+                         '--arg', 'x=1.5', '--arg', 'y=-2')
+    assert (code, err) == (0, '')
+    assert out == 'robot1: return_to_dock sent (command 41)\n'
+    sent = api.requests[-1]
+    assert (sent['method'], sent['path']) == ('POST', '/api/v1/robots/robot1/commands')
+    assert sent['body'] == {'command': 'return_to_dock', 'reason': 'battery swap',
+                            'args': {'dock': 'dock_a', 'x': 1.5, 'y': -2}}
+    code, out, _ = run(api, 'robots', 'command', 'robot1', 'pause', '--json')
+    assert code == 0 and json.loads(out)['command_id'] == 42
+    assert api.requests[-1]['body'] == {'command': 'pause', 'args': {}}
+
+
+def test_robots_command_refused_by_the_api(api: CannedApi) -> None:
+    code, out, err = run(api, 'robots', 'command', 'robot2', 'pause')
+    assert (code, out) == (1, '')
+    assert err == ('fleetctl: robot robot2 is stale: the command would not reach it '
+                   '(field: robot_id)\n')
+
+
+@pytest.mark.parametrize('argv', [
+    ['robots', 'command', 'robot1', 'fly'],
+    ['robots', 'command', 'robot1'],
+    ['robots', 'command', 'robot1', 'pause', '--arg', 'dock'],
+    ['robots', 'command', 'robot1', 'pause', '--arg', '=1'],
+    ['robots', 'command', 'robot1', 'pause', '--reason', 'x' * 1001]])
+def test_robots_command_usage_errors(api: CannedApi, argv: list[str]) -> None:
+    code, out, _ = run(api, *argv)
+    assert (code, out) == (2, '')
+    assert api.requests == []
 
 
 # -- missions ----------------------------------------------------------------------------------
@@ -508,11 +595,36 @@ def test_events_tail_json(api: CannedApi) -> None:
     assert [e['id'] for e in json.loads(out)] == [3, 4, 5]
 
 
-def _spawn(api: CannedApi, *argv: str) -> subprocess.Popen[str]:
+def test_events_tail_kind_globs_go_to_the_api_unchanged(api: CannedApi) -> None:
+    code, out, _ = run(api, 'events', 'tail', '--after', '0',
+                       '--kind', '*.opened,robot.connectivity')
+    assert code == 0
+    assert [line.split()[0] for line in out.splitlines()] == ['2', '5']
+    assert api.requests[-1]['query']['kind'] == '*.opened,robot.connectivity'
+
+
+@pytest.mark.parametrize('kind', ['incident.[ab]', 'mission state', 'x,robot/*', 'a' * 101])
+def test_events_tail_bad_kind_pattern_is_a_usage_error(api: CannedApi, kind: str) -> None:
+    code, out, err = run(api, 'events', 'tail', '--kind', kind)
+    assert (code, out) == (2, '')
+    assert err.startswith('fleetctl: --kind: kind pattern ')
+    assert api.requests == []
+
+
+def _child_env() -> dict[str, str]:
+    """The environment of a child fleetctl: it imports the same fleet_cli and fleet_common
+    as this test, and takes no URL or token from the caller's environment."""
     env = {k: v for k, v in os.environ.items() if k not in ('FLEET_URL', 'FLEET_TOKEN')}
+    roots = [str(pathlib.Path(m.__file__).resolve().parents[1])
+             for m in (fleet_cli, fleet_common)]
+    env['PYTHONPATH'] = os.pathsep.join([*roots, *filter(None, [env.get('PYTHONPATH')])])
+    return env
+
+
+def _spawn(api: CannedApi, *argv: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, fleetctl.__file__, '--url', api.url, '--token', TOKEN, *argv],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        [sys.executable, '-m', 'fleet_cli', '--url', api.url, '--token', TOKEN, *argv],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_child_env())
 
 
 def _read_lines(proc: subprocess.Popen[str], count: int, timeout: float = 15.0) -> list[str]:
@@ -550,6 +662,21 @@ def test_events_follow_streams_reconnects_and_stops_on_signal(api: CannedApi,
         code = proc.wait(10)
         assert code == 0
         assert 'Traceback' not in proc.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_events_follow_prints_only_the_kinds_asked_for(api: CannedApi) -> None:
+    # The canned stream sends every kind: the filtering seen here is fleetctl's own.
+    proc = _spawn(api, 'events', 'tail', '--after', '3', '-n', '0', '--follow',
+                  '--kind', 'incident.*,notification.*')
+    try:
+        lines = _read_lines(proc, 3)
+        assert [line.split()[0] for line in lines] == ['5', '6', '7'], lines
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -607,11 +734,22 @@ def test_follow_without_server_exits_3() -> None:
     assert code == 3 and 'cannot reach' in err
 
 
+def test_the_ros2_run_launcher_is_executable_and_runs_fleetctl() -> None:
+    # `ros2 run fleet_cli fleetctl` runs lib/fleet_cli/fleetctl, installed from here.
+    launcher = pathlib.Path(__file__).resolve().parents[1] / 'scripts' / 'fleetctl'
+    assert os.access(launcher, os.X_OK)
+    done = subprocess.run([sys.executable, str(launcher), 'robots', 'command', '--help'],
+                          capture_output=True, text=True, env=_child_env(), timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith('usage: fleetctl robots command')
+
+
 @pytest.mark.parametrize('argv', [
     [], ['robots'], ['robots', 'show'], ['missions'], ['missions', 'submit'],
     ['missions', 'list'], ['missions', 'show'], ['missions', 'cancel'], ['incidents'],
     ['incidents', 'list'], ['incidents', 'show'], ['incidents', 'ack'],
-    ['incidents', 'resolve'], ['events'], ['events', 'tail']])
+    ['incidents', 'resolve'], ['events'], ['events', 'tail'],
+    ['robots', 'command']])
 def test_every_verb_has_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert fleetctl.main([*argv, '--help']) == 0
     out = capsys.readouterr().out

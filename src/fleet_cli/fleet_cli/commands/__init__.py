@@ -1,0 +1,11 @@
+"""The verbs, one module per resource; each module's ``register(verbs)`` adds its
+sub-commands to the parser, and every sub-command sets ``func(ctx, args) -> exit code``."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from fleet_cli.commands import events, incidents, missions, robots
+
+RESOURCES: tuple[ModuleType, ...] = (robots, missions, incidents, events)
+"""The modules of verbs, in the order ``--help`` lists them."""

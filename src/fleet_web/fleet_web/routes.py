@@ -1,0 +1,45 @@
+"""The routes table: every route of the app, in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from fleet_web.views import dashboard, deliveries, events, health, incidents, missions
+from fleet_web.views import reports, robots
+from fleet_web.views.common import API, Handler
+
+ROUTES: list[tuple[str, str, Handler]] = [
+    ('GET', '/', dashboard.dashboard),
+    ('GET', '/static/{name}', dashboard.static_file),
+    ('GET', f'{API}/health', health.health),
+    ('GET', f'{API}/openapi.json', health.openapi),
+    ('GET', f'{API}/robots', robots.list_robots),
+    ('GET', f'{API}/robots/{{robot_id}}', robots.get_robot),
+    ('POST', f'{API}/robots/{{robot_id}}/decommission', robots.decommission),
+    ('POST', f'{API}/robots/{{robot_id}}/recommission', robots.recommission),
+    ('POST', f'{API}/robots/{{robot_id}}/commands', robots.robot_command),
+    ('GET', f'{API}/robots/{{robot_id}}/telemetry', robots.robot_telemetry),
+    ('GET', f'{API}/events', events.list_events),
+    ('GET', f'{API}/events/stream', events.stream_events),
+    ('POST', f'{API}/missions', missions.submit_mission),
+    ('GET', f'{API}/missions', missions.list_missions),
+    ('GET', f'{API}/missions/{{mission_id}}', missions.get_mission),
+    ('GET', f'{API}/missions/{{mission_id}}/events', missions.mission_events),
+    ('POST', f'{API}/missions/{{mission_id}}/cancel', missions.cancel_mission),
+    ('GET', f'{API}/incidents', incidents.list_incidents),
+    ('GET', f'{API}/incidents/{{incident_id}}', incidents.get_incident),
+    ('POST', f'{API}/incidents/{{incident_id}}/ack', incidents.ack_incident),
+    ('POST', f'{API}/incidents/{{incident_id}}/resolve', incidents.resolve_incident),
+    ('GET', f'{API}/slos', reports.slos),
+    ('GET', f'{API}/kpis', reports.kpis),
+    ('GET', f'{API}/webhooks/deliveries', deliveries.list_deliveries),
+    ('POST', f'{API}/webhooks/deliveries/{{delivery_id}}/retry', deliveries.retry_delivery),
+    ('GET', '/metrics', health.metrics),
+]
+"""(method, path, view) of every route; each view declares its scope."""
+
+
+def setup_routes(app: web.Application) -> None:
+    """Add every route of :data:`ROUTES` to ``app``."""
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)

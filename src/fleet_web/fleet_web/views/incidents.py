@@ -1,0 +1,56 @@
+"""Incidents: lists, one incident with its context, acknowledge and resolve."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from fleet_web import validate
+from fleet_web.appkeys import BACKEND, PRINCIPAL
+from fleet_web.views.common import json_response, list_query, page, scope
+
+INCIDENT_STATES = ('triggered', 'acknowledged', 'resolved')
+MAX_NOTE = 4000  # characters
+MAX_WHO = 128  # characters
+
+
+@scope('read')
+async def list_incidents(request: web.Request) -> web.Response:
+    """A page of incidents, newest first, filtered by state, robot, type and time."""
+    limit, offset, state, since, until = list_query(request, INCIDENT_STATES)
+    items, total = await request.app[BACKEND].list_incidents(
+        state, request.query.get('robot_id', ''), request.query.get('type', ''), since,
+        until, offset, limit)
+    return json_response(page(items, total, limit, offset))
+
+
+@scope('read')
+async def get_incident(request: web.Request) -> web.Response:
+    """One incident with its context, runbook and timeline."""
+    return json_response(await request.app[BACKEND].get_incident(
+        request.match_info['incident_id']))
+
+
+async def _incident_action(request: web.Request, action: str) -> web.Response:
+    body = await validate.json_body(request, required=False)
+    note = body.get('note', '')
+    if not isinstance(note, str) or len(note) > MAX_NOTE:
+        raise validate.Unprocessable(f'note must be a string of at most {MAX_NOTE} characters',
+                                     'note')
+    who = body.get('who') or request[PRINCIPAL].name
+    if not isinstance(who, str) or len(who) > MAX_WHO:
+        raise validate.Unprocessable(f'who must be a string of at most {MAX_WHO} characters',
+                                     'who')
+    return json_response(await request.app[BACKEND].incident_action(
+        action, request.match_info['incident_id'], who, note))
+
+
+@scope('incidents:write')
+async def ack_incident(request: web.Request) -> web.Response:
+    """Acknowledge an incident (stops its escalation)."""
+    return await _incident_action(request, 'ack')
+
+
+@scope('incidents:write')
+async def resolve_incident(request: web.Request) -> web.Response:
+    """Resolve an incident."""
+    return await _incident_action(request, 'resolve')

@@ -1,0 +1,105 @@
+"""Robots: the registry, service changes, operator commands and telemetry history."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from fleet_web import validate
+from fleet_web.api_errors import BadRequest
+from fleet_web.appkeys import BACKEND, PRINCIPAL, ROBOTS_PAGE
+from fleet_web.views.common import json_response, page, page_window, scope
+
+CONNECTIVITY = ('online', 'stale', 'offline')
+MAX_REASON = 1000  # characters of a command's reason
+MAX_TELEMETRY_SPAN = 7 * 24 * 3600.0  # s: the widest since..until of a telemetry query
+
+
+@scope('read')
+async def list_robots(request: web.Request) -> web.Response:
+    """A page of the registry, optionally of one connectivity."""
+    limit, offset = page_window(request)
+    connectivity = request.query.get('connectivity', '')
+    if connectivity and connectivity not in CONNECTIVITY:
+        raise BadRequest('connectivity must be online, stale or offline', 'connectivity')
+    robots = await request.app[BACKEND].list_robots()
+    key = (id(robots), len(robots), limit, offset, connectivity)
+    memo = request.app[ROBOTS_PAGE]
+    if memo.key != key or memo.robots is not robots:
+        selected = ([r for r in robots if r['connectivity'] == connectivity] if connectivity
+                    else robots)
+        body = page(selected[offset:offset + limit], len(selected), limit, offset)
+        memo.key, memo.robots = key, robots
+        memo.body = json.dumps(body, separators=(',', ':')).encode()
+    return web.Response(body=memo.body, content_type='application/json')
+
+
+@scope('read')
+async def get_robot(request: web.Request) -> web.Response:
+    """One robot."""
+    robots = await request.app[BACKEND].list_robots(request.match_info['robot_id'])
+    return json_response(robots[0])
+
+
+async def _set_service(request: web.Request, in_service: bool) -> web.Response:
+    body = await validate.json_body(request, required=False)
+    reassign = body.get('reassign_active', False)
+    if not isinstance(reassign, bool):
+        raise validate.Unprocessable('reassign_active must be a boolean', 'reassign_active')
+    reason = body.get('reason', '')
+    if not isinstance(reason, str):
+        raise validate.Unprocessable('reason must be a string', 'reason')
+    robot = await request.app[BACKEND].set_robot_service(
+        request.match_info['robot_id'], in_service, reassign, reason)
+    return json_response(robot)
+
+
+@scope('admin')
+async def decommission(request: web.Request) -> web.Response:
+    """Take a robot out of service."""
+    return await _set_service(request, False)
+
+
+@scope('admin')
+async def recommission(request: web.Request) -> web.Response:
+    """Put a robot back in service."""
+    return await _set_service(request, True)
+
+
+@scope('incidents:write')
+async def robot_command(request: web.Request) -> web.Response:
+    """Send a robot a command through the manager; 202 with the command's id."""
+    body = await validate.json_body(request)
+    command = body.get('command')
+    if not isinstance(command, str) or not command:
+        raise validate.Unprocessable('command is required', 'command')
+    args = body.get('args', {})
+    if not isinstance(args, dict):
+        raise validate.Unprocessable('args must be an object', 'args')
+    reason = body.get('reason', '')
+    if not isinstance(reason, str) or len(reason) > MAX_REASON:
+        raise validate.Unprocessable(
+            f'reason must be a string of at most {MAX_REASON} characters', 'reason')
+    robot_id = request.match_info['robot_id']
+    command_id = await request.app[BACKEND].robot_command(
+        robot_id, command, args, request[PRINCIPAL].name, reason)
+    return json_response({'robot_id': robot_id, 'command': command, 'accepted': True,
+                          'command_id': command_id}, 202)
+
+
+@scope('read')
+async def robot_telemetry(request: web.Request) -> web.Response:
+    """A robot's downsampled telemetry between ``since`` and ``until``, every ``step`` s."""
+    since, until = validate.query_range(request, MAX_TELEMETRY_SPAN)
+    raw_step = request.query.get('step', '0')
+    try:
+        step = float(raw_step)
+        if not 0 <= step <= 86400 or step != step:
+            raise ValueError
+    except ValueError:
+        raise BadRequest('step must be a number of seconds between 0 and 86400',
+                         'step') from None
+    robot_id = request.match_info['robot_id']
+    items = await request.app[BACKEND].get_telemetry(robot_id, since, until, step)
+    return json_response({'robot_id': robot_id, 'items': items})
