@@ -3,6 +3,7 @@ event checking, and a ROS_HOME per test (so every agent's outbox starts empty)."
 
 import os
 import pathlib
+import tempfile
 
 import pytest
 
@@ -15,6 +16,11 @@ if 'FLEET_TEST_DOMAIN_ID' in os.environ:
 elif 'ROS_DOMAIN_ID' not in os.environ:
     # 1..100 keeps within the port range DDS maps for a domain; the pid spreads sessions.
     os.environ['ROS_DOMAIN_ID'] = str(1 + os.getpid() % 100)
+
+
+# Agents keep their outboxes under ROS_HOME: one for the session (processes started by
+# module-scoped fixtures), and one per test (below), never the user's ~/.ros.
+os.environ['ROS_HOME'] = tempfile.mkdtemp(prefix='fleet-test-ros-home-')
 
 
 @pytest.fixture(autouse=True)

@@ -155,8 +155,12 @@ class Proc:
         self.name = name
         self.log_path = log_dir / f'{name}.log'
         self._log = open(self.log_path, 'wb')
+        # Agents keep their outboxes under ROS_HOME: one per log directory, so robots of
+        # one test never replay their events into another test's manager, and a process
+        # restarted in the same test finds its outbox again.
+        env = {**(env or fleet_env()), 'ROS_HOME': str(log_dir / 'ros_home')}
         self.popen = subprocess.Popen([sys.executable, *args], stdout=self._log,
-                                      stderr=subprocess.STDOUT, env=env or fleet_env(),
+                                      stderr=subprocess.STDOUT, env=env,
                                       cwd=str(REPO), start_new_session=True)
 
     def output(self) -> str:

@@ -15,6 +15,9 @@ When a bound forces the oldest events out, they are replaced by ONE notice of ty
 (``first_seq``..``last_seq``) and how many (``count``), so a loss is never silent and the
 numbering stays without gaps.
 
+Thread-safe: one lock serialises every use of the file (an agent spun by a
+multi-threaded executor writes from several threads).
+
 Durability (``sync``): ``full`` (default) makes every write reach the disk before
 :meth:`Outbox.append` returns (SQLite WAL with synchronous=FULL: one fsync per event),
 which survives a power loss; ``normal`` survives a crash of the agent process but may lose
@@ -27,6 +30,7 @@ from __future__ import annotations
 import json
 import pathlib
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -65,6 +69,7 @@ class Outbox:
         self.max_events = max_events
         self.max_age = max_age
         self._clock = clock
+        self._lock = threading.RLock()
         try:
             if path != ':memory:':
                 pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +114,7 @@ class Outbox:
         The bounds are enforced first, so the outbox never holds more than ``max_events``.
         """
         try:
-            with self._db:
+            with self._lock, self._db:
                 self._db.execute('BEGIN IMMEDIATE')
                 self._enforce(self._clock(), room=1)
                 seq = self.last_seq + 1
@@ -131,7 +136,7 @@ class Outbox:
         ignored."""
         if epoch != self.epoch or seq <= self.acked_seq or seq > self.last_seq:
             return 0
-        with self._db:
+        with self._lock, self._db:
             self._db.execute('BEGIN IMMEDIATE')
             cur = self._db.execute('DELETE FROM events WHERE seq <= ?', (seq,))
             self._set_meta('acked_seq', str(seq))
@@ -141,7 +146,7 @@ class Outbox:
     def enforce_bounds(self) -> int:
         """Apply the age bound now (also done on every append); return events dropped."""
         before = self.dropped
-        with self._db:
+        with self._lock, self._db:
             self._db.execute('BEGIN IMMEDIATE')
             self._enforce(self._clock(), room=0)
         return self.dropped - before
@@ -182,27 +187,35 @@ class Outbox:
     # -- reading -----------------------------------------------------------------------------
     def unacked(self, after: int, limit: int) -> list[Entry]:
         """Return up to ``limit`` waiting events with seq > ``after``, oldest first."""
-        rows = self._db.execute(
-            'SELECT seq, stamp, type, severity, message, data FROM events WHERE seq > ? '
-            'ORDER BY seq LIMIT ?', (max(after, self.acked_seq), limit)).fetchall()
+        with self._lock:
+            rows = self._db.execute(
+                'SELECT seq, stamp, type, severity, message, data FROM events WHERE seq > ? '
+                'ORDER BY seq LIMIT ?', (max(after, self.acked_seq), limit)).fetchall()
         return [Entry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
 
     def pending(self) -> int:
         """How many events wait for an acknowledgement."""
-        return int(self._db.execute('SELECT COUNT(*) FROM events').fetchone()[0])
+        with self._lock:
+            return int(self._db.execute('SELECT COUNT(*) FROM events').fetchone()[0])
 
     def first_unacked(self) -> int:
         """The seq of the oldest waiting event (last_seq + 1 when none waits)."""
-        row = self._db.execute('SELECT MIN(seq) FROM events').fetchone()
+        with self._lock:
+            row = self._db.execute('SELECT MIN(seq) FROM events').fetchone()
         return int(row[0]) if row and row[0] is not None else self.last_seq + 1
 
     @property
     def job(self) -> Any:
         """The current mission as last written (None when the agent is idle)."""
-        return json.loads(self._meta('job'))
+        with self._lock:
+            return json.loads(self._meta('job'))
 
     def close(self) -> None:
         """Close the file; safe to call twice."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self._db is not None:
             try:
                 self._db.execute('PRAGMA wal_checkpoint(TRUNCATE)')

@@ -798,22 +798,6 @@ def load_subscriptions(section: Any, *, file: str,
     env = os.environ if env is None else env
     r = ConfigReader(file)
     subscriptions: list[Subscription] = []
-def _event_patterns(r: ConfigReader, item: Mapping[str, Any], where: str) -> list[str]:
-    """Return the subscription's ``events``: a non-empty list of valid kind patterns."""
-    events = item.get('events', ['*'])
-    if not isinstance(events, list) or not events:
-        raise r.fail(f'{where}.events', 'must be a non-empty list of event kinds (e.g. mission.*)')
-    for index, pattern in enumerate(events):
-        if not isinstance(pattern, str):
-            raise r.fail(f'{where}.events[{index}]',
-                         f'must be a kind pattern (a string), got {pattern!r}')
-        try:
-            check_pattern(pattern)
-        except PatternError as exc:
-            raise r.fail(f'{where}.events[{index}]', str(exc)) from None
-    return events
-
-
     for index, item in enumerate(r.seq(section, 'webhooks')):
         subscription = _subscription(r, item, f'webhooks[{index}]', env)
         if any(s.name == subscription.name for s in subscriptions):
