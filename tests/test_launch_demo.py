@@ -16,13 +16,24 @@ import collections
 import os
 import pathlib
 import shutil
+import sys
 import tempfile
 import unittest
 
 import pytest
 
-pytest.importorskip('launch_testing', reason='launch_testing is not installed (it comes with '
-                    'a full ROS 2 install, not with the PyPI wheels)')
+#: pytest.ini disables launch_testing's plugin (it imports every test module by its
+#: basename, which clashes across packages); launch tests run in a session that enables it.
+SEPARATE_SESSION = ('launch tests run in a pytest session of their own: python -m pytest -p '
+                    'launch_testing tests/test_launch_fleet.py tests/test_launch_demo.py')
+
+try:
+    import launch_testing
+except ImportError:
+    pytest.skip('launch_testing is not installed (it comes with a full ROS 2 install, not '
+                'with the PyPI wheels)', allow_module_level=True)
+if 'launch_testing.pytest.hooks' not in sys.modules:
+    pytest.skip(SEPARATE_SESSION, allow_module_level=True)
 
 from ament_index_python.packages import get_package_share_directory  # noqa: E402
 from fleet_testing import RosGraph, free_port, get_json, http, wait_for  # noqa: E402
