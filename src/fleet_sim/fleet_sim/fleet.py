@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--speed', type=float, default=1.0, help='m/s (default: %(default)s)')
     p.add_argument('--software-version', default='1.0.0',
                    help='version the agents report (default: %(default)s)')
+    p.add_argument('--no-agents', action='store_true',
+                   help='run only the simulated Nav2 bases (/<robot_id>/sim), for agents run '
+                        'as processes of their own (fleet_agent --ros-args -r __ns:=/<id>)')
     return p
 
 
@@ -53,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
             x, y, th = (dock.x, dock.y, dock.theta) if dock else (0.0, 0.0, 0.0)
             robot = SimulatedRobot(rid, x, y, th, software_version=args.software_version,
                                    report_rate=args.report_rate,
-                                   sim_overrides={'speed': args.speed})
+                                   sim_overrides={'speed': args.speed},
+                                   agent=not args.no_agents)
             robot.attach(executor)
             robots.append(robot)
         executor.spin()
