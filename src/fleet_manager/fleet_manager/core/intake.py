@@ -75,11 +75,13 @@ class Intake:
         self._rejections: dict[str, int] = {}
 
     # -- statuses ------------------------------------------------------------------------
-    def statuses(self, reports: Iterable[StatusReport], now: float) -> StatusBatch:
-        """Apply the latest status of each robot (one per robot)."""
+    def statuses(self, reports: Iterable[tuple[StatusReport, float]],
+                 now: float) -> StatusBatch:
+        """Apply the latest status of each robot (one per robot), each with the time it
+        arrived (connectivity counts from arrivals, not from when the batch runs)."""
         out = StatusBatch()
-        for report in reports:
-            ingested = self._registry.ingest(report, now)
+        for report, arrived in reports:
+            ingested = self._registry.ingest(report, min(arrived, now))
             if not ingested.accepted or ingested.record is None:
                 out.rejected += 1
                 continue
