@@ -22,7 +22,8 @@ in :mod:`fleet_sim.convert`.
 
 Threading: no callback waits. One timer at ``odom_rate`` moves the base, publishes odom,
 advances every running goal (see :mod:`fleet_sim.goals`) and, once a second, the status
-topics. So the node runs on any executor: ``fleet_common.ros.make_executor()``, a
+topics; it is phase-aligned (:mod:`fleet_sim.timing`) so that robots in one process tick
+together. So the node runs on any executor: ``fleet_common.ros.make_executor()``, a
 SingleThreadedExecutor or a MultiThreadedExecutor with any number of threads. One
 reentrant lock serialises everything that touches the robot's state.
 """
@@ -60,6 +61,7 @@ from fleet_sim.navigator import Navigator
 from fleet_sim.params import COUNTERS, PARAM_SPECS, PARAMETER_NAMES, Fault  # noqa: F401
 from fleet_sim.params import SimConfig, check_parameter, typed_overrides
 from fleet_sim.physics import Pose2D
+from fleet_sim.timing import PhaseAligner
 
 NODE_NAME = 'sim'
 #: Period (s) of battery_state and diagnostics.
@@ -118,7 +120,9 @@ class SimRobot(Node):
         self._behaviors = BehaviorServer(self, self, group)
         self._last_tick = self.now_s()
         self._next_status = self._last_tick
-        self._timer = self.create_timer(1.0 / self._config.odom_rate, self._on_tick)
+        period_ns = _period_ns(self._config.odom_rate)
+        self._timer = self.create_timer(period_ns * 1e-9, self._on_tick)
+        self._aligner = PhaseAligner(self._timer, period_ns)
         self.add_post_set_parameters_callback(self._apply_parameters)
         self.get_logger().info(
             f'Simulated robot {robot_id} at ({x:.2f}, {y:.2f}), '
@@ -206,6 +210,7 @@ class SimRobot(Node):
             if self._closing:
                 return
             nanoseconds = self.get_clock().now().nanoseconds
+            self._aligner.on_tick(nanoseconds)
             now = nanoseconds * 1e-9
             dt = min(_MAX_PHYSICS_DT, max(0.0, now - self._last_tick))
             self._last_tick = now
@@ -290,7 +295,7 @@ class SimRobot(Node):
             if 'battery' in names:
                 self.base.battery = float(self.get_parameter('battery').value)
             if config.odom_rate != previous.odom_rate:
-                self._timer.timer_period_ns = int(round(1e9 / config.odom_rate))
+                self._aligner.restart(_period_ns(config.odom_rate))
         if config.fault is not previous.fault:
             self.get_logger().info(f'fault: {previous.fault.value} -> {config.fault.value}')
             with self._hook_lock:
@@ -324,6 +329,10 @@ class SimRobot(Node):
 
     def _clear_fault(self) -> None:
         self._set_own_parameter('fault', Fault.NONE.value)
+
+
+def _period_ns(rate: float) -> int:
+    return int(round(1e9 / rate))
 
 
 def main(args: Optional[List[str]] = None) -> None:

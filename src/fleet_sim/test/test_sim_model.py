@@ -1,4 +1,4 @@
-"""Unit tests of the sim's plain-Python parts: base model, parameters, messages.
+"""Unit tests of the sim's plain-Python parts: base model, parameters, timer alignment, messages.
 
 No ROS graph: these run in milliseconds.
 """
@@ -6,6 +6,7 @@ No ROS graph: these run in milliseconds.
 import math
 import subprocess
 import sys
+from typing import List
 
 from diagnostic_msgs.msg import DiagnosticStatus
 import pytest
@@ -15,6 +16,9 @@ from fleet_sim.base import BehaviorOutcome, Motion, MotionKind, Route, SimBase
 from fleet_sim.params import Fault, PARAMETER_NAMES, SimConfig, check_parameter
 from fleet_sim.params import typed_overrides
 from fleet_sim.physics import Area, Pose2D
+from fleet_sim.timing import PhaseAligner, bridging_period, phase_offset
+
+MS = 1_000_000  # ns
 
 
 def make_config(**changes: object) -> SimConfig:
@@ -33,7 +37,7 @@ def run(base: SimBase, config: SimConfig, seconds: float, dt: float = 0.1) -> No
 def test_pure_modules_do_not_import_rclpy() -> None:
     code = ('import sys\n'
             'import fleet_sim.base, fleet_sim.codes, fleet_sim.convert, fleet_sim.params\n'
-            'import fleet_sim.physics\n'
+            'import fleet_sim.physics, fleet_sim.timing\n'
             'print(sorted(m for m in sys.modules if m.split(".")[0] == "rclpy"))\n')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                          check=True).stdout
@@ -155,6 +159,50 @@ def test_config_snapshot_parses_areas_and_fault() -> None:
               'recovery_interval': 0.5, 'max_recoveries': 2}
     config = SimConfig.from_values(values.__getitem__)
     assert config.fault is Fault.STUCK and config.areas == (Area(0.0, 0.0, 1.0, 1.0),)
+
+
+# ---------------------------------------------------------------- timer alignment
+
+
+class FakeTimer:
+    """A timer with rcl's schedule: the next call is fixed (last + period) before the callback."""
+
+    def __init__(self, created_ns: int, period_ns: int) -> None:
+        self.timer_period_ns = period_ns
+        self.next_call = created_ns + period_ns
+        self.now = created_ns
+
+    def time_until_next_call(self) -> int:
+        return self.next_call - self.now
+
+    def fire(self, latency_ns: int = 0) -> int:
+        self.now = self.next_call + latency_ns
+        self.next_call += self.timer_period_ns
+        if self.next_call < self.now:  # missed cycles: rcl skips whole periods
+            behind = self.now - self.next_call
+            self.next_call += (1 + (behind - 1) // self.timer_period_ns) * self.timer_period_ns
+        return self.now
+
+
+def test_grid_helpers() -> None:
+    assert phase_offset(1_234 * MS, 100 * MS) == 34 * MS
+    assert phase_offset(1_299 * MS, 100 * MS) == 1 * MS
+    assert bridging_period(1_234 * MS, 100 * MS) == 66 * MS
+    assert bridging_period(1_200 * MS, 100 * MS) == 100 * MS
+
+
+@pytest.mark.parametrize('latencies', [[0] * 8, [3 * MS] * 8, [0, 80 * MS] + [0] * 10])
+def test_aligner_moves_the_timer_onto_the_grid(latencies: List[int]) -> None:
+    period = 100 * MS
+    timer = FakeTimer(created_ns=5_012_345_678, period_ns=period)
+    aligner = PhaseAligner(timer, period)
+    for latency in latencies:
+        aligner.on_tick(timer.fire(latency))
+    assert aligner.aligned and timer.timer_period_ns == period
+    calls = [timer.fire() for _ in range(3)]
+    assert all(call % period == 0 for call in calls)
+    aligner.restart(50 * MS)
+    assert not aligner.aligned and timer.timer_period_ns == 50 * MS
 
 
 # ---------------------------------------------------------------- messages
