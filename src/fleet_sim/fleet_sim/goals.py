@@ -156,7 +156,7 @@ class GoalRun:
         self._next_feedback = now + FEEDBACK_PERIOD
         return True
 
-    def send_feedback_next_tick(self) -> None:
+    def request_feedback(self) -> None:
         """Make the next :meth:`feedback_due` return True."""
         self._next_feedback = 0.0
 

@@ -241,7 +241,7 @@ class NavigationRun(GoalRun):
         self.recoveries += 1
         self._recovery = self._navigator.start_recovery(behavior, self.recoveries, now)
         self._last_recovery_start = now
-        self.send_feedback_next_tick()
+        self.request_feedback()
 
     def _publish_feedback(self, now: float) -> None:
         pose = self.host.base.pose

@@ -17,8 +17,9 @@ from action_msgs.msg import GoalInfo, GoalStatus, GoalStatusArray
 from action_msgs.srv import CancelGoal
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from geometry_msgs.msg import Point, PoseStamped
-from nav2_msgs.action import BackUp, DriveOnHeading, NavigateThroughPoses, NavigateToPose, Spin
+from geometry_msgs.msg import Point, PoseStamped, Twist
+from nav2_msgs.action import AssistedTeleop, BackUp, DriveOnHeading, NavigateThroughPoses
+from nav2_msgs.action import NavigateToPose, Spin
 from nav2_msgs.msg import BehaviorTreeLog
 from nav_msgs.msg import Odometry
 import pytest
@@ -34,6 +35,7 @@ from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import qos_profile_action_status_default
 from rclpy.task import Future
 from sensor_msgs.msg import BatteryState
+from std_msgs.msg import Empty
 
 from fleet_common.ros import make_executor, spin
 from fleet_sim import codes
@@ -116,7 +118,7 @@ class Harness:
     def topic(self, name: str) -> str:
         return f'/{self.robot_id}/{name}'
 
-    def executor_add(self, node: Node) -> Node:
+    def add_node(self, node: Node) -> Node:
         """Spin ``node`` too (destroyed with the harness); return it."""
         self.executor.add_node(node)
         self._extra_nodes.append(node)
@@ -437,8 +439,7 @@ def test_cancel_all_cancels_the_running_navigation_goal(make_harness, context: C
     wait_for(lambda: sim.odom is not None and sim.odom.pose.pose.position.x > 0.05,
              'the robot to start moving')
     # A node that did not send the goal (say, the agent after a restart) cancels it.
-    restarted = sim.executor_add(Node('restarted_agent', namespace=sim.robot_id,
-                                      context=context))
+    restarted = sim.add_node(Node('restarted_agent', namespace=sim.robot_id, context=context))
     response = cancel_all(restarted, sim.topic('navigate_to_pose/_action/cancel_goal'))
     assert response.return_code == CancelGoal.Response.ERROR_NONE
     assert [bytes(g.goal_id.uuid) for g in response.goals_canceling] == [
@@ -477,3 +478,35 @@ def test_destroy_node_aborts_running_goals(make_harness, executor_kind: str) -> 
     wait_for(lambda: GoalStatus.STATUS_ABORTED in list(statuses),
              'the goal aborted on the status topic')
     assert handle.status in (GoalStatus.STATUS_EXECUTING, GoalStatus.STATUS_ABORTED)
+
+
+def test_a_new_behavior_preempts_the_running_one_and_teleop_follows_commands(
+        make_harness) -> None:
+    sim = make_harness(angular_speed=0.5, odom_rate=20.0)
+    spin = ActionClient(sim.node, Spin, sim.topic('spin'))
+    teleop = ActionClient(sim.node, AssistedTeleop, sim.topic('assisted_teleop'))
+    for client in (spin, teleop):
+        assert client.wait_for_server(timeout_sec=TIMEOUT)
+    turning = sim.send(spin, Spin.Goal(target_yaw=3.0, time_allowance=Duration(sec=30)))
+    wait_for(lambda: sim.odom is not None and sim.odom.twist.twist.angular.z > 0.0,
+             'the robot to turn')
+    teleoperated = sim.send(teleop, AssistedTeleop.Goal(time_allowance=Duration(sec=30)))
+    response = sim.result(turning)
+    assert response.status == GoalStatus.STATUS_ABORTED
+    assert 'preempted' in response.result.error_msg
+    commands = sim.node.create_publisher(Twist, sim.topic('cmd_vel_teleop'), 10)
+    command = Twist()
+    command.linear.x = 0.5
+
+    def moved_forward() -> bool:
+        commands.publish(command)  # repeated: commands older than 0.5 s are ignored
+        return sim.odom is not None and sim.odom.twist.twist.linear.x > 0.0
+    wait_for(moved_forward, 'the robot to follow the teleop command')
+    preempt = sim.node.create_publisher(Empty, sim.topic('preempt_teleop'), 10)
+    result = teleoperated.get_result_async()
+
+    def preempted() -> bool:
+        preempt.publish(Empty())  # repeated until the subscription has matched
+        return result.done()
+    wait_for(preempted, 'the teleop goal to end')
+    assert result.result().status == GoalStatus.STATUS_SUCCEEDED
