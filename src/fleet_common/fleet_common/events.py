@@ -254,7 +254,7 @@ class RobotLink(Payload):
     ``change`` is ``epoch`` (the agent started a new outbox: ``previous_epoch`` and
     ``last_seq`` say where the old one ended), ``rejected`` (messages refused: ``count``
     and ``reason``, e.g. a stale epoch or a sequence jump beyond the bound) or
-    ``replay`` (a robot came back with ``count`` buffered events).
+    ``agent_restart`` (the robot's status numbering started over).
     """
 
     KIND = EventKind.ROBOT_LINK

@@ -10,8 +10,8 @@ import argparse
 import sys
 
 import rclpy
-from rclpy._rclpy_pybind11 import RCLError
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+from fleet_common.ros import make_executor, spin
 
 from fleet_manager.core.config import load_fleet_config
 from fleet_manager.core.errors import ConfigError
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f'fleet_sim: {exc}', file=sys.stderr)
         raise SystemExit(2)
     rclpy.init(args=argv)
-    executor = MultiThreadedExecutor(num_threads=2 * len(args.robots) + 4)
+    executor = make_executor()
     robots = []
     try:
         for rid in args.robots:
@@ -60,14 +60,10 @@ def main(argv: list[str] | None = None) -> None:
                                    agent=not args.no_agents)
             robot.attach(executor)
             robots.append(robot)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        spin(executor)
+    except KeyboardInterrupt:
         pass
-    except RCLError:
-        if rclpy.ok():  # only a context already shut down by the signal is expected here
-            raise
     finally:
-        executor.shutdown()
         for r in robots:
             r.destroy()
         rclpy.try_shutdown()
