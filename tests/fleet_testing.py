@@ -131,6 +131,12 @@ class Collector:
         with self._lock:
             return list(self.messages)
 
+    def wait_for(self, predicate: Callable[[Any], bool], timeout: float) -> Any:
+        """Return the first message (newest first) matching ``predicate`` within ``timeout``."""
+        def found() -> Any:
+            return next((m for m in reversed(self.snapshot()) if predicate(m)), None)
+        return wait_for(found, timeout, message='a matching message')
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -5,6 +5,7 @@ No rclpy here, so it is unit-tested without a ROS graph.
 
 from __future__ import annotations
 
+import collections
 import enum
 import math
 import time
@@ -156,13 +157,14 @@ class SeqCounter:
 class SendWindow:
     """Which outbox events to send now: a window of unacknowledged events, resent on silence.
 
-    The agent sends its events in seq order, at most ``window`` beyond the last acknowledged
-    one; each acknowledgement opens the window further, so a whole fleet replaying after an
+    The agent sends its events in seq order, at most ``window`` of them unacknowledged at a
+    time; each acknowledgement opens the window further, so a whole fleet replaying after an
     outage is paced by how fast the manager commits (no flood). When acknowledgements stop
     while events are in flight for ``resend_after`` seconds, the window is sent again from
     the acknowledged mark (the manager takes events only in order, so a lost one holds the
     rest back until it is resent); the wait doubles up to ``max_resend_after`` while nothing
-    is acknowledged. Plain logic: the clock is passed in.
+    is acknowledged. Seqs may have gaps (a drop notice stands for a range), so the window
+    counts events sent, not seq numbers. Plain logic: the clock is passed in.
     """
 
     def __init__(self, window: int = 100, resend_after: float = 1.0,
@@ -173,14 +175,15 @@ class SendWindow:
         self.resend_after = resend_after
         self.max_resend_after = max_resend_after
         self._wait = resend_after
-        self._sent = 0
+        self._in_flight: collections.deque[int] = collections.deque()
+        self._last_sent = 0
         self._acked = 0
-        self._progress_at: float | None = None
+        self._progress_at = 0.0
 
     def reset(self, acked: int) -> None:
         """Start over from ``acked`` (the manager went away or came back)."""
-        self._sent = self._acked = acked
-        self._progress_at = None
+        self._in_flight.clear()
+        self._last_sent = self._acked = acked
         self._wait = self.resend_after
 
     def on_ack(self, acked: int, now: float) -> None:
@@ -189,22 +192,28 @@ class SendWindow:
             self._acked = acked
             self._progress_at = now
             self._wait = self.resend_after
-            self._sent = max(self._sent, acked)
+            while self._in_flight and self._in_flight[0] <= acked:
+                self._in_flight.popleft()
+            self._last_sent = max(self._last_sent, acked)
 
-    def due(self, acked: int, last_seq: int, now: float) -> tuple[int, int] | None:
-        """Return the (first, last) seqs to send now, or None; marks them sent."""
+    def due(self, acked: int, now: float) -> tuple[int, int] | None:
+        """Return (after, budget): send up to ``budget`` events with seq > ``after``; None
+        when the window is full."""
         self.on_ack(acked, now)
-        if self._progress_at is None:
-            self._progress_at = now
-        if self._sent > self._acked and now - self._progress_at >= self._wait:
-            self._sent = self._acked  # silence: send the window again from the mark
-            self._progress_at = now
+        if self._in_flight and now - self._progress_at >= self._wait:
+            self._in_flight.clear()  # silence: send the window again from the mark
+            self._last_sent = self._acked
             self._wait = min(self._wait * 2, self.max_resend_after)
-        first = self._sent + 1
-        last = min(last_seq, self._acked + self.window)
-        if first > last:
+        budget = self.window - len(self._in_flight)
+        if budget <= 0:
             return None
-        if self._sent <= self._acked:
+        return self._last_sent, budget
+
+    def sent(self, seqs: list[int], now: float) -> None:
+        """Record that events with ``seqs`` (ascending) were sent at ``now``."""
+        if not seqs:
+            return
+        if not self._in_flight:
             self._progress_at = now  # the clock for an answer starts with a new round
-        self._sent = last
-        return first, last
+        self._in_flight.extend(seqs)
+        self._last_sent = seqs[-1]

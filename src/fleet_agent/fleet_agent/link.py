@@ -92,19 +92,19 @@ class FleetLink:
         if not present:
             return
         now = self._node.get_clock().now().nanoseconds * 1e-9
-        due = self._window.due(self.outbox.acked_seq, self.outbox.last_seq, now)
-        if due is None:
+        due = self._window.due(self.outbox.acked_seq, now)
+        if due is None or due[0] >= self.outbox.last_seq:
             return
-        first, last = due
-        for entry in self.outbox.unacked(first - 1, last - first + 1):
-            if entry.seq > last:
-                break
+        after, budget = due
+        entries = self.outbox.unacked(after, budget)
+        for entry in entries:
             self._events_pub.publish(RobotEvent(
                 robot_id=self.robot_id, epoch=self.outbox.epoch, seq=entry.seq,
                 stamp=timeconv.to_time_msg(entry.stamp, TimeMsg), type=entry.type,
                 severity=entry.severity, message=entry.message,
                 data_json=json.dumps(entry.data)))
-            self.sent += 1
+        self._window.sent([e.seq for e in entries], now)
+        self.sent += len(entries)
 
     # -- in ----------------------------------------------------------------------------------
     def _ack(self, msg: RobotAcks) -> None:

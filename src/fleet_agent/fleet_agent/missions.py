@@ -1,4 +1,4 @@
-"""Executing one mission at a time through the robot's Nav2, as an async job.
+"""Executing one mission at a time through the robot's Nav2.
 
 :class:`MissionRunner` turns a mission's waypoints into Nav2 goals (NavigateToPose, or
 NavigateThroughPoses for consecutive waypoints without dwell), waits at dwells, pauses,
@@ -6,16 +6,18 @@ resumes and cancels, and reports through the agent's durable outbox:
 ``mission.started`` (written with the job before the first Nav2 goal is sent),
 ``mission.finished`` (with the outcome, written as the job is cleared), ``nav_aborted``.
 The job is persisted, so an agent that restarts knows it was interrupted: it cancels the
-Nav2 goal its previous run left behind and reports the attempt failed
+Nav2 goals its previous run left behind and reports the attempt failed
 (``MISSION_AGENT_RESTARTED``), and the manager requeues the mission at once.
 
-Everything runs as coroutines on the agent's single-threaded executor: no callback blocks.
+A job is a small state machine driven by callbacks (goal responses, results, one-shot
+timers), never by a coroutine waiting on a future: rclpy's EventsExecutor keeps re-running
+a task that waits, at the cost of most of a core per waiting task.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 from action_msgs.msg import GoalStatus
 from action_msgs.srv import CancelGoal
@@ -23,12 +25,15 @@ from fleet_msgs.msg import RobotEvent
 from geometry_msgs.msg import PoseStamped
 from nav2_msgs.action import NavigateThroughPoses, NavigateToPose
 from rclpy.action import ActionClient
-from rclpy.task import Future
 
 from fleet_agent.core import Leg, Point, mission_progress, plan_legs, quaternion_from_yaw
 
 E = RobotEvent  # the outcome codes (MISSION_*) are declared on RobotEvent
 Emit = Callable[..., int]
+SERVER_POLL = 0.1
+"""s between checks for a Nav2 action server (or cancel service) that is not there yet."""
+CANCEL_ALL_WAIT = 10.0
+"""s to wait for Nav2's cancel services after a restart before giving up on them."""
 
 
 class Job:
@@ -39,10 +44,15 @@ class Job:
         self.attempt = attempt
         self.legs: list[Leg] = plan_legs(points)
         self.total = len(points)
+        self.leg = 0
+        self.done_points = 0
         self.nav_handle: Any = None
+        self.sending = False
+        self.dwell_timer: Any = None
+        self.waited = 0.0
         self.cancel_reason = ''
         self.paused = False
-        self.resume: Future | None = None
+        self.finished = False
         self.recoveries = 0
         self.progress = 0.0
         self.distance_remaining = 0.0
@@ -51,6 +61,11 @@ class Job:
     def to_json(self) -> dict[str, Any]:
         """The job as the outbox keeps it."""
         return {'mission_id': self.mission_id, 'attempt': self.attempt}
+
+    @property
+    def moving(self) -> bool:
+        """True while a Nav2 goal is being sent or runs, or the robot dwells."""
+        return self.sending or self.nav_handle is not None or self.dwell_timer is not None
 
 
 class Outcome:
@@ -86,6 +101,7 @@ class MissionRunner:
         self._nav_through = ActionClient(node, NavigateThroughPoses, nav_through)
         self._cancel_all = [node.create_client(CancelGoal, f'{name}/_action/cancel_goal')
                             for name in (nav_to, nav_through)]
+        self._timers: set[Any] = set()
         self.job: Job | None = None
         self.done: list[tuple[str, int]] = []
         """Recently finished (mission, attempt)s: a resent command for one is ignored."""
@@ -117,7 +133,7 @@ class MissionRunner:
         self._emit('mission.started', 0, f'mission {mission_id} started',
                    {'mission_id': mission_id, 'attempt': attempt}, self._stamp(),
                    job=job.to_json())
-        self._node.executor.create_task(self._run_job(job))
+        self._next_leg(job)
 
     def cancel(self, mission_id: str, attempt: int, reason: str) -> bool:
         """Stop the job if it is ``mission_id`` (and, when ``attempt`` > 0, that attempt or
@@ -127,11 +143,18 @@ class MissionRunner:
                 or (attempt and attempt < job.attempt) or job.cancel_reason:
             return False
         job.cancel_reason = reason or 'canceled by the manager'
-        self._interrupt(job)
+        if job.nav_handle is not None:
+            job.nav_handle.cancel_goal_async()  # the result callback finishes the job
+        elif job.dwell_timer is not None:
+            self._cancel_timer(job.dwell_timer)
+            job.dwell_timer = None
+            self._finish(job, Outcome(E.MISSION_CANCELED, job.cancel_reason))
+        elif not job.sending:
+            self._finish(job, Outcome(E.MISSION_CANCELED, job.cancel_reason))
         return True
 
     def pause(self) -> None:
-        """Hold the robot where it is (the Nav2 goal is canceled, resumed later)."""
+        """Hold the robot where it is (the Nav2 goal is canceled and sent again on resume)."""
         job = self.job
         if job is not None and not job.paused:
             job.paused = True
@@ -143,40 +166,143 @@ class MissionRunner:
         job = self.job
         if job is not None and job.paused:
             job.paused = False
-            if job.resume is not None and not job.resume.done():
-                job.resume.set_result(True)
+            if not job.moving:
+                self._next_leg(job)
 
     def recover(self, previous: Any) -> None:
         """After a restart: cancel the Nav2 goals a previous run left and report its attempt
         as failed."""
         if not previous:
             return
-        for client in self._cancel_all:
-            # An all-zero goal id and stamp cancels every goal of the action server.
-            client.call_async(CancelGoal.Request())
-        mission_id, attempt = str(previous.get('mission_id', '')), \
-            int(previous.get('attempt', 0))
+        mission_id = str(previous.get('mission_id', ''))
+        attempt = int(previous.get('attempt', 0))
         self._emit('mission.finished', 2, f'mission {mission_id} failed: the agent '
                    'restarted during the mission',
                    {'mission_id': mission_id, 'attempt': attempt, 'outcome': 'failed',
                     'reason': 'the agent restarted during the mission',
                     'error_code': E.MISSION_AGENT_RESTARTED, 'nav_error_code': 0,
                     'nav_error_msg': ''}, self._stamp(), job=None)
+        for client in self._cancel_all:
+            self._cancel_everything(client, 0.0)
 
-    def _interrupt(self, job: Job) -> None:
-        if job.nav_handle is not None:
-            job.nav_handle.cancel_goal_async()
-        if job.resume is not None and not job.resume.done():
-            job.resume.set_result(True)
+    def _cancel_everything(self, client: Any, waited: float) -> None:
+        """Send an all-zero CancelGoal (every goal of the action server) once it is there."""
+        if client.service_is_ready():
+            client.call_async(CancelGoal.Request())
+        elif waited < CANCEL_ALL_WAIT:
+            self._after(SERVER_POLL, lambda: self._cancel_everything(client,
+                                                                     waited + SERVER_POLL))
+        else:
+            self._node.get_logger().warning(
+                f'{client.srv_name} did not appear: a goal of the previous run may go on')
 
-    # -- the job -----------------------------------------------------------------------------
-    async def _run_job(self, job: Job) -> None:
-        try:
-            outcome = await self._run(job)
-        except Exception as exc:  # noqa: BLE001 - the job must always report its end
-            outcome = Outcome(E.MISSION_NAV_FAILED, f'the agent failed: {exc!r}')
-        # The outcome is written before the job is cleared: a status that reports no
-        # mission then always names an event seq that includes the outcome.
+    # -- the job's steps ---------------------------------------------------------------------
+    def _next_leg(self, job: Job) -> None:
+        """Send the job's next leg to Nav2 (or end the job)."""
+        if job is not self.job or job.finished:
+            return
+        if job.cancel_reason:
+            self._finish(job, Outcome(E.MISSION_CANCELED, job.cancel_reason))
+            return
+        if job.paused:
+            return  # resume() comes back here
+        if job.leg >= len(job.legs):
+            job.progress = 1.0
+            self._finish(job, Outcome())
+            return
+        leg = job.legs[job.leg]
+        client = self._nav_through if len(leg.points) > 1 else self._nav_to
+        if not client.server_is_ready():
+            if job.waited >= self._timeout:
+                self._finish(job, Outcome(E.MISSION_NAV_UNAVAILABLE, 'Nav2 action server '
+                                          f'{client._action_name} is not available'))
+                return
+            job.waited += SERVER_POLL
+            job.sending = True
+            self._after(SERVER_POLL, lambda: self._retry_leg(job))
+            return
+        job.waited = 0.0
+        job.sending = True
+        poses = [self.pose_stamped(p) for p in leg.points]
+        goal: Any = NavigateThroughPoses.Goal(poses=poses) if len(leg.points) > 1 \
+            else NavigateToPose.Goal(pose=poses[0])
+        start = self._leg_length(leg)
+        future = client.send_goal_async(goal, feedback_callback=lambda fb: self._feedback(
+            job, leg, start, fb))
+        future.add_done_callback(lambda f: self._goal_response(job, leg, f))
+
+    def _retry_leg(self, job: Job) -> None:
+        job.sending = False
+        self._next_leg(job)
+
+    def _leg_length(self, leg: Leg) -> float:
+        x0, y0, _ = self._pose()
+        return sum(math.hypot(b.x - a[0], b.y - a[1]) for a, b in
+                   zip([(x0, y0)] + [(p.x, p.y) for p in leg.points[:-1]], leg.points))
+
+    def _feedback(self, job: Job, leg: Leg, start: float, fb: Any) -> None:
+        f = fb.feedback
+        job.recoveries = max(job.recoveries, int(f.number_of_recoveries))
+        self._on_recoveries(int(f.number_of_recoveries))
+        job.distance_remaining = float(f.distance_remaining)
+        job.progress = mission_progress(job.total, job.done_points, len(leg.points), start,
+                                        float(f.distance_remaining))
+
+    def _goal_response(self, job: Job, leg: Leg, future: Any) -> None:
+        job.sending = False
+        handle = future.result()
+        if job is not self.job or job.finished:
+            if handle is not None and handle.accepted:
+                handle.cancel_goal_async()
+            return
+        if handle is None or not handle.accepted:
+            self._finish(job, Outcome(E.MISSION_NAV_FAILED, 'Nav2 rejected the goal'))
+            return
+        job.nav_handle = handle
+        if job.cancel_reason or job.paused:
+            handle.cancel_goal_async()
+        handle.get_result_async().add_done_callback(lambda f: self._leg_result(job, leg, f))
+
+    def _leg_result(self, job: Job, leg: Leg, future: Any) -> None:
+        job.nav_handle = None
+        if job is not self.job or job.finished:
+            return
+        wrapped = future.result()
+        status, res = wrapped.status, wrapped.result
+        if status == GoalStatus.STATUS_SUCCEEDED:
+            job.done_points += len(leg.points)
+            job.waypoint_index = job.done_points
+            if leg.dwell > 0 and not job.cancel_reason:
+                job.dwell_timer = self._after(leg.dwell, lambda: self._dwelled(job))
+                return
+            job.leg += 1
+            self._next_leg(job)
+        elif status == GoalStatus.STATUS_CANCELED:
+            if job.paused and not job.cancel_reason:
+                return  # paused mid-leg: resume() drives the same leg again
+            self._finish(job, Outcome(E.MISSION_CANCELED,
+                                      job.cancel_reason or 'navigation canceled'))
+        else:
+            self._emit('nav_aborted', 2, f'Nav2 aborted: {res.error_msg or "no message"} '
+                       f'(code {res.error_code})',
+                       {'mission_id': job.mission_id, 'error_code': int(res.error_code),
+                        'error_msg': res.error_msg, 'pose': list(self._pose())},
+                       self._stamp())
+            self._finish(job, Outcome(E.MISSION_NAV_FAILED,
+                                      f'navigation aborted: {res.error_msg or "no message"}',
+                                      int(res.error_code), res.error_msg))
+
+    def _dwelled(self, job: Job) -> None:
+        job.dwell_timer = None
+        job.leg += 1
+        self._next_leg(job)
+
+    def _finish(self, job: Job, outcome: Outcome) -> None:
+        """Report the outcome (written before the job is cleared: a status that reports no
+        mission then always names an event seq that includes it) and free the robot."""
+        if job.finished:
+            return
+        job.finished = True
         self._emit('mission.finished', 0 if outcome.name == 'succeeded' else 1,
                    f'mission {job.mission_id} {outcome.name}'
                    + (f': {outcome.message}' if outcome.message else ''),
@@ -185,108 +311,27 @@ class MissionRunner:
                     'error_code': outcome.code, 'nav_error_code': outcome.nav_code,
                     'nav_error_msg': outcome.nav_message}, self._stamp(), job=None)
         self.done = (self.done + [(job.mission_id, job.attempt)])[-50:]
-        self.job = None
+        if self.job is job:
+            self.job = None
 
-    async def _run(self, job: Job) -> Outcome:
-        done = 0
-        index = 0
-        while index < len(job.legs):
-            leg = job.legs[index]
-            if job.cancel_reason:
-                return Outcome(E.MISSION_CANCELED, job.cancel_reason)
-            if job.paused:
-                job.resume = Future()
-                await job.resume
-                continue
-            outcome = await self._drive(job, leg, done)
-            if outcome is not None:
-                if outcome.code == E.MISSION_CANCELED and job.paused and not job.cancel_reason:
-                    continue  # paused mid-leg: drive the same leg again after resume
-                return outcome
-            done += len(leg.points)
-            job.waypoint_index = done
-            if leg.dwell > 0:
-                await self._wait(self.sleep(leg.dwell), job)
-                if job.cancel_reason:
-                    return Outcome(E.MISSION_CANCELED, job.cancel_reason)
-            index += 1
-        job.progress = 1.0
-        return Outcome()
-
-    async def _wait(self, waiting: Awaitable[None], job: Job) -> None:
-        """Wait for ``waiting`` or until the job is canceled (whichever comes first)."""
-        job.resume = Future()
-        task = self._node.executor.create_task(waiting)
-        task.add_done_callback(lambda _: job.resume.done() or job.resume.set_result(True))
-        await job.resume
-
-    async def _drive(self, job: Job, leg: Leg, done: int) -> Outcome | None:
-        """Send one leg to Nav2 and wait for it; None on success."""
-        through = len(leg.points) > 1
-        client = self._nav_through if through else self._nav_to
-        if not client.server_is_ready() and not await self._wait_server(client):
-            return Outcome(E.MISSION_NAV_UNAVAILABLE,
-                           f'Nav2 action server {client._action_name} is not available')
-        poses = [self.pose_stamped(p) for p in leg.points]
-        goal: Any = NavigateThroughPoses.Goal(poses=poses) if through \
-            else NavigateToPose.Goal(pose=poses[0])
-        x0, y0, _ = self._pose()
-        start = sum(math.hypot(b.x - a[0], b.y - a[1]) for a, b in
-                    zip([(x0, y0)] + [(p.x, p.y) for p in leg.points[:-1]], leg.points))
-
-        def feedback(fb: Any) -> None:
-            f = fb.feedback
-            job.recoveries = max(job.recoveries, int(f.number_of_recoveries))
-            self._on_recoveries(int(f.number_of_recoveries))
-            job.distance_remaining = float(f.distance_remaining)
-            job.progress = mission_progress(job.total, done, len(leg.points), start,
-                                            float(f.distance_remaining))
-
-        handle = await client.send_goal_async(goal, feedback_callback=feedback)
-        if handle is None or not handle.accepted:
-            return Outcome(E.MISSION_NAV_FAILED, 'Nav2 rejected the goal')
-        job.nav_handle = handle
-        if job.cancel_reason or job.paused:
-            handle.cancel_goal_async()
-        wrapped = await handle.get_result_async()
-        job.nav_handle = None
-        status, res = wrapped.status, wrapped.result
-        if status == GoalStatus.STATUS_SUCCEEDED:
-            return None
-        if status == GoalStatus.STATUS_CANCELED:
-            return Outcome(E.MISSION_CANCELED, job.cancel_reason or 'navigation canceled')
-        self._emit('nav_aborted', 2, f'Nav2 aborted: {res.error_msg or "no message"} '
-                   f'(code {res.error_code})',
-                   {'mission_id': job.mission_id, 'error_code': int(res.error_code),
-                    'error_msg': res.error_msg, 'pose': list(self._pose())}, self._stamp())
-        return Outcome(E.MISSION_NAV_FAILED,
-                       f'navigation aborted: {res.error_msg or "no message"}',
-                       int(res.error_code), res.error_msg)
-
-    async def _wait_server(self, client: ActionClient) -> bool:
-        """Wait up to the server timeout for a Nav2 server, without blocking the executor."""
-        waited = 0.0
-        while waited < self._timeout:
-            if client.server_is_ready():
-                return True
-            await self.sleep(0.1)
-            waited += 0.1
-        return client.server_is_ready()
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` inside a coroutine (a one-shot timer completes a future)."""
-        fut: Future = Future()
-        timer = None
+    # -- timers ------------------------------------------------------------------------------
+    def _after(self, seconds: float, then: Callable[[], None]) -> Any:
+        """Call ``then`` once, ``seconds`` from now; return the timer (for cancelling)."""
+        holder: list[Any] = []
 
         def fire() -> None:
-            if timer is not None:
-                timer.cancel()
-            if not fut.done():
-                fut.set_result(True)
+            timer = holder[0]
+            self._cancel_timer(timer)
+            then()
         timer = self._node.create_timer(seconds, fire)
-        try:
-            await fut
-        finally:
+        holder.append(timer)
+        self._timers.add(timer)
+        return timer
+
+    def _cancel_timer(self, timer: Any) -> None:
+        if timer in self._timers:
+            self._timers.discard(timer)
+            timer.cancel()
             self._node.destroy_timer(timer)
 
     def pose_stamped(self, p: Point) -> PoseStamped:
@@ -301,7 +346,9 @@ class MissionRunner:
         return msg
 
     def destroy(self) -> None:
-        """Release the action and service clients."""
+        """Release the timers and the action and service clients."""
+        for timer in list(self._timers):
+            self._cancel_timer(timer)
         self._nav_to.destroy()
         self._nav_through.destroy()
         for client in self._cancel_all:

@@ -109,24 +109,49 @@ def test_bad_settings_and_paths_are_named(tmp_path: pathlib.Path) -> None:
         Outbox(str(blocker / 'outbox.db'))
 
 
+def send(w: SendWindow, acked: int, last_seq: int, now: float) -> tuple[int, int] | None:
+    """What the agent's pump does: ask the window, 'send' seqs after+1.., record them."""
+    due = w.due(acked, now)
+    if due is None or due[0] >= last_seq:
+        return None
+    after, budget = due
+    seqs = list(range(after + 1, min(last_seq, after + budget) + 1))
+    w.sent(seqs, now)
+    return seqs[0], seqs[-1]
+
+
 def test_send_window_paces_on_acknowledgements() -> None:
     w = SendWindow(window=3, resend_after=1.0, max_resend_after=4.0)
-    assert w.due(0, 10, 0.0) == (1, 3)
-    assert w.due(0, 10, 0.1) is None  # the window is full
-    assert w.due(2, 10, 0.2) == (4, 5)  # two acknowledged: two more
-    assert w.due(2, 10, 0.3) is None
+    assert send(w, 0, 10, 0.0) == (1, 3)
+    assert send(w, 0, 10, 0.1) is None  # the window is full
+    assert send(w, 2, 10, 0.2) == (4, 5)  # two acknowledged: two more
+    assert send(w, 2, 10, 0.3) is None
 
 
 def test_send_window_resends_from_the_mark_after_silence_with_backoff() -> None:
     w = SendWindow(window=3, resend_after=1.0, max_resend_after=4.0)
-    assert w.due(0, 10, 0.0) == (1, 3)
-    assert w.due(0, 10, 0.9) is None
-    assert w.due(0, 10, 1.0) == (1, 3)  # resent
-    assert w.due(0, 10, 2.5) is None  # the wait doubled to 2 s
-    assert w.due(0, 10, 3.0) == (1, 3)
-    assert w.due(1, 10, 3.1) == (4, 4)  # progress resets the wait
+    assert send(w, 0, 10, 0.0) == (1, 3)
+    assert send(w, 0, 10, 0.9) is None
+    assert send(w, 0, 10, 1.0) == (1, 3)  # resent
+    assert send(w, 0, 10, 2.5) is None  # the wait doubled to 2 s
+    assert send(w, 0, 10, 3.0) == (1, 3)
+    assert send(w, 1, 10, 3.1) == (4, 4)  # progress resets the wait
 
 
 def test_send_window_sends_nothing_when_all_is_acknowledged() -> None:
     w = SendWindow(window=5)
-    assert w.due(7, 7, 0.0) is None
+    assert send(w, 7, 7, 0.0) is None
+
+
+def test_send_window_counts_events_not_seqs_across_a_drop_notice() -> None:
+    box = Outbox(':memory:', max_events=10)
+    fill(box, 25)  # a notice at seq 16 (covering 1..16), then 17..25
+    w = SendWindow(window=4)
+    after, budget = w.due(box.acked_seq, 0.0)
+    entries = box.unacked(after, budget)
+    assert [e.seq for e in entries] == [16, 17, 18, 19]
+    w.sent([e.seq for e in entries], 0.0)
+    box.acknowledge(box.epoch, 17)
+    after, budget = w.due(box.acked_seq, 0.1)
+    assert (after, budget) == (19, 2)
+    assert [e.seq for e in box.unacked(after, budget)] == [20, 21]

@@ -83,11 +83,11 @@ class Payload:
     def to_json(self) -> dict[str, Any]:
         """Return the JSON object logged as the event's payload."""
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
-            if value is None and f.default is None:
+        for name, key, optional in _layout(type(self)):
+            value = getattr(self, name)
+            if value is None and optional:
                 continue  # an optional field left unset
-            out[_json_name(f)] = _plain(value)
+            out[key] = value if type(value) in _SCALARS else _plain(value)
         return out
 
 
@@ -103,6 +103,21 @@ def event_type(cls: type[P]) -> type[P]:
         raise ValueError(f'event kind {kind} declared twice')
     EVENT_TYPES[kind] = cls
     return cls
+
+
+_SCALARS = (str, int, float, bool)
+_LAYOUTS: dict[type, tuple[tuple[str, str, bool], ...]] = {}
+
+
+def _layout(cls: type) -> tuple[tuple[str, str, bool], ...]:
+    """(attribute, JSON key, optional) of each field of a payload class, computed once:
+    events are built at every status change of a large fleet, so this stays cheap."""
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        layout = _LAYOUTS[cls] = tuple(
+            (f.name, _json_name(f), f.default is None)
+            for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    return layout
 
 
 def _json_name(f: dataclasses.Field[Any]) -> str:
@@ -239,7 +254,7 @@ class RobotLink(Payload):
     ``change`` is ``epoch`` (the agent started a new outbox: ``previous_epoch`` and
     ``last_seq`` say where the old one ended), ``rejected`` (messages refused: ``count``
     and ``reason``, e.g. a stale epoch or a sequence jump beyond the bound) or
-    ``replay`` (a robot came back with ``count`` buffered events).
+    ``agent_restart`` (the robot's status numbering started over).
     """
 
     KIND = EventKind.ROBOT_LINK

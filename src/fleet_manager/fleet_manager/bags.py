@@ -29,7 +29,7 @@ import math
 import pathlib
 import threading
 from dataclasses import dataclass
-from typing import Any, Final, Iterable, Literal, Mapping, Sequence
+from typing import Any, Callable, Final, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
@@ -179,6 +179,10 @@ def _base(type_name: str, raw: Any) -> Any:
     raise ValueError(f'unsupported field type {type_name!r}')
 
 
+Derive = Callable[[Any, str], Iterable[tuple[str, str, Any]]]
+"""(recorded message, robot id) -> (topic, message type, message) of derived messages."""
+
+
 @dataclass(frozen=True)
 class _Sample:
     stamp_ns: int
@@ -227,7 +231,8 @@ class SnapshotRecorder:
     def __init__(self, directory: str | pathlib.Path, seconds: float = 60.0, *,
                  retain: float | None = None, max_messages: int = 10_000,
                  msg_dirs: Sequence[str | pathlib.Path] | None = None,
-                 typestore: Typestore | None = None) -> None:
+                 typestore: Typestore | None = None,
+                 derive: Mapping[str, Derive] | None = None) -> None:
         if not seconds > 0 or not math.isfinite(seconds):
             raise ValueError('seconds must be a positive number')
         retain = 2.0 * seconds if retain is None else retain
@@ -241,6 +246,9 @@ class SnapshotRecorder:
         self.max_messages = max_messages
         self.store = typestore or make_typestore(msg_dirs)
         self.builder = MessageBuilder(self.store)
+        self.derive = dict(derive or {})
+        """Topic -> function deriving further messages from each recorded one when a bag is
+        written (e.g. odometry from a status's pose), so recording stays one append."""
         self._lock = threading.Lock()
         self._windows: dict[str, dict[str, collections.deque[_Sample]]] = {}
         self._newest: dict[str, int] = {}
@@ -326,6 +334,12 @@ class SnapshotRecorder:
                 selected.extend(samples[lo:hi])
             else:
                 selected.extend(s for s in samples if since_ns <= s.stamp_ns <= until_ns)
+        for sample in list(selected):
+            derive = self.derive.get(sample.topic)
+            if derive is not None:
+                for topic, msgtype, message in derive(sample.message, robot_id):
+                    types.setdefault(topic, msgtype)
+                    selected.append(_Sample(sample.stamp_ns, topic, msgtype, message))
         selected.sort(key=lambda s: (s.stamp_ns, s.topic))
         # Convert everything before creating the bag, so a bad message leaves no half bag.
         rows = [(s.topic, s.msgtype, s.stamp_ns,

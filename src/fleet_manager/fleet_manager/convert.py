@@ -32,15 +32,16 @@ def from_time_msg(msg: TimeMsg) -> float | None:
     return timeconv.from_time_msg(msg)
 
 
+_MODES = {m.value: m for m in Mode}
+
+
 def status_from_msg(msg: RobotStatus) -> StatusReport:
-    """Convert a RobotStatus; a NaN battery becomes None (unknown)."""
+    """Convert a RobotStatus; a NaN battery becomes None (unknown), an unknown mode
+    UNKNOWN. Called for every status: keep it cheap (a dict lookup, not Mode(value))."""
     battery: float | None = float(msg.battery)
-    if battery is not None and math.isnan(battery):
+    if battery != battery:  # NaN
         battery = None
-    try:
-        mode = Mode(msg.mode)
-    except ValueError:
-        mode = Mode.UNKNOWN
+    mode = _MODES.get(msg.mode, Mode.UNKNOWN)
     return StatusReport(
         robot_id=msg.robot_id, seq=int(msg.seq), stamp=from_time_msg(msg.stamp) or 0.0,
         software_version=msg.software_version, mode=mode, battery=battery,
@@ -69,25 +70,36 @@ def event_report_from_msg(msg: RobotEvent) -> RobotEventReport:
                             msg.type, int(msg.severity), msg.message, data, int(msg.epoch))
 
 
-def robot_to_msg(rec: RobotRecord) -> RobotState:
-    """Convert a registry record to RobotState."""
-    return RobotState(
-        robot_id=rec.robot_id, connectivity=rec.connectivity.value, mode=int(rec.mode),
-        battery=float('nan') if rec.battery is None else float(rec.battery),
-        pose=Pose2D(x=rec.pose.x, y=rec.pose.y, theta=rec.pose.theta,
-                    frame_id=rec.pose.frame_id),
-        last_seen=to_time_msg(rec.last_seen), software_version=rec.software_version,
-        decommissioned=rec.decommissioned, capabilities=list(rec.capabilities),
-        current_mission_id=rec.current_mission_id)
+def robot_to_msg(rec: RobotRecord, msg: RobotState | None = None) -> RobotState:
+    """Convert a registry record to RobotState; with ``msg``, update that message in place
+    (cheaper than building one: the registry snapshot reuses one message per robot)."""
+    if msg is None:
+        msg = RobotState(robot_id=rec.robot_id, pose=Pose2D())
+    msg.connectivity = rec.connectivity.value
+    msg.mode = int(rec.mode)
+    msg.battery = float('nan') if rec.battery is None else float(rec.battery)
+    pose = msg.pose
+    pose.x, pose.y, pose.theta = rec.pose.x, rec.pose.y, rec.pose.theta
+    pose.frame_id = rec.pose.frame_id
+    msg.last_seen = to_time_msg(rec.last_seen)
+    msg.software_version = rec.software_version
+    msg.decommissioned = rec.decommissioned
+    if len(msg.capabilities) != len(rec.capabilities):
+        msg.capabilities = list(rec.capabilities)
+    msg.current_mission_id = rec.current_mission_id
+    return msg
 
 
 def event_to_msg(event: Event) -> FleetEvent:
     """Convert an event-log entry to FleetEvent (the mission id travels in the payload)."""
-    payload = dict(event.payload)
-    if event.mission_id and 'mission_id' not in payload:
-        payload['mission_id'] = event.mission_id
+    text = event.payload_json
+    if not text or (event.mission_id and 'mission_id' not in event.payload):
+        payload = dict(event.payload)
+        if event.mission_id:
+            payload.setdefault('mission_id', event.mission_id)
+        text = json.dumps(payload)
     return FleetEvent(id=event.id, stamp=to_time_msg(event.time), kind=event.kind,
-                      robot_id=event.robot_id, payload_json=json.dumps(payload))
+                      robot_id=event.robot_id, payload_json=text)
 
 
 def waypoint_to_msg(w: Waypoint) -> WaypointMsg:

@@ -152,6 +152,8 @@ class _RobotMemory:
     diagnostics: dict[str, Any] | None = None
     software_version: str = ''
     record: RobotRecord | None = None
+    evaluated: tuple[Any, ...] | None = None
+    """What the rules last saw of the robot (see IncidentFlow.on_status)."""
 
 
 def _finite(value: Any) -> float | None:
@@ -278,10 +280,21 @@ class IncidentFlow:
         mem = self._memory(record.robot_id)
         self._remember_record(mem, record)
         pose = record.pose
-        if pose.is_finite():
+        finite = pose.is_finite()
+        if finite:
             mem.samples.append({'time': now, 'x': pose.x, 'y': pose.y, 'theta': pose.theta,
                                 'battery': _finite(record.battery), 'mode': record.mode.label})
-        area = self._area(pose if pose.is_finite() else None)
+        area = self._area(pose if finite else None)
+        # The rules see only what telemetry fields say (and the time of day, through shift
+        # and hours conditions): an unchanged robot in the same minute cannot make them
+        # fire, so it is not evaluated again. This keeps a large fleet's statuses cheap.
+        battery = record.battery
+        key = (None if battery is None else round(battery, 4), record.mode,
+               record.current_mission_id, record.connectivity, record.diagnostics_level,
+               area, int(now // 60))
+        if mem.evaluated == key:
+            return FlowResult()
+        mem.evaluated = key
         telemetry = Telemetry.from_record(record, time=now, area=area, site=self.fleet.site)
         return self._perform(self.engine.on_telemetry(telemetry), now, None)
 

@@ -59,9 +59,17 @@ def incident_msg(inc: Incident) -> IncidentMsg:
         detail_json=json.dumps(detail, default=str))
 
 
-def status_sample(report: StatusReport) -> dict[str, Any]:
-    """A received status as a RobotStatus-shaped dict, for the snapshot bag."""
-    return {
+def odometry_of_status(sample: dict[str, Any], robot_id: str) -> list[tuple[str, str, Any]]:
+    """The odometry a snapshot bag shows for a recorded status (derived from its pose)."""
+    pose = sample['pose']
+    return [(f'/{robot_id}/odom', ODOMETRY_TYPE,
+             odometry_from_pose(pose['x'], pose['y'], pose['theta'], sample['received']))]
+
+
+def status_sample(report: StatusReport, received: float) -> dict[str, Any]:
+    """A received status as a RobotStatus-shaped dict, for the snapshot bag (``received``
+    is the manager's time it arrived, used for the derived odometry)."""
+    return {'received': received,
         'robot_id': report.robot_id, 'seq': report.seq, 'stamp': report.stamp,
         'software_version': report.software_version, 'mode': int(report.mode),
         'battery': float('nan') if report.battery is None else report.battery,
@@ -112,7 +120,8 @@ class IncidentsFeature:
             return f'{host.store.path}: incidents: cannot restore: {exc}'
         # Keep a little more than a bag's window: a bag is written just after its "until".
         self.recorder = SnapshotRecorder(self._bag_dir, seconds=self._bag_seconds,
-                                         retain=self._bag_seconds + 10.0)
+                                         retain=self._bag_seconds + 10.0,
+                                         derive={STATUS_TOPIC: odometry_of_status})
         self._host = host
         self._pub = host.create_publisher(IncidentMsg, 'fleet/incidents', 100)
         self._services = [
@@ -161,11 +170,8 @@ class IncidentsFeature:
         out = FlowResult()
         stamp_ns = int(now * 1e9)
         for report, record in statuses:
-            self._record(STATUS_TOPIC, STATUS_TYPE, stamp_ns, status_sample(report),
+            self._record(STATUS_TOPIC, STATUS_TYPE, stamp_ns, status_sample(report, now),
                          record.robot_id)
-            self._record(f'/{record.robot_id}/odom', ODOMETRY_TYPE, stamp_ns,
-                         odometry_from_pose(report.pose.x, report.pose.y, report.pose.theta,
-                                            now), record.robot_id)
             out.extend(self.flow.on_status(record, now))
         return self._changes(out, now)
 

@@ -15,6 +15,7 @@ fleet.
 from __future__ import annotations
 
 import collections
+import time
 from typing import Any, Callable, Iterable, Sequence
 
 from fleet_msgs.msg import RobotAcks, RobotCommand, RobotEvent, RobotStatus
@@ -49,7 +50,7 @@ class RobotWire:
     def __init__(self, node: Any, status_topic: str, events_topic: str, commands_topic: str,
                  acks_topic: str) -> None:
         self._node = node
-        self._statuses: dict[str, RobotStatus] = {}
+        self._statuses: dict[str, tuple[RobotStatus, float]] = {}
         self._events: collections.deque[RobotEvent] = collections.deque()
         self.statuses_received = 0
         self.events_received = 0
@@ -65,7 +66,9 @@ class RobotWire:
 
     def _on_status(self, msg: RobotStatus) -> None:
         if self.accepting:
-            self._statuses[msg.robot_id] = msg
+            # When it arrived, not when a batch processes it: connectivity is measured from
+            # arrivals, so a busy moment of the manager cannot make live robots look stale.
+            self._statuses[msg.robot_id] = (msg, time.monotonic())
             self.statuses_received += 1
 
     def _on_event(self, msg: RobotEvent) -> None:
@@ -73,10 +76,12 @@ class RobotWire:
             self._events.append(msg)
             self.events_received += 1
 
-    def take_statuses(self) -> list[RobotStatus]:
-        """Return the latest status of every robot heard from since the last call."""
+    def take_statuses(self, now: float) -> list[tuple[RobotStatus, float]]:
+        """Return the latest status of every robot heard from since the last call, each
+        with the time it arrived on the clock of ``now`` (the node's clock)."""
         statuses, self._statuses = self._statuses, {}
-        return list(statuses.values())
+        offset = now - time.monotonic()
+        return [(msg, arrived + offset) for msg, arrived in statuses.values()]
 
     def take_events(self, limit: int) -> list[RobotEvent]:
         """Return up to ``limit`` robot events, oldest first."""

@@ -87,6 +87,7 @@ class FleetManager(LifecycleNode):
         self._want_assign = False
         self._robots_changed = False
         self._dirty_robots: set[str] = set()
+        self._robot_msgs: dict[str, Any] = {}
         self._pruned_at = 0.0
         self.configure_error = ''
         """Why the last configure failed (empty after a successful one)."""
@@ -313,15 +314,15 @@ class FleetManager(LifecycleNode):
         assert self.wire is not None and self.intake is not None and self.params is not None
         now = self.now()
         changes = Changes()
-        statuses = self.wire.take_statuses()
+        statuses = self.wire.take_statuses(now)
         if statuses:
-            reports = [convert.status_from_msg(m) for m in statuses]
+            reports = [(convert.status_from_msg(m), arrived) for m, arrived in statuses]
             batch = self.intake.statuses(reports, now)
             changes.add(batch.result)
             changes.robots |= batch.robots
             changes.telemetry.extend(batch.telemetry)
             self._dirty_robots.update(r.robot_id for r in batch.accepted)
-            by_id = {r.robot_id: r for r in reports}
+            by_id = {r.robot_id: r for r, _ in reports}
             pairs = [(by_id[r.robot_id], r) for r in batch.accepted]
             for feature in self.features:
                 changes.add(feature.on_status(pairs, now))
@@ -400,9 +401,13 @@ class FleetManager(LifecycleNode):
         """Publish the whole registry on fleet/robots (the bridge serves it from memory)."""
         if self.domain is None or 'robots' not in self._pubs:
             return
-        self._pubs['robots'].publish(FleetRobots(
-            stamp=convert.to_time_msg(self.now()),
-            robots=[convert.robot_to_msg(r) for r in self.domain.registry.records()]))
+        cache = self._robot_msgs
+        msgs = [convert.robot_to_msg(r, cache.get(r.robot_id))
+                for r in self.domain.registry.records()]
+        if len(cache) != len(msgs):
+            self._robot_msgs = {m.robot_id: m for m in msgs}
+        self._pubs['robots'].publish(FleetRobots(stamp=convert.to_time_msg(self.now()),
+                                                 robots=msgs))
 
     def _publish_summary(self) -> None:
         if not self._active or self.domain is None or self.wire is None \

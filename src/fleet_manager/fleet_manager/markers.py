@@ -44,15 +44,21 @@ class MarkerBuilder:
     def __init__(self, frame_id: str = 'map') -> None:
         self.frame_id = frame_id
         self._ids: dict[tuple[str, str], int] = {}
+        self._markers: dict[tuple[str, str], Marker] = {}
         self._published: set[tuple[str, int]] = set()
 
     def _marker(self, ns: str, key: str, kind: int, stamp: Any) -> Marker:
-        mid = self._ids.setdefault((ns, key), len(self._ids) + 1)
-        m = Marker(ns=ns, id=mid, type=kind, action=Marker.ADD)
-        m.header.frame_id = self.frame_id
+        """The marker of (ns, key), built once and reused: building a Marker message costs
+        far more than setting its fields, and a fleet's markers are rebuilt every second."""
+        m = self._markers.get((ns, key))
+        if m is None:
+            mid = self._ids.setdefault((ns, key), len(self._ids) + 1)
+            m = Marker(ns=ns, id=mid, type=kind, action=Marker.ADD)
+            m.header.frame_id = self.frame_id
+            m.lifetime = Duration(sec=0)
+            m.pose.orientation.w = 1.0
+            self._markers[(ns, key)] = m
         m.header.stamp = stamp
-        m.lifetime = Duration(sec=0)
-        m.pose.orientation.w = 1.0
         return m
 
     def build(self, robots: Iterable[RobotRecord], missions: Iterable[Mission],
@@ -117,6 +123,8 @@ class MarkerBuilder:
             box.text = area.name
             out.append(box)
         current = {(m.ns, m.id) for m in out}
+        live = {(m.ns, m.id) for m in out}
+        self._markers = {k: m for k, m in self._markers.items() if (m.ns, m.id) in live}
         for ns, mid in sorted(self._published - current):
             gone = Marker(ns=ns, id=mid, action=Marker.DELETE)
             gone.header.frame_id = self.frame_id

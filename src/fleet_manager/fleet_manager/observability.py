@@ -135,7 +135,9 @@ class ObservabilityFeature:
                     slo=t.slo, alert=t.alert, state=str(t.state),
                     severity=str(getattr(t, 'severity', '')), burn_long=float(t.burn_long),
                     burn_short=float(t.burn_short))))
-        if self._markers_pub is not None and now - self._markers_at >= self._markers_period:
+        # Markers are for RViz and Foxglove: built only while one of them subscribes.
+        if self._markers_pub is not None and now - self._markers_at >= self._markers_period \
+                and self._markers_pub.get_subscription_count() > 0:
             self._markers_at = now
             self.publish_markers()
         return res

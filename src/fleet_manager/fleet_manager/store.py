@@ -52,27 +52,36 @@ class Transaction:
         self._strict = strict
 
     def append(self, events: Sequence[NewEvent], now: float) -> list[Event]:
-        """Append events to the log; return them with their ids."""
-        out = []
-        for e in events:
-            if self._strict:
+        """Append events to the log; return them with their ids.
+
+        One statement for the batch: the transaction is the only writer, so AUTOINCREMENT
+        gives the rows consecutive ids ending at the last one inserted.
+        """
+        if not events:
+            return []
+        if self._strict:
+            for e in events:
                 problems = vocabulary.validate(e.kind, e.payload)
                 if problems:
                     raise ValueError(f'event {e.kind} does not match its type: '
                                      + '; '.join(problems))
-            cur = self._db.execute(
-                'INSERT INTO events (time, kind, robot_id, mission_id, payload) '
-                'VALUES (?, ?, ?, ?, ?)',
-                [now, e.kind, e.robot_id, e.mission_id, json.dumps(e.payload)])
-            out.append(Event(int(cur.lastrowid), now, e.kind, e.robot_id, e.payload,
-                             e.mission_id))
-        return out
+        texts = [json.dumps(e.payload) for e in events]
+        before = self._db.execute('SELECT seq FROM sqlite_sequence WHERE name = ?',
+                                  ['events']).fetchone()
+        self._db.conn.executemany(
+            'INSERT INTO events (time, kind, robot_id, mission_id, payload) '
+            'VALUES (?, ?, ?, ?, ?)',
+            [(now, e.kind, e.robot_id, e.mission_id, t) for e, t in zip(events, texts)])
+        first = (int(before[0]) if before else 0) + 1
+        return [Event(first + i, now, e.kind, e.robot_id, e.payload, e.mission_id, t)
+                for i, (e, t) in enumerate(zip(events, texts))]
 
     def save_robots(self, robots: Iterable[RobotRecord]) -> None:
         """Save registry records."""
-        rows = [{'robot_id': r.robot_id, 'data': json.dumps(r.to_dict())} for r in robots]
+        rows = [(r.robot_id, json.dumps(r.to_dict())) for r in robots]
         if rows:
-            self._db['robots'].upsert_all(rows, pk='robot_id')
+            self._db.conn.executemany(
+                'INSERT OR REPLACE INTO robots (robot_id, data) VALUES (?, ?)', rows)
 
     def save_missions(self, missions: Iterable[Mission]) -> None:
         """Save missions."""

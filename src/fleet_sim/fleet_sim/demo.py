@@ -25,7 +25,8 @@ from fleet_web.app import WebConfig, create_app, load_services
 from fleet_web.errors import ConfigError as WebConfigError
 from fleet_web.web_node import default_config as default_web_config
 from fleet_web.ros_bridge import RosFleetBackend
-from fleet_web.runtime import Spinner, init_ros, serve, stop_on_signals
+from fleet_common.ros import SpinThread
+from fleet_web.runtime import init_ros, serve, stop_on_signals
 from fleet_sim.feeder import MissionFeeder
 from fleet_sim.robots import SimulatedRobot
 
@@ -98,8 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     web_node = RosFleetBackend()
     extra = [MissionFeeder(fleet, seed=7)] if args.missions else []
 
-    # The simulated bases block one executor thread per navigation or recovery in progress.
-    spinner = Spinner([manager, web_node, *extra], threads=2 * args.robots + 4)
+    spinner = SpinThread([manager, web_node, *extra])
     for r in robots:
         r.attach(spinner.executor)
     spinner.start()
@@ -136,9 +136,9 @@ def main(argv: list[str] | None = None) -> None:
         code = 1
     finally:
         print('fleet_demo: stopping...', flush=True)
+        spinner.stop()  # no node may leave an executor while it spins
         for r in robots:
-            r.detach()  # robots first, while the executor still settles their goals
-        spinner.stop()
+            r.detach()
         manager.close()
         for n in (web_node, manager, *extra):
             n.destroy_node()

@@ -10,8 +10,8 @@ import argparse
 import sys
 
 import rclpy
-from rclpy._rclpy_pybind11 import RCLError
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+from fleet_common.ros import make_executor, spin
 
 from fleet_manager.core.config import load_fleet_config
 from fleet_manager.core.errors import ConfigError
@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--speed', type=float, default=1.0, help='m/s (default: %(default)s)')
     p.add_argument('--software-version', default='1.0.0',
                    help='version the agents report (default: %(default)s)')
+    p.add_argument('--no-agents', action='store_true',
+                   help='run only the simulated Nav2 bases (/<robot_id>/sim), for agents run '
+                        'as processes of their own (fleet_agent --ros-args -r __ns:=/<id>)')
     return p
 
 
@@ -45,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f'fleet_sim: {exc}', file=sys.stderr)
         raise SystemExit(2)
     rclpy.init(args=argv)
-    executor = MultiThreadedExecutor(num_threads=2 * len(args.robots) + 4)
+    executor = make_executor()
     robots = []
     try:
         for rid in args.robots:
@@ -53,17 +56,14 @@ def main(argv: list[str] | None = None) -> None:
             x, y, th = (dock.x, dock.y, dock.theta) if dock else (0.0, 0.0, 0.0)
             robot = SimulatedRobot(rid, x, y, th, software_version=args.software_version,
                                    report_rate=args.report_rate,
-                                   sim_overrides={'speed': args.speed})
+                                   sim_overrides={'speed': args.speed},
+                                   agent=not args.no_agents)
             robot.attach(executor)
             robots.append(robot)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        spin(executor)
+    except KeyboardInterrupt:
         pass
-    except RCLError:
-        if rclpy.ok():  # only a context already shut down by the signal is expected here
-            raise
     finally:
-        executor.shutdown()
         for r in robots:
             r.destroy()
         rclpy.try_shutdown()

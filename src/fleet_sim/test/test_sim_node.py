@@ -1,8 +1,10 @@
 """In-process tests of SimRobot over real DDS.
 
-Every test gets its own robot (unique namespace) spinning in a MultiThreadedExecutor on a
-background thread, plus a client node in the same executor. Run with
-ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and a private ROS_DOMAIN_ID.
+Every test gets its own robot (unique namespace) plus a client node, spinning together on one
+executor in a background thread: the project's executor (``make_executor()``, rclpy's
+EventsExecutor driven by a ``spin_once`` loop) unless a test asks for another; the tests
+marked with ``EXECUTORS`` run on all three. Run with ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
+and a private ROS_DOMAIN_ID.
 """
 
 import itertools
@@ -11,11 +13,13 @@ import threading
 import time
 from typing import Any, Callable, Iterator, List, Optional
 
-from action_msgs.msg import GoalStatus, GoalStatusArray
+from action_msgs.msg import GoalInfo, GoalStatus, GoalStatusArray
+from action_msgs.srv import CancelGoal
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from geometry_msgs.msg import Point, PoseStamped
-from nav2_msgs.action import BackUp, DriveOnHeading, NavigateThroughPoses, NavigateToPose, Spin
+from geometry_msgs.msg import Point, PoseStamped, Twist
+from nav2_msgs.action import AssistedTeleop, BackUp, DriveOnHeading, NavigateThroughPoses
+from nav2_msgs.action import NavigateToPose, Spin
 from nav2_msgs.msg import BehaviorTreeLog
 from nav_msgs.msg import Odometry
 import pytest
@@ -24,19 +28,23 @@ from rclpy.action import ActionClient
 from rclpy.action.client import ClientGoalHandle
 from rclpy.context import Context
 from rclpy.exceptions import InvalidParameterValueException
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import qos_profile_action_status_default
 from rclpy.task import Future
 from sensor_msgs.msg import BatteryState
+from std_msgs.msg import Empty
 
-from fleet_sim import sim_node
+from fleet_common.ros import make_executor, spin
+from fleet_sim import codes
 from fleet_sim.sim_node import SimRobot
 
 TIMEOUT = 10.0  # s, upper bound for any single condition in these tests
 _robot_numbers = itertools.count(1)
+#: Executors the node must work on: the project's (EventsExecutor), and rclpy's two.
+EXECUTORS = pytest.mark.parametrize('executor_kind', ['project', 'single', 'multi'])
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
@@ -69,19 +77,32 @@ def odom_yaw(msg: Odometry) -> float:
     return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
 
 
-class Harness:
-    """A SimRobot and a client node spinning in a background MultiThreadedExecutor."""
+def new_executor(kind: str, context: Context) -> Any:
+    """Return the executor ``kind`` names: 'project', 'single' or 'multi'."""
+    if kind == 'project':
+        return make_executor(context)
+    if kind == 'single':
+        return SingleThreadedExecutor(context=context)
+    return MultiThreadedExecutor(num_threads=4, context=context)
 
-    def __init__(self, context: Context, **overrides: Any) -> None:
+
+class Harness:
+    """A SimRobot and a client node spinning on one executor in a background thread."""
+
+    def __init__(self, context: Context, executor_kind: str = 'project',
+                 **overrides: Any) -> None:
         self.robot_id = f'robot{next(_robot_numbers)}'
         self.robot = SimRobot(self.robot_id, 0.0, 0.0, 0.0, context=context, **overrides)
         self.node = Node(f'sim_test_client_{self.robot_id}', context=context)
-        self.executor = MultiThreadedExecutor(
-            num_threads=sim_node.RECOMMENDED_EXECUTOR_THREADS, context=context)
+        self.executor = new_executor(executor_kind, context)
         self.executor.add_node(self.robot)
         self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=spin, args=(self.executor, self._stop, context),
+                                       daemon=True)
         self.thread.start()
+        self.robot_destroyed = False
+        self._extra_nodes: List[Node] = []
 
         self._lock = threading.Lock()
         self._odom: Optional[Odometry] = None
@@ -97,11 +118,25 @@ class Harness:
     def topic(self, name: str) -> str:
         return f'/{self.robot_id}/{name}'
 
-    def close(self) -> None:
-        self.executor.shutdown()
+    def add_node(self, node: Node) -> Node:
+        """Spin ``node`` too (destroyed with the harness); return it."""
+        self.executor.add_node(node)
+        self._extra_nodes.append(node)
+        return node
+
+    def stop_spinning(self) -> None:
+        self._stop.set()
+        self.executor.wake()
         self.thread.join(timeout=TIMEOUT)
-        self.robot.destroy_node()
-        self.node.destroy_node()
+        assert not self.thread.is_alive(), 'the executor thread did not stop'
+
+    def close(self) -> None:
+        self.stop_spinning()
+        if not self.robot_destroyed:
+            self.robot.destroy_node()
+        for node in [self.node, *self._extra_nodes]:
+            node.destroy_node()
+        self.executor.shutdown()
 
     def _on_odom(self, msg: Odometry) -> None:
         with self._lock:
@@ -150,8 +185,8 @@ def context() -> Iterator[Context]:
 def make_harness(context: Context) -> Iterator[Callable[..., Harness]]:
     harnesses: List[Harness] = []
 
-    def make(**overrides: Any) -> Harness:
-        harness = Harness(context, **overrides)
+    def make(executor_kind: str = 'project', **overrides: Any) -> Harness:
+        harness = Harness(context, executor_kind, **overrides)
         harnesses.append(harness)
         return harness
 
@@ -160,13 +195,14 @@ def make_harness(context: Context) -> Iterator[Callable[..., Harness]]:
         harness.close()
 
 
-def test_navigate_to_pose_moves_the_robot_and_succeeds(make_harness) -> None:
-    sim = make_harness(speed=2.0, odom_rate=20.0)
+@EXECUTORS
+def test_navigate_to_pose_moves_the_robot_and_succeeds(make_harness, executor_kind: str) -> None:
+    sim = make_harness(executor_kind, speed=2.0, odom_rate=20.0)
     feedback: List[NavigateToPose.Feedback] = []
     handle = sim.go_to(1.0, 0.5, math.pi / 2.0, feedback)
     response = sim.result(handle)
     assert response.status == GoalStatus.STATUS_SUCCEEDED
-    assert response.result.error_code == sim_node.NAV_ERROR_NONE
+    assert response.result.error_code == codes.NAV_ERROR_NONE
 
     def odom_at_goal() -> bool:
         odom = sim.odom
@@ -188,7 +224,7 @@ def test_fail_next_goal_aborts_with_208_and_resets(make_harness) -> None:
     assert sim.set_param('fault', 'fail_next_goal').successful
     response = sim.result(sim.go_to(1.0, 0.0))
     assert response.status == GoalStatus.STATUS_ABORTED
-    assert response.result.error_code == sim_node.COMPUTE_PATH_NO_VALID_PATH == 208
+    assert response.result.error_code == codes.COMPUTE_PATH_NO_VALID_PATH == 208
     assert 'inject' in response.result.error_msg.lower()
     assert sim.get_param('fault') == 'none'
     # The fault was one-shot: the next goal goes through.
@@ -200,7 +236,7 @@ def test_goal_inside_a_blocked_area_aborts_with_206(make_harness) -> None:
     sim = make_harness(blocked_areas=['2.0,2.0,3.0,3.0'])
     response = sim.result(sim.go_to(2.5, 2.5))
     assert response.status == GoalStatus.STATUS_ABORTED
-    assert response.result.error_code == sim_node.COMPUTE_PATH_GOAL_OCCUPIED == 206
+    assert response.result.error_code == codes.COMPUTE_PATH_GOAL_OCCUPIED == 206
     assert 'blocked' in response.result.error_msg
 
 
@@ -209,13 +245,15 @@ def test_path_through_a_blocked_area_stops_at_its_edge(make_harness) -> None:
                        recovery_interval=0.2, max_recoveries=1)
     response = sim.result(sim.go_to(1.5, 0.0))
     assert response.status == GoalStatus.STATUS_ABORTED
-    assert response.result.error_code == sim_node.FOLLOW_PATH_FAILED_TO_MAKE_PROGRESS
+    assert response.result.error_code == codes.FOLLOW_PATH_FAILED_TO_MAKE_PROGRESS
     x = sim.robot.pose.x
     assert 0.3 < x < 0.5
 
 
-def test_stuck_runs_recoveries_then_aborts_with_105(make_harness) -> None:
-    sim = make_harness(fault='stuck', max_recoveries=2, recovery_interval=0.2)
+@EXECUTORS
+def test_stuck_runs_recoveries_then_aborts_with_105(make_harness, executor_kind: str) -> None:
+    sim = make_harness(executor_kind, fault='stuck', max_recoveries=2,
+                       recovery_interval=0.2)
     statuses: List[GoalStatusArray] = []
     bt_events: List[Any] = []
     sim.node.create_subscription(GoalStatusArray, sim.topic('spin/_action/status'),
@@ -226,7 +264,7 @@ def test_stuck_runs_recoveries_then_aborts_with_105(make_harness) -> None:
     feedback: List[NavigateToPose.Feedback] = []
     response = sim.result(sim.go_to(1.0, 0.0, feedback=feedback))
     assert response.status == GoalStatus.STATUS_ABORTED
-    assert response.result.error_code == sim_node.FOLLOW_PATH_FAILED_TO_MAKE_PROGRESS == 105
+    assert response.result.error_code == codes.FOLLOW_PATH_FAILED_TO_MAKE_PROGRESS == 105
 
     def spin_goal_aborted() -> bool:
         return any(s.status == GoalStatus.STATUS_ABORTED
@@ -275,8 +313,9 @@ def test_invalid_fault_override_is_rejected_at_construction(context: Context) ->
         SimRobot('robot_bad_name', context=context, no_such_parameter=1)
 
 
-def test_goals_received_counts_accepted_goals(make_harness) -> None:
-    sim = make_harness(speed=2.0, angular_speed=4.0, odom_rate=20.0)
+@EXECUTORS
+def test_goals_received_counts_accepted_goals(make_harness, executor_kind: str) -> None:
+    sim = make_harness(executor_kind, speed=2.0, angular_speed=4.0, odom_rate=20.0)
     first = sim.go_to(10.0, 0.0)
     second = sim.go_to(0.3, 0.0)  # preempts the first goal, as Nav2 does
     assert sim.result(first).status == GoalStatus.STATUS_ABORTED
@@ -293,8 +332,9 @@ def test_goals_received_counts_accepted_goals(make_harness) -> None:
     assert sim.get_param('goals_received') == 3
 
 
-def test_cancel_stops_the_robot(make_harness) -> None:
-    sim = make_harness(speed=0.5, odom_rate=20.0)
+@EXECUTORS
+def test_cancel_stops_the_robot(make_harness, executor_kind: str) -> None:
+    sim = make_harness(executor_kind, speed=0.5, odom_rate=20.0)
     handle = sim.go_to(5.0, 0.0)
     wait_for(lambda: sim.odom is not None and sim.odom.pose.pose.position.x > 0.05,
              'the robot to start moving')
@@ -356,4 +396,117 @@ def test_behavior_servers_move_the_robot(make_harness) -> None:
     response = sim.result(sim.send(drive, DriveOnHeading.Goal(
         target=Point(x=0.5, y=0.1), speed=0.5, time_allowance=allowance)))
     assert response.status == GoalStatus.STATUS_ABORTED
-    assert response.result.error_code == sim_node.DRIVE_ON_HEADING_INVALID_INPUT
+    assert response.result.error_code == codes.DRIVE_ON_HEADING_INVALID_INPUT
+
+
+def test_counters_count_succeeded_and_canceled_navigation_goals(make_harness) -> None:
+    sim = make_harness(speed=2.0, angular_speed=4.0, odom_rate=20.0)
+    assert [sim.get_param(n) for n in ('goals_succeeded', 'goals_canceled')] == [0, 0]
+    assert sim.result(sim.go_to(0.3, 0.0)).status == GoalStatus.STATUS_SUCCEEDED
+    assert sim.get_param('goals_succeeded') == 1
+    # Neither an aborted goal nor a preempted one counts.
+    assert sim.set_param('fault', 'fail_next_goal').successful
+    assert sim.result(sim.go_to(1.0, 0.0)).status == GoalStatus.STATUS_ABORTED
+    preempted = sim.go_to(10.0, 0.0)
+    handle = sim.go_to(-10.0, 0.0)
+    assert sim.result(preempted).status == GoalStatus.STATUS_ABORTED
+    wait_future(handle.cancel_goal_async(), 'the cancel response')
+    assert sim.result(handle).status == GoalStatus.STATUS_CANCELED
+    assert sim.get_param('goals_succeeded') == 1
+    assert sim.get_param('goals_canceled') == 1
+    assert sim.get_param('goals_received') == 4
+    for name in ('goals_succeeded', 'goals_canceled'):
+        result = sim.set_param(name, 5)
+        assert not result.successful and name in result.reason
+    assert sim.get_param('goals_succeeded') == 1
+
+
+def cancel_all(node: Node, service: str) -> CancelGoal.Response:
+    """Send a cancel-all request (zero goal id, zero stamp) to ``service``; return the answer."""
+    client = node.create_client(CancelGoal, service)
+    try:
+        assert client.wait_for_service(timeout_sec=TIMEOUT), f'{service} not available'
+        request = CancelGoal.Request(goal_info=GoalInfo())
+        assert not any(request.goal_info.goal_id.uuid) and request.goal_info.stamp.sec == 0
+        return wait_future(client.call_async(request), f'the answer of {service}')
+    finally:
+        node.destroy_client(client)
+
+
+def test_cancel_all_cancels_the_running_navigation_goal(make_harness, context: Context) -> None:
+    sim = make_harness(speed=0.5, odom_rate=20.0)
+    handle = sim.go_to(5.0, 0.0)
+    wait_for(lambda: sim.odom is not None and sim.odom.pose.pose.position.x > 0.05,
+             'the robot to start moving')
+    # A node that did not send the goal (say, the agent after a restart) cancels it.
+    restarted = sim.add_node(Node('restarted_agent', namespace=sim.robot_id, context=context))
+    response = cancel_all(restarted, sim.topic('navigate_to_pose/_action/cancel_goal'))
+    assert response.return_code == CancelGoal.Response.ERROR_NONE
+    assert [bytes(g.goal_id.uuid) for g in response.goals_canceling] == [
+        bytes(handle.goal_id.uuid)]
+    assert sim.result(handle).status == GoalStatus.STATUS_CANCELED
+    wait_for(lambda: sim.odom.twist.twist.linear.x == 0.0, 'the robot to stop')
+    assert sim.get_param('goals_canceled') == 1
+    # Nothing left to cancel: a second cancel-all touches nothing, and the robot still works.
+    again = cancel_all(restarted, sim.topic('navigate_to_pose/_action/cancel_goal'))
+    assert list(again.goals_canceling) == []
+    assert sim.result(sim.go_to(0.0, 0.0)).status == GoalStatus.STATUS_SUCCEEDED
+    # The other navigator action answers cancel-all the same way for its own goals.
+    through = sim.send(sim.navigate_through, NavigateThroughPoses.Goal(
+        poses=[pose_stamped(3.0, 0.0), pose_stamped(3.0, 3.0)]))
+    response = cancel_all(restarted, sim.topic('navigate_through_poses/_action/cancel_goal'))
+    assert [bytes(g.goal_id.uuid) for g in response.goals_canceling] == [
+        bytes(through.goal_id.uuid)]
+    assert sim.result(through).status == GoalStatus.STATUS_CANCELED
+    assert sim.get_param('goals_canceled') == 2
+
+
+@EXECUTORS
+def test_destroy_node_aborts_running_goals(make_harness, executor_kind: str) -> None:
+    sim = make_harness(executor_kind, speed=0.5, odom_rate=20.0)
+    statuses: List[int] = []
+    sim.node.create_subscription(
+        GoalStatusArray, sim.topic('navigate_to_pose/_action/status'),
+        lambda msg: statuses.extend(s.status for s in msg.status_list),
+        qos_profile_action_status_default)
+    handle = sim.go_to(5.0, 0.0)
+    wait_for(lambda: GoalStatus.STATUS_EXECUTING in list(statuses), 'the goal executing')
+    # As SimulatedRobot.detach does: out of the executor, then destroyed.
+    sim.executor.remove_node(sim.robot)
+    sim.robot.destroy_node()
+    sim.robot_destroyed = True
+    wait_for(lambda: GoalStatus.STATUS_ABORTED in list(statuses),
+             'the goal aborted on the status topic')
+    assert handle.status in (GoalStatus.STATUS_EXECUTING, GoalStatus.STATUS_ABORTED)
+
+
+def test_a_new_behavior_preempts_the_running_one_and_teleop_follows_commands(
+        make_harness) -> None:
+    sim = make_harness(angular_speed=0.5, odom_rate=20.0)
+    spin = ActionClient(sim.node, Spin, sim.topic('spin'))
+    teleop = ActionClient(sim.node, AssistedTeleop, sim.topic('assisted_teleop'))
+    for client in (spin, teleop):
+        assert client.wait_for_server(timeout_sec=TIMEOUT)
+    turning = sim.send(spin, Spin.Goal(target_yaw=3.0, time_allowance=Duration(sec=30)))
+    wait_for(lambda: sim.odom is not None and sim.odom.twist.twist.angular.z > 0.0,
+             'the robot to turn')
+    teleoperated = sim.send(teleop, AssistedTeleop.Goal(time_allowance=Duration(sec=30)))
+    response = sim.result(turning)
+    assert response.status == GoalStatus.STATUS_ABORTED
+    assert 'preempted' in response.result.error_msg
+    commands = sim.node.create_publisher(Twist, sim.topic('cmd_vel_teleop'), 10)
+    command = Twist()
+    command.linear.x = 0.5
+
+    def moved_forward() -> bool:
+        commands.publish(command)  # repeated: commands older than 0.5 s are ignored
+        return sim.odom is not None and sim.odom.twist.twist.linear.x > 0.0
+    wait_for(moved_forward, 'the robot to follow the teleop command')
+    preempt = sim.node.create_publisher(Empty, sim.topic('preempt_teleop'), 10)
+    result = teleoperated.get_result_async()
+
+    def preempted() -> bool:
+        preempt.publish(Empty())  # repeated until the subscription has matched
+        return result.done()
+    wait_for(preempted, 'the teleop goal to end')
+    assert result.result().status == GoalStatus.STATUS_SUCCEEDED

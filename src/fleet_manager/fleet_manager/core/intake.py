@@ -72,14 +72,20 @@ class Intake:
         self._telemetry_period = telemetry_period
         self._sampled: dict[str, int] = {}
         self._rejection_logged: dict[str, float] = {}
+        self._restart_logged: dict[str, float] = {}
         self._rejections: dict[str, int] = {}
 
     # -- statuses ------------------------------------------------------------------------
-    def statuses(self, reports: Iterable[StatusReport], now: float) -> StatusBatch:
-        """Apply the latest status of each robot (one per robot)."""
+    def statuses(self, reports: Iterable[tuple[StatusReport, float]],
+                 now: float) -> StatusBatch:
+        """Apply the latest status of each robot (one per robot), each with the time it
+        arrived (connectivity counts from arrivals, not from when the batch runs)."""
         out = StatusBatch()
-        for report in reports:
-            ingested = self._registry.ingest(report, now)
+        for report, arrived in reports:
+            restarted = self._restarted(report)
+            if restarted:
+                out.result.events.extend(self._log_restart(report, now))
+            ingested = self._registry.ingest(report, min(arrived, now))
             if not ingested.accepted or ingested.record is None:
                 out.rejected += 1
                 continue
@@ -89,12 +95,32 @@ class Intake:
                 out.robots.add(rec.robot_id)
             self._link.on_status(rec.robot_id, report.epoch, now)
             covered = self._link.covers(rec.robot_id, report.epoch, report.event_seq)
-            out.result.extend(self._board.on_robot_status(rec, covered, now))
+            # A restarted agent never carries on a job of its previous run (it cancels the
+            # Nav2 goals that run left): its word that it executes nothing is final.
+            out.result.extend(self._board.on_robot_status(rec, covered, now, restarted))
             out.accepted.append(rec)
             sample = self._sample(rec, now)
             if sample is not None:
                 out.telemetry.append(sample)
         return out
+
+    def _restarted(self, report: StatusReport) -> bool:
+        """True when a robot's status numbering starts over: its agent restarted."""
+        if report.robot_id not in self._registry:
+            return False
+        return 0 < report.seq < self._registry.get(report.robot_id).last_seq
+
+    def _log_restart(self, report: StatusReport, now: float) -> list[NewEvent]:
+        """A ``robot.link`` event for an agent restart (at most once a minute per robot)."""
+        last = self._restart_logged.get(report.robot_id)
+        if last is not None and now - last < REJECTION_LOG_PERIOD:
+            return []
+        self._restart_logged[report.robot_id] = now
+        previous = self._registry.get(report.robot_id).last_seq
+        return [NewEvent.of(RobotLink(
+            change='agent_restart', epoch=report.epoch,
+            reason=f'status numbering went from {previous} to {report.seq}: the agent '
+                   'restarted'), report.robot_id)]
 
     def _sample(self, rec: RobotRecord, now: float) -> dict[str, Any] | None:
         # One sample per telemetry period bucket: a status arriving a little early still

@@ -530,7 +530,8 @@ class MissionBoard:
         m.lost_since = None
         return self._set(m, MissionState.QUEUED, now, f'retry: {reason}', extra, robot)
 
-    def on_robot_status(self, rec: RobotRecord, covered: bool, now: float) -> Result:
+    def on_robot_status(self, rec: RobotRecord, covered: bool, now: float,
+                        restarted: bool = False) -> Result:
         """Reconcile what a robot says it executes with what the board believes.
 
         ``covered`` is True when every event the agent wrote before this status is
@@ -555,8 +556,8 @@ class MissionBoard:
                     else:
                         res.events.append(self._event(mine, mine.state, 're-adopted'))
                         self._dirty.add(mine.id)
-            elif covered and rec.connectivity == Connectivity.ONLINE:
-                res.events.extend(self._lost_by_robot(mine, now))
+            elif (covered or restarted) and rec.connectivity == Connectivity.ONLINE:
+                res.events.extend(self._lost_by_robot(mine, now, restarted))
         if reported and (mine is None or mine.id != reported or attempt != mine.attempts):
             key = (rec.robot_id, reported)
             last = self._cancel_sent.get(key)
@@ -567,11 +568,13 @@ class MissionBoard:
                     attempt))
         return res
 
-    def _lost_by_robot(self, m: Mission, now: float) -> list[NewEvent]:
-        """The robot is reachable, has reported everything, and is not executing ``m``."""
-        if m.state == MissionState.ACTIVE:
+    def _lost_by_robot(self, m: Mission, now: float, restarted: bool) -> list[NewEvent]:
+        """The robot is reachable, has reported everything (or its agent restarted, which
+        never carries on a job), and is not executing ``m``."""
+        if m.state == MissionState.ACTIVE or restarted:
+            why = "'s agent restarted and" if restarted else ''
             return [self._attempt_failed(
-                m, f'robot {m.robot_id} reports it is not executing the mission', now)]
+                m, f'robot {m.robot_id}{why} reports it is not executing the mission', now)]
         # updated_at is when it was assigned (resends do not move it).
         if m.state == MissionState.ASSIGNED and \
                 now - m.updated_at >= self._settings.dispatch_timeout:

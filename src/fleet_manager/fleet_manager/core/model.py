@@ -210,3 +210,5 @@ class Event:
     robot_id: str
     payload: dict[str, Any]
     mission_id: str = ''
+    payload_json: str = field(default='', compare=False, repr=False)
+    """The payload as the store wrote it (JSON), when known: saves encoding it again."""

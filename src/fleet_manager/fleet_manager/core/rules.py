@@ -107,6 +107,14 @@ class Trigger(abc.ABC):
         """Return a match when the sample makes the rule fire; default: never."""
         return None
 
+    def fact_kinds(self) -> frozenset[str] | None:
+        """The fact kinds :meth:`on_fact` can fire on (None: any kind). The engine skips
+        the rule's conditions for other facts, which keeps a large fleet's facts cheap."""
+        return None
+
+    watches_telemetry: ClassVar[bool] = True
+    """False when :meth:`on_telemetry` never fires (the engine then skips the rule)."""
+
 
 class Condition(abc.ABC):
     """Restricts a rule to some facts.
@@ -225,6 +233,11 @@ class EventTrigger(Trigger):
         ctx.r.unknown_keys(raw, {'type', 'kind', 'match'}, key)
         return cls(_kinds(ctx, raw, key), _parse_match(ctx, raw.get('match'), f'{key}.match'))
 
+    watches_telemetry: ClassVar[bool] = False
+
+    def fact_kinds(self) -> frozenset[str] | None:
+        return frozenset(self.kinds)
+
     def on_fact(self, fact: FleetFact, memory: Memory) -> TriggerMatch | None:
         if fact.kind not in self.kinds or not _data_matches(fact.data, self.match):
             return None
@@ -276,6 +289,11 @@ class CountTrigger(Trigger):
         values = {'robot': fact.robot_id, 'area': fact.area or '', 'group': fact.group or '',
                   'site': fact.site or '', 'mission': fact.mission_id or ''}
         return tuple(values[name] for name in self.per)
+
+    watches_telemetry: ClassVar[bool] = False
+
+    def fact_kinds(self) -> frozenset[str] | None:
+        return frozenset(self.kinds)
 
     def on_fact(self, fact: FleetFact, memory: Memory) -> TriggerMatch | None:
         if fact.kind not in self.kinds or not _data_matches(fact.data, self.match):
@@ -335,6 +353,9 @@ class ThresholdTrigger(Trigger):
         return cls(name, limit, below, rearm,
                    r.boolean(raw.get('while_on_mission'), f'{key}.while_on_mission'))
 
+    def fact_kinds(self) -> frozenset[str] | None:
+        return frozenset()
+
     def on_telemetry(self, telemetry: Telemetry, memory: Memory) -> TriggerMatch | None:
         value = telemetry.value(self.field_name)
         if value is None:
@@ -386,6 +407,9 @@ class OfflineTrigger(Trigger):
         memory[robot] = after
         return after == 'offline' and previous is not None and previous != 'offline'
 
+    def fact_kinds(self) -> frozenset[str] | None:
+        return frozenset({CONNECTIVITY_KIND})
+
     def on_fact(self, fact: FleetFact, memory: Memory) -> TriggerMatch | None:
         if fact.kind != CONNECTIVITY_KIND or 'to' not in fact.data:
             return None
@@ -424,6 +448,11 @@ class MissionFailedTrigger(Trigger):
               key: str) -> 'MissionFailedTrigger':
         ctx.r.unknown_keys(raw, {'type', 'match'}, key)
         return cls(_parse_match(ctx, raw.get('match'), f'{key}.match'))
+
+    watches_telemetry: ClassVar[bool] = False
+
+    def fact_kinds(self) -> frozenset[str] | None:
+        return frozenset(MISSION_FAILED_KINDS) | {MISSION_STATE_KIND}
 
     def on_fact(self, fact: FleetFact, memory: Memory) -> TriggerMatch | None:
         if fact.kind in MISSION_FAILED_KINDS:
@@ -725,11 +754,23 @@ class RuleEngine:
     def __init__(self, workflows: Workflows) -> None:
         self.workflows = workflows
         self._memory: dict[str, Memory] = {rule.name: {} for rule in workflows.rules}
+        self._by_kind: dict[str, tuple[Rule, ...]] = {}
+        self._telemetry_rules = tuple(r for r in workflows.rules
+                                      if r.trigger.watches_telemetry)
+
+    def _rules_for(self, kind: str) -> tuple[Rule, ...]:
+        """The rules whose trigger can fire on facts of ``kind``, in file order."""
+        rules = self._by_kind.get(kind)
+        if rules is None:
+            rules = self._by_kind[kind] = tuple(
+                r for r in self.workflows.rules
+                if (kinds := r.trigger.fact_kinds()) is None or kind in kinds)
+        return rules
 
     def on_fact(self, fact: FleetFact) -> list[Action]:
         """Return the actions of every rule ``fact`` fires, in file order."""
         out: list[Action] = []
-        for rule in self.workflows.rules:
+        for rule in self._rules_for(fact.kind):
             if rule.applies_to(fact):
                 match = rule.trigger.on_fact(fact, self._memory[rule.name])
                 if match is not None:
@@ -739,7 +780,7 @@ class RuleEngine:
     def on_telemetry(self, telemetry: Telemetry) -> list[Action]:
         """Return the actions of every rule the telemetry sample fires, in file order."""
         out: list[Action] = []
-        for rule in self.workflows.rules:
+        for rule in self._telemetry_rules:
             if rule.applies_to(telemetry):
                 match = rule.trigger.on_telemetry(telemetry, self._memory[rule.name])
                 if match is not None:
