@@ -156,3 +156,10 @@ class TestDemoShutdown(unittest.TestCase):
 
     def test_exit_codes(self, proc_info) -> None:
         launch_testing.asserts.assertExitCodes(proc_info)
+
+    def test_no_traceback_nor_unretrieved_exception(self, proc_output) -> None:
+        # fleet_sim used to print "The following exception was never retrieved" on SIGINT.
+        for output in proc_output:
+            text = output.text.decode(errors='replace')
+            self.assertNotIn('Traceback', text, output.process_name)
+            self.assertNotIn('was never retrieved', text, output.process_name)

@@ -168,7 +168,8 @@ class TestFleetShutdown(unittest.TestCase):
     def test_exit_codes(self, proc_info) -> None:
         launch_testing.asserts.assertExitCodes(proc_info)
 
-    def test_no_traceback(self, proc_output) -> None:
+    def test_no_traceback_nor_unretrieved_exception(self, proc_output) -> None:
         for output in proc_output:
-            self.assertNotIn('Traceback', output.text.decode(errors='replace'),
-                             output.process_name)
+            text = output.text.decode(errors='replace')
+            self.assertNotIn('Traceback', text, output.process_name)
+            self.assertNotIn('was never retrieved', text, output.process_name)
