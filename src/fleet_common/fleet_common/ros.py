@@ -15,6 +15,9 @@ from typing import Any, Callable, Iterable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+
+RCLError = _rclpy.RCLError
 
 SPIN_TIMEOUT = 0.25
 """Seconds one ``spin_once`` may wait; bounds how long a stop request takes to be seen."""
@@ -47,6 +50,11 @@ def spin(executor: Any, stop: threading.Event | None = None, context: Any = None
             executor.spin_once(timeout_sec=SPIN_TIMEOUT)
     except ExternalShutdownException:
         pass
+    except RCLError:
+        # A signal shut the context down while a callback was publishing: the callback's
+        # work is cut short, which is what stopping means. Anything else is a real error.
+        if ctx.ok():
+            raise
 
 
 class SpinThread:

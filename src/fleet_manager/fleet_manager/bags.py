@@ -179,8 +179,9 @@ def _base(type_name: str, raw: Any) -> Any:
     raise ValueError(f'unsupported field type {type_name!r}')
 
 
-Derive = Callable[[Any, str], Iterable[tuple[str, str, Any]]]
-"""(recorded message, robot id) -> (topic, message type, message) of derived messages."""
+Derive = Callable[[Any, str, int], Iterable[tuple[str, str, Any]]]
+"""(recorded message, robot id, its stamp in ns) -> (topic, message type, message) of the
+derived messages."""
 
 
 @dataclass(frozen=True)
@@ -337,7 +338,8 @@ class SnapshotRecorder:
         for sample in list(selected):
             derive = self.derive.get(sample.topic)
             if derive is not None:
-                for topic, msgtype, message in derive(sample.message, robot_id):
+                for topic, msgtype, message in derive(sample.message, robot_id,
+                                                      sample.stamp_ns):
                     types.setdefault(topic, msgtype)
                     selected.append(_Sample(sample.stamp_ns, topic, msgtype, message))
         selected.sort(key=lambda s: (s.stamp_ns, s.topic))

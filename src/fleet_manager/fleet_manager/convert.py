@@ -42,16 +42,13 @@ def status_from_msg(msg: RobotStatus) -> StatusReport:
     if battery != battery:  # NaN
         battery = None
     mode = _MODES.get(msg.mode, Mode.UNKNOWN)
+    pose, stamp = msg.pose, msg.stamp
     return StatusReport(
-        robot_id=msg.robot_id, seq=int(msg.seq), stamp=from_time_msg(msg.stamp) or 0.0,
-        software_version=msg.software_version, mode=mode, battery=battery,
-        pose=Pose(msg.pose.x, msg.pose.y, msg.pose.theta, msg.pose.frame_id or 'map'),
-        current_mission_id=msg.current_mission_id, current_attempt=int(msg.current_attempt),
-        mission_progress=_finite(msg.mission_progress),
-        distance_remaining=_finite(msg.distance_remaining),
-        waypoint_index=int(msg.waypoint_index), recoveries=int(msg.number_of_recoveries),
-        diagnostics_level=int(msg.diagnostics_level), report_period=float(msg.report_period),
-        epoch=int(msg.epoch), event_seq=int(msg.event_seq))
+        msg.robot_id, msg.seq, stamp.sec + stamp.nanosec * 1e-9, msg.software_version, mode,
+        battery, Pose(pose.x, pose.y, pose.theta, pose.frame_id or 'map'),
+        msg.current_mission_id, msg.diagnostics_level, msg.report_period,
+        msg.current_attempt, _finite(msg.mission_progress), _finite(msg.distance_remaining),
+        msg.waypoint_index, msg.number_of_recoveries, msg.epoch, msg.event_seq)
 
 
 def _finite(value: float) -> float:

@@ -102,24 +102,28 @@ class FlowResult:
 
     events: list[NewEvent] = field(default_factory=list)
     commands: list[CommandRequest] = field(default_factory=list)
-    incidents: list[Incident] = field(default_factory=list)
+    changed_incidents: dict[str, Incident] = field(default_factory=dict)
     bags: list[BagRequest] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def incidents(self) -> list[Incident]:
+        """The changed incidents, each once, in first-change order."""
+        return list(self.changed_incidents.values())
+
     def __bool__(self) -> bool:
-        return bool(self.events or self.commands or self.incidents or self.bags
+        return bool(self.events or self.commands or self.changed_incidents or self.bags
                     or self.notifications)
 
     def changed(self, incident: Incident) -> None:
         """Record that ``incident`` changed (kept once, in first-change order)."""
-        if all(i.id != incident.id for i in self.incidents):
-            self.incidents.append(incident)
+        self.changed_incidents.setdefault(incident.id, incident)
 
     def extend(self, other: 'FlowResult') -> 'FlowResult':
         """Append ``other``'s contents; return self."""
         self.events.extend(other.events)
         self.commands.extend(other.commands)
-        for inc in other.incidents:
+        for inc in other.changed_incidents.values():
             self.changed(inc)
         self.bags.extend(other.bags)
         self.notifications.extend(other.notifications)

@@ -15,6 +15,7 @@ derived from the statuses' poses, ``/<robot>/odom`` so RViz and Foxglove draw th
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any, Sequence
 
@@ -59,31 +60,12 @@ def incident_msg(inc: Incident) -> IncidentMsg:
         detail_json=json.dumps(detail, default=str))
 
 
-def odometry_of_status(sample: dict[str, Any], robot_id: str) -> list[tuple[str, str, Any]]:
+def odometry_of_status(report: StatusReport, robot_id: str,
+                       stamp_ns: int) -> list[tuple[str, str, Any]]:
     """The odometry a snapshot bag shows for a recorded status (derived from its pose)."""
-    pose = sample['pose']
+    pose = report.pose
     return [(f'/{robot_id}/odom', ODOMETRY_TYPE,
-             odometry_from_pose(pose['x'], pose['y'], pose['theta'], sample['received']))]
-
-
-def status_sample(report: StatusReport, received: float) -> dict[str, Any]:
-    """A received status as a RobotStatus-shaped dict, for the snapshot bag (``received``
-    is the manager's time it arrived, used for the derived odometry)."""
-    return {'received': received,
-        'robot_id': report.robot_id, 'seq': report.seq, 'stamp': report.stamp,
-        'software_version': report.software_version, 'mode': int(report.mode),
-        'battery': float('nan') if report.battery is None else report.battery,
-        'pose': {'x': report.pose.x, 'y': report.pose.y, 'theta': report.pose.theta,
-                 'frame_id': report.pose.frame_id},
-        'current_mission_id': report.current_mission_id,
-        'current_attempt': report.current_attempt,
-        'mission_progress': report.mission_progress,
-        'distance_remaining': report.distance_remaining,
-        'waypoint_index': report.waypoint_index,
-        'number_of_recoveries': report.recoveries,
-        'diagnostics_level': report.diagnostics_level,
-        'report_period': report.report_period, 'epoch': report.epoch,
-        'event_seq': report.event_seq}
+             odometry_from_pose(pose.x, pose.y, pose.theta, stamp_ns * 1e-9))]
 
 
 class IncidentsFeature:
@@ -170,8 +152,11 @@ class IncidentsFeature:
         out = FlowResult()
         stamp_ns = int(now * 1e9)
         for report, record in statuses:
-            self._record(STATUS_TOPIC, STATUS_TYPE, stamp_ns, status_sample(report, now),
-                         record.robot_id)
+            # The report as received: its fields are RobotStatus's, built into a message only
+            # if a bag is written (an unknown battery is NaN on the wire).
+            if report.battery is None:
+                report = report._replace(battery=math.nan)
+            self._record(STATUS_TOPIC, STATUS_TYPE, stamp_ns, report, record.robot_id)
             out.extend(self.flow.on_status(record, now))
         return self._changes(out, now)
 

@@ -15,6 +15,7 @@ fleet.
 from __future__ import annotations
 
 import collections
+import itertools
 import time
 from typing import Any, Callable, Iterable, Sequence
 
@@ -26,7 +27,7 @@ from fleet_manager.core.config import FleetConfig
 from fleet_manager.core.link import LinkBook
 from fleet_manager.pipeline import Command, RobotCommandRequest
 
-STATUS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
+STATUS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10_000,
                         reliability=ReliabilityPolicy.BEST_EFFORT,
                         durability=DurabilityPolicy.VOLATILE)
 """Statuses are periodic snapshots: best effort, and a reader queue deep enough for a
@@ -76,12 +77,19 @@ class RobotWire:
             self._events.append(msg)
             self.events_received += 1
 
-    def take_statuses(self, now: float) -> list[tuple[RobotStatus, float]]:
-        """Return the latest status of every robot heard from since the last call, each
-        with the time it arrived on the clock of ``now`` (the node's clock)."""
-        statuses, self._statuses = self._statuses, {}
+    def take_statuses(self, now: float, limit: int) -> list[tuple[RobotStatus, float]]:
+        """Return the latest status of up to ``limit`` robots heard from since the last
+        call (the rest wait for the next call), each with the time it arrived on the clock
+        of ``now`` (the node's clock)."""
+        statuses = self._statuses
+        if len(statuses) <= limit:
+            self._statuses = {}
+            taken = list(statuses.values())
+        else:
+            keys = list(itertools.islice(statuses, limit))
+            taken = [statuses.pop(k) for k in keys]
         offset = now - time.monotonic()
-        return [(msg, arrived + offset) for msg, arrived in statuses.values()]
+        return [(msg, arrived + offset) for msg, arrived in taken]
 
     def take_events(self, limit: int) -> list[RobotEvent]:
         """Return up to ``limit`` robot events, oldest first."""

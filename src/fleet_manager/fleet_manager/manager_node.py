@@ -314,14 +314,14 @@ class FleetManager(LifecycleNode):
         assert self.wire is not None and self.intake is not None and self.params is not None
         now = self.now()
         changes = Changes()
-        statuses = self.wire.take_statuses(now)
+        statuses = self.wire.take_statuses(now, self.params.max_statuses_per_batch)
         if statuses:
             reports = [(convert.status_from_msg(m), arrived) for m, arrived in statuses]
             batch = self.intake.statuses(reports, now)
             changes.add(batch.result)
             changes.robots |= batch.robots
             changes.telemetry.extend(batch.telemetry)
-            self._dirty_robots.update(r.robot_id for r in batch.accepted)
+            self._dirty_robots |= batch.changed
             by_id = {r.robot_id: r for r, _ in reports}
             pairs = [(by_id[r.robot_id], r) for r in batch.accepted]
             for feature in self.features:

@@ -64,6 +64,10 @@ class ManagerParams:
     ingest_period: float = param(
         0.05, 'Time between batches of received statuses and robot events.', unit='s',
         bounds=(0.005, 10.0))
+    max_statuses_per_batch: int = param(
+        1000, 'Most robots whose latest status is applied in one batch; the others keep '
+        'theirs for the next batch (a burst, such as a whole fleet registering, is spread '
+        'over batches instead of stalling the node).', unit='robots', bounds=(1, 1_000_000))
     max_events_per_batch: int = param(
         2000, 'Most robot events applied in one batch; the rest wait for the next (agents '
         'pace their sending on the acknowledgements).', unit='events',

@@ -37,6 +37,8 @@ from fleet_manager.core.missions import Mission
 from fleet_manager.core.model import Event, NewEvent, RobotRecord
 
 SCHEMA_VERSION = 2
+TELEMETRY_COLUMNS = ('robot_id', 'time', 'battery', 'x', 'y', 'theta', 'mode',
+                     'diagnostics_level', 'connectivity')
 SYNC_MODES = {'full': 'FULL', 'normal': 'NORMAL'}
 
 
@@ -105,9 +107,12 @@ class Transaction:
             self._db['links'].upsert_all(rows, pk='robot_id')
 
     def add_telemetry(self, samples: Sequence[dict[str, Any]]) -> None:
-        """Append telemetry samples."""
+        """Append telemetry samples (keys: the telemetry table's columns)."""
         if samples:
-            self._db['telemetry'].insert_all(samples)
+            self._db.conn.executemany(
+                f'INSERT INTO telemetry ({", ".join(TELEMETRY_COLUMNS)}) VALUES '
+                f'({", ".join("?" for _ in TELEMETRY_COLUMNS)})',
+                [tuple(s[c] for c in TELEMETRY_COLUMNS) for s in samples])
 
 
 class FleetStore:

@@ -287,6 +287,7 @@ class IncidentBook:
         self._incidents: dict[str, Incident] = {}
         # dedup key -> id of the open incident holding it; O(1) per fact during a flood.
         self._open_by_key: dict[tuple[str, ...], str] = {}
+        self._by_scope: dict[tuple[str, str, str], list[str]] = {}
 
     # -- reading ---------------------------------------------------------------------------
     def get(self, incident_id: str) -> Incident:
@@ -381,19 +382,29 @@ class IncidentBook:
         inc.add_entry(now, 'opened', action.rule, action.reason,
                       {'fact': fact.kind, 'fact_time': fact.time, 'data': dict(fact.data),
                        'severity': action.severity.value})
-        self._incidents[inc.id] = inc
+        self._add(inc)
         self._open_by_key[key] = inc.id
         return inc
+
+    def _add(self, inc: Incident) -> None:
+        """Keep ``inc``, indexed by (type, robot) and (type, area) for recurrence counts: a
+        scan of every incident for each new one would cost O(n^2) in a site-wide outage."""
+        self._incidents[inc.id] = inc
+        self._by_scope.setdefault((inc.type, 'robot', inc.robot_id), []).append(inc.id)
+        if inc.area:
+            self._by_scope.setdefault((inc.type, 'area', inc.area), []).append(inc.id)
 
     def _recurrence(self, inc: Incident, now: float) -> dict[str, Any]:
         lookback = self.settings.recurrence_lookback
         by_area = self.settings.recurrence_by == 'area' and bool(inc.area)
         since = now - lookback
-        previous = [
-            p for p in self._incidents.values()
-            if p.state == IncidentState.RESOLVED and p.type == inc.type
-            and p.opened_at >= since
-            and (p.area == inc.area if by_area else p.robot_id == inc.robot_id)]
+        scope = (inc.type, 'area', inc.area) if by_area else (inc.type, 'robot', inc.robot_id)
+        ids = self._by_scope.get(scope, [])
+        candidates = [self._incidents[i] for i in ids if i in self._incidents]
+        if len(candidates) != len(ids):
+            self._by_scope[scope] = [p.id for p in candidates]  # drop pruned ones
+        previous = [p for p in candidates
+                    if p.state == IncidentState.RESOLVED and p.opened_at >= since]
         previous.sort(key=lambda p: (p.opened_at, p.id))
         count = len(previous) + 1
         where = f'in {inc.area}' if by_area else f'on {inc.robot_id}'
@@ -436,7 +447,7 @@ class IncidentBook:
         When two open incidents share a key the most recently seen one takes the key.
         """
         for inc in sorted(incidents, key=lambda i: (i.last_seen, i.id)):
-            self._incidents[inc.id] = inc
+            self._add(inc)
             if inc.is_open:
                 if not inc.dedup_key:
                     inc.dedup_key = self.key_for(inc.type, inc.robot_id, inc.area)

@@ -46,6 +46,8 @@ class StatusBatch:
     telemetry: list[dict[str, Any]] = field(default_factory=list)
     robots: set[str] = field(default_factory=set)
     """Robots whose records changed in a way to save now (registration, connectivity)."""
+    changed: set[str] = field(default_factory=set)
+    """Robots whose records changed in a way worth saving at the next flush."""
     rejected: int = 0
 
 
@@ -90,14 +92,19 @@ class Intake:
                 out.rejected += 1
                 continue
             rec = ingested.record
+            if ingested.changed:
+                out.changed.add(rec.robot_id)
             if ingested.events:
                 out.result.events.extend(ingested.events)
                 out.robots.add(rec.robot_id)
             self._link.on_status(rec.robot_id, report.epoch, now)
-            covered = self._link.covers(rec.robot_id, report.epoch, report.event_seq)
-            # A restarted agent never carries on a job of its previous run (it cancels the
-            # Nav2 goals that run left): its word that it executes nothing is final.
-            out.result.extend(self._board.on_robot_status(rec, covered, now, restarted))
+            if rec.current_mission_id or self._board.mission_of(rec.robot_id) is not None:
+                covered = self._link.covers(rec.robot_id, report.epoch, report.event_seq)
+                # A restarted agent never carries on a job of its previous run (it cancels
+                # the Nav2 goals that run left): its word that it executes nothing is final.
+                out.result.extend(self._board.on_robot_status(rec, covered, now, restarted))
+            elif rec.battery is not None and rec.battery < self._board.battery_floor:
+                out.result.extend(self._board.check_dock(rec))
             out.accepted.append(rec)
             sample = self._sample(rec, now)
             if sample is not None:

@@ -440,16 +440,28 @@ class MissionBoard:
                 and not rec.current_mission_id and rec.robot_id not in self._docking
                 and rec.battery is not None and rec.battery >= self._settings.battery_floor)
 
-    def assign(self, robots: Iterable[RobotRecord], now: float) -> Result:
-        """Run one assignment round and send low-battery idle robots to their docks."""
+    @property
+    def battery_floor(self) -> float:
+        """The state of charge below which a robot takes no mission and docks."""
+        return self._settings.battery_floor
+
+    def check_dock(self, rec: RobotRecord) -> Result:
+        """Send ``rec`` to its dock if it is idle with its battery below the floor."""
         res = Result()
+        self._maybe_dock(rec, set(self._by_robot), res)
+        return res
+
+    def assign(self, robots: Iterable[RobotRecord], now: float) -> Result:
+        """Run one assignment round; low-battery idle robots are sent to their docks (and a
+        robot that reported a battery below the floor is, by :meth:`check_dock`)."""
+        res = Result()
+        queued = [self._missions[i] for i in self._queued]
+        if not queued:
+            return res
         robots = list(robots)
         busy = set(self._by_robot)
         for rec in robots:
             self._maybe_dock(rec, busy, res)
-        queued = [self._missions[i] for i in self._queued]
-        if not queued:
-            return res
         views = [RobotView(r.robot_id, r.pose.x, r.pose.y, frozenset(r.capabilities),
                            self._available(r, busy)) for r in robots]
         missions = [MissionView(m.id, m.priority, m.created_at, m.waypoints[0].x,

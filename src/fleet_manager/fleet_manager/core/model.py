@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from fleet_common.events import Payload
 
@@ -40,12 +40,15 @@ class Mode(enum.IntEnum):
     @property
     def label(self) -> str:
         """The lower-case name used in JSON (``idle``, ``working``, ...)."""
-        return self.name.lower()
+        return _MODE_LABELS[self]
 
 
-@dataclass(frozen=True)
-class Pose:
-    """A planar pose; metres and radians."""
+_MODE_LABELS = {m: m.name.lower() for m in Mode}
+
+
+class Pose(NamedTuple):
+    """A planar pose; metres and radians (an immutable value, cheap to build: every status
+    of every robot makes one)."""
 
     x: float = 0.0
     y: float = 0.0
@@ -54,16 +57,16 @@ class Pose:
 
     def is_finite(self) -> bool:
         """Return True when every coordinate is a finite number."""
-        return all(math.isfinite(v) for v in (self.x, self.y, self.theta))
+        return math.isfinite(self.x) and math.isfinite(self.y) and math.isfinite(self.theta)
 
     def distance_to(self, x: float, y: float) -> float:
         """Return the straight-line distance in metres to (x, y)."""
         return math.hypot(self.x - x, self.y - y)
 
 
-@dataclass(frozen=True)
-class StatusReport:
-    """One status report from a robot's agent."""
+class StatusReport(NamedTuple):
+    """One status report from a robot's agent, as received (an immutable value, cheap to
+    build: the manager makes one per status of every robot)."""
 
     robot_id: str
     seq: int
@@ -71,7 +74,7 @@ class StatusReport:
     software_version: str = ''
     mode: Mode = Mode.UNKNOWN
     battery: float | None = None
-    pose: Pose = field(default_factory=Pose)
+    pose: Pose = Pose()
     current_mission_id: str = ''
     diagnostics_level: int = 0
     report_period: float = 0.0
@@ -79,7 +82,7 @@ class StatusReport:
     mission_progress: float = 0.0
     distance_remaining: float = 0.0
     waypoint_index: int = 0
-    recoveries: int = 0
+    number_of_recoveries: int = 0
     epoch: int = 0
     """The agent's outbox epoch."""
     event_seq: int = 0
@@ -133,6 +136,8 @@ class RobotRecord:
     """Nav2 recoveries during the current mission."""
     heard_at: float | None = None
     """Manager-side time the robot was last heard from (or the registry was restored)."""
+    saved_key: tuple[Any, ...] | None = field(default=None, compare=False, repr=False)
+    """What of the record was last worth saving (see Registry.ingest)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict (the store's and the API's shape)."""

@@ -55,6 +55,9 @@ class IngestResult:
     rejection: Rejection | None = None
     events: list[NewEvent] = field(default_factory=list)
     record: RobotRecord | None = None
+    changed: bool = False
+    """The record changed in a way worth saving: mode, mission, version, diagnostics, the
+    battery by 1 % or the pose by 10 cm (a robot standing still needs no write)."""
 
 
 class Registry:
@@ -64,6 +67,8 @@ class Registry:
         self._fleet = fleet
         self._settings = settings
         self._robots: dict[str, RobotRecord] = {}
+        self._order: list[str] | None = None
+        """Robot ids sorted (rebuilt when a robot is added)."""
         self.rejections: dict[Rejection, int] = {r: 0 for r in Rejection}
         for robot_id in fleet.robots:
             self._robots[robot_id] = self._new_record(robot_id)
@@ -83,7 +88,10 @@ class Registry:
 
     def records(self) -> list[RobotRecord]:
         """Return every record, ordered by robot id."""
-        return [self._robots[k] for k in sorted(self._robots)]
+        if self._order is None or len(self._order) != len(self._robots):
+            self._order = sorted(self._robots)
+        robots = self._robots
+        return [robots[k] for k in self._order]
 
     def __contains__(self, robot_id: object) -> bool:
         return robot_id in self._robots
@@ -132,6 +140,13 @@ class Registry:
         if rec is None:
             rec, registered = self.register(report.robot_id)
             events.extend(registered)
+        pose = report.pose
+        battery = report.battery
+        key = (report.mode, None if battery is None else round(battery, 2), round(pose.x, 1),
+               round(pose.y, 1), report.current_mission_id, report.software_version,
+               report.diagnostics_level)
+        changed = key != rec.saved_key
+        rec.saved_key = key
         rec.last_seq = report.seq
         rec.mode = report.mode
         rec.battery = report.battery
@@ -144,14 +159,14 @@ class Registry:
         rec.event_seq = report.event_seq
         rec.mission_progress = report.mission_progress
         rec.distance_remaining = report.distance_remaining
-        rec.mission_recoveries = report.recoveries
+        rec.mission_recoveries = report.number_of_recoveries
         if report.report_period > 0:
             rec.report_period = report.report_period
         rec.last_seen = now
         rec.heard_at = now
         if rec.connectivity != Connectivity.ONLINE:
             events.append(self._transition(rec, Connectivity.ONLINE, 'status received'))
-        return IngestResult(True, None, events, rec)
+        return IngestResult(True, None, events, rec, changed)
 
     def register(self, robot_id: str) -> tuple[RobotRecord, list[NewEvent]]:
         """Return the robot's record, adding it (and its ``robot.registered`` event) when it
@@ -186,23 +201,26 @@ class Registry:
         return rec.report_period if rec.report_period > 0 else self._settings.report_period
 
     def tick(self, now: float) -> list[NewEvent]:
-        """Apply the timeouts at ``now``; return the connectivity events."""
+        """Apply the timeouts at ``now``; return the connectivity events (by robot id)."""
         events = []
-        for rec in self.records():
-            if rec.heard_at is None or rec.connectivity == Connectivity.OFFLINE:
+        stale_n = self._settings.stale_after_periods
+        offline_n = self._settings.offline_after_periods
+        default = self._settings.report_period
+        online, offline = Connectivity.ONLINE, Connectivity.OFFLINE
+        for rec in self._robots.values():  # called often for the whole fleet: kept lean
+            heard = rec.heard_at
+            if heard is None or rec.connectivity is offline:
                 continue
-            age = now - rec.heard_at
-            period = self.period_of(rec)
-            if age >= self._settings.offline_after_periods * period:
+            age = now - heard
+            period = rec.report_period if rec.report_period > 0 else default
+            if age >= offline_n * period:
                 events.append(self._transition(
-                    rec, Connectivity.OFFLINE,
-                    f'no status for {age:.1f} s '
-                    f'({self._settings.offline_after_periods:g} periods)'))
-            elif (age >= self._settings.stale_after_periods * period
-                  and rec.connectivity == Connectivity.ONLINE):
+                    rec, offline, f'no status for {age:.1f} s ({offline_n:g} periods)'))
+            elif age >= stale_n * period and rec.connectivity is online:
                 events.append(self._transition(
                     rec, Connectivity.STALE,
-                    f'no status for {age:.1f} s ({self._settings.stale_after_periods:g} periods)'))
+                    f'no status for {age:.1f} s ({stale_n:g} periods)'))
+        events.sort(key=lambda e: e.robot_id)
         return events
 
     def _transition(self, rec: RobotRecord, new: Connectivity, reason: str) -> NewEvent:
