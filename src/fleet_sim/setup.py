@@ -30,6 +30,7 @@ setup(
     entry_points={
         'console_scripts': [
             'fleet_demo = fleet_sim.demo:main',
+            'fleet_feeder = fleet_sim.feeder:main',
             'fleet_sim = fleet_sim.fleet:main',
             'fleet_sim_base = fleet_sim.sim_node:main',
         ],

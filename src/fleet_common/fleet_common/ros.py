@@ -10,11 +10,13 @@ timeout, never with ``spin()``: the EventsExecutor shipped with rclpy 7.1.x busy
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from typing import Any, Callable, Iterable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
 RCLError = _rclpy.RCLError
@@ -91,15 +93,29 @@ class SpinThread:
             self._thread.join(timeout)
 
 
+def init(args: list[str] | None = None) -> threading.Event:
+    """``rclpy.init`` for a process that stops on Ctrl-C or SIGTERM: returns the event those
+    signals set. The context stays valid until :func:`rclpy.try_shutdown`, so nodes are
+    destroyed (and log their goodbyes) cleanly after the spin loop ends."""
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    return stop
+
+
 def run_nodes(make: Callable[[], Iterable[Any]], args: list[str] | None = None,
               before_spin: Callable[[list[Any]], None] | None = None) -> int:
     """The ``main`` shape of every node: init, build the nodes, spin, clean up.
 
     ``make`` builds the nodes after ``rclpy.init``; a ``ValueError`` it raises is printed
-    as a usage error (exit 2). Ctrl-C and SIGTERM (rclpy's signal handlers shut the
-    context down) end the spin; the nodes are then destroyed and rclpy shut down.
+    as a usage error (exit 2). Ctrl-C and SIGTERM end the spin; the nodes are then
+    destroyed and rclpy shut down.
     """
-    rclpy.init(args=args)
+    stop = init(args)
     nodes: list[Any] = []
     try:
         try:
@@ -112,9 +128,9 @@ def run_nodes(make: Callable[[], Iterable[Any]], args: list[str] | None = None,
             executor.add_node(n)
         if before_spin is not None:
             before_spin(nodes)
-        spin(executor)
-        return 0
-    except KeyboardInterrupt:
+        spin(executor, stop)
+        for n in nodes:
+            executor.remove_node(n)
         return 0
     finally:
         for n in nodes:

@@ -28,7 +28,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 
 from fleet_common.events import ManagerConfigured
 from fleet_common.paths import config_file
-from fleet_common.ros import make_executor, spin
+from fleet_common.ros import init, make_executor, spin
 from fleet_manager import convert, params as manager_params
 from fleet_manager.core.assignment import make_policy
 from fleet_manager.core.config import FleetConfig, load_fleet_config
@@ -447,7 +447,7 @@ def main(args: list[str] | None = None) -> None:
     """Run the manager until Ctrl-C or SIGTERM (configured and activated unless told not to)."""
     argv = args if args is not None else sys.argv
     options = build_parser().parse_args(rclpy.utilities.remove_ros_args(argv)[1:])
-    rclpy.init(args=argv)
+    stop = init(argv)
     node = FleetManager()
     executor = make_executor()
     executor.add_node(node)
@@ -457,9 +457,8 @@ def main(args: list[str] | None = None) -> None:
                 node.get_logger().fatal(f'configuration failed: {node.configure_error}')
                 raise SystemExit(1)
             node.trigger_activate()
-        spin(executor)
-    except KeyboardInterrupt:
-        pass
+        spin(executor, stop)
+        executor.remove_node(node)
     finally:
         node.close()
         node.destroy_node()

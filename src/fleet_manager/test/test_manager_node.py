@@ -164,9 +164,66 @@ def test_restart_restores_registry_and_event_log(graph: RosGraph,
         [(e.id, e.kind, e.payload_json) for e in before.events]
     assert [k for _, k, _ in restored_log[len(before.events):]] == ['manager.configured']
     assert [e.kind for e in before.events].count('manager.configured') == 1
-    # The replayed status (same seq) is a duplicate; a newer one is accepted.
-    client.pub.publish(status('r1', 100, x=99.0))
-    client.pub.publish(status('r1', 101, x=8.0))
-    wait_for(lambda: next(r for r in client.robots().robots if r.robot_id == 'r1').pose.x == 8.0,
-             message='newer status applied')
-    assert all(r.pose.x != 99.0 for r in client.robots().robots)
+    # Statuses are snapshots: whatever arrives last is the robot's state, whatever its seq
+    # (so no single status, a replay or a forged maximal seq, can make the manager ignore
+    # the robot's next ones).
+    def r1_x() -> float:
+        return next(r for r in client.robots().robots if r.robot_id == 'r1').pose.x
+    client.pub.publish(status('r1', 2**64 - 1, x=99.0))
+    wait_for(lambda: r1_x() == 99.0, message='the maximal seq applied')
+    client.pub.publish(status('r1', 1, x=8.0))
+    wait_for(lambda: r1_x() == 8.0, message='the next status applied all the same')
+
+
+def manager_entities(graph: RosGraph) -> dict[str, set[str]]:
+    """The manager node's topics and services as the ROS graph shows them."""
+    node = graph.nodes[0]
+    return {
+        'publishers': {t for t, _ in node.get_publisher_names_and_types_by_node(
+            'fleet_manager', '/')},
+        'subscriptions': {t for t, _ in node.get_subscriber_names_and_types_by_node(
+            'fleet_manager', '/')},
+        'services': {t for t, _ in node.get_service_names_and_types_by_node(
+            'fleet_manager', '/')},
+        'clients': {t for t, _ in node.get_client_names_and_types_by_node(
+            'fleet_manager', '/')},
+    }
+
+
+def test_dds_entities_do_not_grow_with_the_fleet(graph: RosGraph,
+                                                 tmp_path: pathlib.Path) -> None:
+    from fleet_msgs.msg import Mission, Waypoint
+    from fleet_msgs.srv import SubmitMission
+    manager = make_manager(graph, tmp_path, report_period=30.0)
+    client = Client(graph)
+    manager.trigger_configure()
+    manager.trigger_activate()
+    client.wait_matched()
+    submit = client.node.create_client(SubmitMission, 'fleet/submit_mission')
+
+    def online() -> int:
+        return sum(1 for r in client.robots().robots if r.connectivity == 'online')
+
+    def grow_to(robots: int) -> dict[str, set[str]]:
+        def report() -> bool:
+            # Statuses are best effort: a burst may lose some, so report until all are in.
+            for i in range(robots):
+                s = status(f'bot{i}', 1, x=float(i), y=0.0)
+                s.report_period = 30.0
+                client.pub.publish(s)
+            return online() >= robots
+        wait_for(report, timeout=60, interval=0.5, message=f'{robots} robots online')
+        for i in range(5):  # missions dispatched to robots: no per-robot client appears
+            resp = graph.call(submit, SubmitMission.Request(mission=Mission(
+                waypoints=[Waypoint(x=float(i), y=1.0)])))
+            assert resp.success, resp.error_msg
+        wait_for(lambda: manager.domain is not None and not manager.domain.board.has_queued(),
+                 timeout=10, message='the missions dispatched')
+        return wait_for(lambda: manager_entities(graph), message='the graph')
+
+    at_10 = grow_to(10)
+    at_1000 = grow_to(1000)
+    assert at_10 == at_1000
+    assert not any('/bot' in name for names in at_1000.values() for name in names)
+    assert '/fleet/robot_commands' in at_1000['publishers']
+    assert not at_1000['clients']

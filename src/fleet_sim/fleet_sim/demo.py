@@ -1,56 +1,141 @@
-"""``fleet_demo``: the whole simulated fleet in one process, without ``ros2 launch``.
+"""``fleet_demo``: the whole simulated fleet, without ``ros2 launch``.
 
-N simulated robots (each a simulated Nav2 base plus its fleet agent), the fleet manager
-(configured and activated), the HTTP bridge and, unless disabled, a mission generator, all
-in one executor. Runs until Ctrl-C or SIGTERM, then shuts down cleanly and closes the
-database.
+Starts, each as a process of its own as on a real site: the fleet manager, the HTTP bridge,
+simulated robots (each a simulated Nav2 base plus its fleet agent; ``--robots-per-process``
+of them per process, so a large fleet uses every core) and, unless disabled, a mission
+generator. Their logs go to ``<demo dir>/logs/``. Prints progress while the fleet comes up,
+then where to look; runs until Ctrl-C or SIGTERM, then stops every process (SIGTERM, then
+SIGKILL after a grace period) and exits 0 when all stopped cleanly.
+
+The fleet definition is the shipped one, trimmed or extended to exactly ``--robots`` robots
+(extra robots get docks of their own south of the warehouse), written to
+``<demo dir>/fleet.yaml``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
+import pathlib
 import secrets
+import signal
+import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
 
-import rclpy
-from rclpy.lifecycle import TransitionCallbackReturn
-from rclpy.parameter import Parameter
+import yaml
 
-from fleet_manager.core.config import load_fleet_config
-from fleet_manager.core.errors import ConfigError
-from fleet_manager.manager_node import FleetManager, default_fleet_config
-from fleet_web.app import WebConfig, create_app, load_services
-from fleet_web.errors import ConfigError as WebConfigError
-from fleet_web.web_node import default_config as default_web_config
-from fleet_web.ros_bridge import RosFleetBackend
-from fleet_common.ros import SpinThread
-from fleet_web.runtime import init_ros, serve, stop_on_signals
-from fleet_sim.feeder import MissionFeeder
-from fleet_sim.robots import SimulatedRobot
+from fleet_common.config import ConfigError, read_yaml
+from fleet_common.paths import config_file
+
+GRACE = 10.0
+"""s a process gets to stop after SIGTERM before it is killed."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog='fleet_demo',
-        description='Run the simulated fleet: robots, agents, fleet manager and HTTP bridge '
-                    'in one process, until Ctrl-C or SIGTERM.')
-    p.add_argument('--robots', type=int, default=5, help='number of simulated robots '
+        description='Run the simulated fleet: robots, agents, fleet manager and HTTP bridge, '
+                    'each a process, until Ctrl-C or SIGTERM.')
+    p.add_argument('--robots', type=int, default=5, help='number of simulated robots, 1-500 '
                    '(default: %(default)s)')
     p.add_argument('--host', default='127.0.0.1', help='HTTP address (default: %(default)s)')
     p.add_argument('--port', type=int, default=8080, help='HTTP port (default: %(default)s)')
     p.add_argument('--missions', type=int, choices=(0, 1), default=1,
                    help='1 feeds generated missions, 0 leaves the fleet idle (default: 1)')
     p.add_argument('--database', default='demo/fleet.db',
-                   help='fleet store path (default: %(default)s)')
-    p.add_argument('--fleet-config', default='', help='fleet definition YAML '
-                   '(default: the installed config/fleet.yaml)')
+                   help='fleet store path; its directory holds the demo\'s other files '
+                        '(default: %(default)s)')
+    p.add_argument('--fleet-config', default='', help='fleet definition YAML to start from '
+                   '(default: the shipped config/fleet.yaml)')
     p.add_argument('--web-config', default='', help='bridge config YAML (API keys, '
-                   'webhooks, rate limit; default: the installed config/web.yaml)')
+                   'webhooks, rate limit; default: the shipped config/web.yaml)')
     p.add_argument('--speed', type=float, default=1.0, help='robot speed in m/s '
                    '(default: %(default)s)')
+    p.add_argument('--robots-per-process', type=int, default=50,
+                   help='simulated robots per process (default: %(default)s)')
     return p
+
+
+def demo_fleet(base: dict[str, Any], robots: int) -> dict[str, Any]:
+    """The fleet definition for ``robots`` robots: the base's robots first (as many as are
+    wanted), then robots with the base's ``robot_defaults`` and docks of their own."""
+    out = dict(base)
+    listed = list(base.get('robots') or [])[:robots]
+    defaults = dict(base.get('robot_defaults') or {})
+    mapping = dict(base.get('map') or {})
+    docks = dict(mapping.get('docks') or {})
+    for i in range(len(listed) + 1, robots + 1):
+        name = f'dock_{i}'
+        if name not in docks:
+            k = i - 6
+            docks[name] = {'x': round(1.0 + 1.2 * (k % 24), 2), 'y': -1.0 - 1.2 * (k // 24),
+                           'theta': 1.5708}
+        listed.append({'id': f'robot{i}', 'capabilities': list(defaults.get(
+            'capabilities', ['tote'])), 'group': defaults.get('group', 'floor'), 'dock': name})
+    mapping['docks'] = docks
+    out['map'] = mapping
+    out['robots'] = listed
+    return out
+
+
+class Stack:
+    """The demo's processes."""
+
+    def __init__(self, logs: pathlib.Path, env: dict[str, str]) -> None:
+        self.logs = logs
+        self.env = env
+        self.procs: list[tuple[str, subprocess.Popen[bytes], Any]] = []
+
+    def start(self, name: str, args: list[str]) -> None:
+        log = open(self.logs / f'{name}.log', 'wb')
+        proc = subprocess.Popen([sys.executable, *args], stdout=log, stderr=subprocess.STDOUT,
+                                env=self.env, start_new_session=True)
+        self.procs.append((name, proc, log))
+
+    def dead(self) -> list[str]:
+        """Names of the processes that exited, with their codes."""
+        return [f'{n} (exit {p.returncode})' for n, p, _ in self.procs if p.poll() is not None]
+
+    def stop(self) -> bool:
+        """SIGTERM every process (newest first), SIGKILL what outlives the grace period;
+        True when every one exited 0."""
+        for _, proc, _ in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + GRACE
+        clean = True
+        for name, proc, log in reversed(self.procs):
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f'fleet_demo: {name} did not stop in {GRACE:g} s: killed', flush=True)
+                proc.kill()
+                proc.wait()
+            clean = clean and proc.returncode == 0
+            log.close()
+        return clean
+
+
+def get_json(url: str, token: str) -> Any:
+    import json
+    req = urllib.request.Request(url, headers={'Authorization': f'Bearer {token}'})
+    try:
+        with urllib.request.urlopen(req, timeout=2) as resp:
+            return json.loads(resp.read())
+    except (OSError, ValueError):
+        return None
+
+
+class Stop(Exception):
+    """Ctrl-C or SIGTERM."""
+
+
+def _raise_stop(signum: int, frame: Any) -> None:
+    raise Stop()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -59,93 +144,110 @@ def main(argv: list[str] | None = None) -> None:
     if not 1 <= args.robots <= 500:
         print('fleet_demo: --robots must be between 1 and 500', file=sys.stderr)
         raise SystemExit(2)
-    fleet_path = args.fleet_config or default_fleet_config()
+    if args.robots_per_process < 1:
+        print('fleet_demo: --robots-per-process must be at least 1', file=sys.stderr)
+        raise SystemExit(2)
+    base_path = args.fleet_config or config_file('fleet.yaml')
     try:
-        fleet = load_fleet_config(fleet_path)
+        base = read_yaml(base_path)
     except ConfigError as exc:
         print(f'fleet_demo: {exc}', file=sys.stderr)
         raise SystemExit(2)
-
-    # The demo's admin token: FLEET_TOKEN when set, otherwise a fresh one, printed below.
+    database = pathlib.Path(args.database).absolute()
+    home = database.parent
+    logs = home / 'logs'
+    logs.mkdir(parents=True, exist_ok=True)
+    fleet_path = home / 'fleet.yaml'
+    fleet_path.write_text('# Written by fleet_demo from ' + str(base_path) + '\n'
+                          + yaml.safe_dump(demo_fleet(base, args.robots), sort_keys=False))
     token = os.environ.get('FLEET_TOKEN') or secrets.token_urlsafe(24)
-    os.environ['FLEET_TOKEN'] = token
-    try:
-        services = load_services(args.web_config or default_web_config(),
-                                 os.path.join(os.path.dirname(os.path.abspath(args.database)),
-                                              'fleet_web.db'))
-    except WebConfigError as exc:
-        print(f'fleet_demo: {exc}', file=sys.stderr)
-        raise SystemExit(2)
-
-    init_ros()
-    manager = FleetManager(parameter_overrides=[
-        Parameter('database', value=os.path.abspath(args.database)),
-        Parameter('fleet_config', value=os.path.abspath(fleet_path))])
-    if manager.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-        print('fleet_demo: the fleet manager refused its configuration (see the log above)',
-              file=sys.stderr)
-        manager.destroy_node()
-        rclpy.try_shutdown()
-        raise SystemExit(1)
-    manager.trigger_activate()
-
-    robots = []
-    for i in range(1, args.robots + 1):
-        rid = f'robot{i}'
-        spec = fleet.spec_for(rid)
-        dock = fleet.docks.get(spec.dock)
-        x, y, th = (dock.x, dock.y, dock.theta) if dock else (float(i), 0.0, 0.0)
-        robots.append(SimulatedRobot(rid, x, y, th, sim_overrides={'speed': args.speed}))
-    web_node = RosFleetBackend()
-    extra = [MissionFeeder(fleet, seed=7)] if args.missions else []
-
-    spinner = SpinThread([manager, web_node, *extra])
-    for r in robots:
-        r.attach(spinner.executor)
-    spinner.start()
-
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        web_node.attach(loop)
-        stop = asyncio.Event()
-        stop_on_signals(loop, stop)
-        app = create_app(WebConfig(host=args.host, port=args.port), web_node, services)
-
-        def banner() -> None:
-            base = f'http://{args.host}:{args.port}'
-            print(f'\nFleet demo running: {args.robots} simulated robots, '
-                  f'missions {"on" if args.missions else "off"}.\n'
-                  f'  dashboard: {base}/?token={token}\n'
-                  f'  token:   export FLEET_TOKEN={token}\n'
-                  f'  robots:  curl -H "Authorization: Bearer $FLEET_TOKEN" '
-                  f'{base}/api/v1/robots\n'
-                  f'  events:  curl -H "Authorization: Bearer $FLEET_TOKEN" '
-                  f'{base}/api/v1/events\n'
-                  f'  metrics: {base}/metrics\n'
-                  f'  API doc: {base}/api/v1/openapi.json\n'
-                  f'  store:   {os.path.abspath(args.database)}\n'
-                  'Ctrl-C to stop.', flush=True)
-        await serve(app, args.host, args.port, stop, banner)
-
+    env = dict(os.environ, FLEET_TOKEN=token, PYTHONUNBUFFERED='1',
+               ROS_HOME=str(home / 'ros_home'))
+    env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    stack = Stack(logs, env)
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
     code = 0
     try:
-        asyncio.run(run())
-    except OSError as exc:
-        print(f'fleet_demo: cannot serve on {args.host}:{args.port}: {exc.strerror}',
-              file=sys.stderr)
-        code = 1
+        start_stack(stack, args, database, fleet_path)
+        base_url = f'http://{args.host}:{args.port}'
+        wait_ready(stack, base_url, token, args.robots)
+        banner(args, base_url, token, database, logs)
+        while True:
+            dead = stack.dead()
+            if dead:
+                print(f'fleet_demo: stopped unexpectedly: {", ".join(dead)} (see {logs})',
+                      file=sys.stderr, flush=True)
+                code = 1
+                break
+            time.sleep(1.0)  # watching the processes until Ctrl-C or SIGTERM
+    except Stop:
+        pass
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print('fleet_demo: stopping...', flush=True)
-        spinner.stop()  # no node may leave an executor while it spins
-        for r in robots:
-            r.detach()
-        manager.close()
-        for n in (web_node, manager, *extra):
-            n.destroy_node()
-        rclpy.try_shutdown()
-        print(f'fleet_demo: stopped; database closed ({os.path.abspath(args.database)})',
-              flush=True)
+        clean = stack.stop()
+        print(f'fleet_demo: stopped{"" if clean else " (not every process cleanly)"}; '
+              f'database closed ({database})', flush=True)
+        if not clean and code == 0:
+            code = 1
     raise SystemExit(code)
+
+
+def start_stack(stack: Stack, args: argparse.Namespace, database: pathlib.Path,
+                fleet_path: pathlib.Path) -> None:
+    stack.start('manager', ['-m', 'fleet_manager.manager_node', '--ros-args',
+                            '-p', f'database:={database}', '-p', f'fleet_config:={fleet_path}'])
+    web = ['-m', 'fleet_web.web_node', '--host', args.host, '--port', str(args.port),
+           '--state', str(database.parent / 'fleet_web.db')]
+    if args.web_config:
+        web += ['--config', args.web_config]
+    stack.start('web', web)
+    ids = [f'robot{i}' for i in range(1, args.robots + 1)]
+    per = args.robots_per_process
+    for k in range(0, len(ids), per):
+        stack.start(f'robots{k // per + 1}', [
+            '-m', 'fleet_sim.fleet', *ids[k:k + per], '--fleet-config', str(fleet_path),
+            '--speed', str(args.speed)])
+    if args.missions:
+        stack.start('missions', ['-m', 'fleet_sim.feeder', '--fleet-config', str(fleet_path),
+                                 '--robots', str(args.robots)])
+
+
+def wait_ready(stack: Stack, base: str, token: str, robots: int) -> None:
+    """Print progress until every robot is online (or 120 s passed)."""
+    start = time.monotonic()
+    last = None
+    while time.monotonic() - start < 120.0:
+        dead = stack.dead()
+        if dead:
+            raise SystemExit(f'fleet_demo: a process stopped: {", ".join(dead)}')
+        body = get_json(f'{base}/api/v1/robots?limit=1000', token)
+        online = sum(1 for r in (body or {}).get('items', []) if r['connectivity'] == 'online')
+        state = 'the bridge is starting' if body is None else f'{online} of {robots} robots online'
+        if state != last:
+            print(f'fleet_demo: {time.monotonic() - start:5.1f} s: {state}', flush=True)
+            last = state
+        if online >= robots:
+            return
+        time.sleep(0.5)  # polling the API for progress
+    print('fleet_demo: not every robot came online within 120 s; going on', flush=True)
+
+
+def banner(args: argparse.Namespace, base: str, token: str, database: pathlib.Path,
+           logs: pathlib.Path) -> None:
+    print(f'\nFleet demo running: {args.robots} simulated robots, '
+          f'missions {"on" if args.missions else "off"}.\n'
+          f'  dashboard: {base}/?token={token}\n'
+          f'  token:   export FLEET_TOKEN={token}\n'
+          f'  robots:  curl -H "Authorization: Bearer $FLEET_TOKEN" {base}/api/v1/robots\n'
+          f'  events:  curl -H "Authorization: Bearer $FLEET_TOKEN" {base}/api/v1/events\n'
+          f'  metrics: {base}/metrics\n'
+          f'  API doc: {base}/api/v1/openapi.json\n'
+          f'  store:   {database}\n'
+          f'  logs:    {logs}\n'
+          'Ctrl-C to stop.', flush=True)
 
 
 if __name__ == '__main__':

@@ -57,3 +57,44 @@ class MissionFeeder(Node):
         resp = future.result()
         if resp is not None and not resp.success:
             self.get_logger().warning(f'mission refused: {resp.error_msg}')
+
+
+def build_parser() -> 'argparse.ArgumentParser':
+    import argparse
+    p = argparse.ArgumentParser(
+        prog='fleet_feeder',
+        description='Submit generated aisle-to-packing missions to the fleet manager, keeping '
+                    'a small backlog queued, until Ctrl-C or SIGTERM.')
+    p.add_argument('--fleet-config', default='', help='fleet definition (its areas name the '
+                   'aisles and packing; default: the shipped config/fleet.yaml)')
+    p.add_argument('--robots', type=int, default=5, help='fleet size: the mission rate and '
+                   'the backlog grow with it (default: %(default)s)')
+    p.add_argument('--seed', type=int, default=7, help='random seed (default: %(default)s)')
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the mission generator."""
+    import sys
+
+    import rclpy
+
+    from fleet_common.paths import config_file
+    from fleet_common.ros import run_nodes
+    from fleet_manager.core.config import load_fleet_config
+    from fleet_manager.core.errors import ConfigError
+    argv = argv if argv is not None else sys.argv
+    args = build_parser().parse_args(rclpy.utilities.remove_ros_args(argv)[1:])
+    try:
+        fleet = load_fleet_config(args.fleet_config or config_file('fleet.yaml'))
+    except ConfigError as exc:
+        print(f'fleet_feeder: {exc}', file=sys.stderr)
+        raise SystemExit(2)
+    robots = max(1, args.robots)
+    interval = min(2.0, max(0.1, 10.0 / robots))
+    raise SystemExit(run_nodes(lambda: [MissionFeeder(
+        fleet, interval=interval, backlog=max(3, robots // 5), seed=args.seed)], argv))
+
+
+if __name__ == '__main__':
+    main()

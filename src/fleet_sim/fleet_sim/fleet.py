@@ -11,7 +11,7 @@ import sys
 
 import rclpy
 
-from fleet_common.ros import make_executor, spin
+from fleet_common.ros import init, make_executor, spin
 
 from fleet_manager.core.config import load_fleet_config
 from fleet_manager.core.errors import ConfigError
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         print(f'fleet_sim: {exc}', file=sys.stderr)
         raise SystemExit(2)
-    rclpy.init(args=argv)
+    stop = init(argv)
     executor = make_executor()
     robots = []
     try:
@@ -60,12 +60,10 @@ def main(argv: list[str] | None = None) -> None:
                                    agent=not args.no_agents)
             robot.attach(executor)
             robots.append(robot)
-        spin(executor)
-    except KeyboardInterrupt:
-        pass
+        spin(executor, stop)
     finally:
         for r in robots:
-            r.destroy()
+            r.detach()
         rclpy.try_shutdown()
 
 
