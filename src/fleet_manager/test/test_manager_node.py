@@ -175,18 +175,15 @@ def test_restart_restores_registry_and_event_log(graph: RosGraph,
     wait_for(lambda: r1_x() == 8.0, message='the next status applied all the same')
 
 
-def manager_entities(graph: RosGraph) -> dict[str, set[str]]:
-    """The manager node's topics and services as the ROS graph shows them."""
-    node = graph.nodes[0]
+def manager_entities(manager: FleetManager) -> dict[str, list[str]]:
+    """Every DDS-backed entity the manager node created (its own lists: exact, and free of
+    other tests' nodes in the discovery graph)."""
     return {
-        'publishers': {t for t, _ in node.get_publisher_names_and_types_by_node(
-            'fleet_manager', '/')},
-        'subscriptions': {t for t, _ in node.get_subscriber_names_and_types_by_node(
-            'fleet_manager', '/')},
-        'services': {t for t, _ in node.get_service_names_and_types_by_node(
-            'fleet_manager', '/')},
-        'clients': {t for t, _ in node.get_client_names_and_types_by_node(
-            'fleet_manager', '/')},
+        'publishers': sorted(p.topic_name for p in manager.publishers),
+        'subscriptions': sorted(s.topic_name for s in manager.subscriptions),
+        'services': sorted(s.srv_name for s in manager.services),
+        'clients': sorted(c.srv_name for c in manager.clients),
+        'waitables': sorted(type(w).__name__ for w in manager.waitables),
     }
 
 
@@ -204,7 +201,7 @@ def test_dds_entities_do_not_grow_with_the_fleet(graph: RosGraph,
     def online() -> int:
         return sum(1 for r in client.robots().robots if r.connectivity == 'online')
 
-    def grow_to(robots: int) -> dict[str, set[str]]:
+    def grow_to(robots: int) -> dict[str, list[str]]:
         def report() -> bool:
             # Statuses are best effort: a burst may lose some, so report until all are in.
             for i in range(robots):
@@ -219,11 +216,11 @@ def test_dds_entities_do_not_grow_with_the_fleet(graph: RosGraph,
             assert resp.success, resp.error_msg
         wait_for(lambda: manager.domain is not None and not manager.domain.board.has_queued(),
                  timeout=10, message='the missions dispatched')
-        return wait_for(lambda: manager_entities(graph), message='the graph')
+        return manager_entities(manager)
 
     at_10 = grow_to(10)
     at_1000 = grow_to(1000)
     assert at_10 == at_1000
     assert not any('/bot' in name for names in at_1000.values() for name in names)
     assert '/fleet/robot_commands' in at_1000['publishers']
-    assert not at_1000['clients']
+    assert not at_1000['clients'] and 'ActionClient' not in at_1000['waitables']
