@@ -32,6 +32,8 @@ setup(
             'fleet_demo = fleet_sim.demo:main',
             'fleet_sim = fleet_sim.fleet:main',
             'fleet_sim_base = fleet_sim.sim_node:main',
+            'fleet_sim_install = fleet_sim.installer:main',
+            'fleet_sim_nav2_params = fleet_sim.nav2_params:main',
         ],
     },
 )
