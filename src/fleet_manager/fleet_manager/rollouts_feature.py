@@ -396,12 +396,14 @@ class RolloutsFeature:
 
 
 def audit_entry(e: Event) -> dict[str, Any]:
-    """One audit entry: who did what (the event kind), to what, when, why."""
+    """One audit entry: who did what (the event kind), to what, when, why. Facts nobody
+    asked for (a robot's drift) name the robot as who reported them."""
     p = e.payload
     target = p.get('id') or (f'revision {p["revision"]}' if 'revision' in p else '') \
         or e.robot_id
     what = p.get('command') or p.get('phase') or p.get('verdict') or p.get('state') or ''
-    return {'id': e.id, 'time': e.time, 'kind': e.kind, 'who': p.get('who', ''),
+    who = p.get('who') or (f'robot {e.robot_id}' if e.robot_id else 'manager')
+    return {'id': e.id, 'time': e.time, 'kind': e.kind, 'who': who,
             'robot_id': e.robot_id or None, 'target': target, 'action': what,
             'reason': p.get('reason') or p.get('note') or '', 'payload': p}
 

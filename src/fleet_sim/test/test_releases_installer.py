@@ -45,6 +45,6 @@ def test_the_installer_switches_the_version_through_an_offline_restart(
     assert graph.get_parameter('/inst1/sim', 'fault') == 'none'
     assert network == [False, True]  # off the network during the modelled restart
     missing = subprocess.run([sys.executable, '-m', 'fleet_sim.installer', '--robot', 'nobody',
-                              '--version', '1.1.0', '--service-wait', '1'], capture_output=True, text=True,
-                             timeout=60, env={**fleet_env(), 'PYTHONWARNINGS': 'ignore'})
+                              '--version', '1.1.0', '--service-wait', '1'],
+                             capture_output=True, text=True, timeout=60, env=fleet_env())
     assert missing.returncode == 1 and 'did not appear' in missing.stderr

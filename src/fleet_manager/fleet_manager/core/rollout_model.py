@@ -232,7 +232,8 @@ class Rollout:
             pause_cause=PauseCause(cause) if cause else None, step=int(d['step']),
             step_started=float(d.get('step_started', 0.0)),
             bake_started=d.get('bake_started'),
-            step_passed=bool(d.get('step_passed', False)), updated_at=float(d.get('updated_at', 0.0)),
+            step_passed=bool(d.get('step_passed', False)),
+            updated_at=float(d.get('updated_at', 0.0)),
             robots=robots, aborted=bool(d.get('aborted', False)),
             outcome=d.get('outcome', ''), gates=list(d.get('gates', [])),
             last_gate=d.get('last_gate'))

@@ -2,7 +2,8 @@
 
 :class:`RolloutController` drives every rollout (see :mod:`.rollout_model` for the data):
 
-1. **create**: the scope (robots not yet on the release) is put in draw order, round robin
+1. **create**: the scope (robots that reported a version other than the release) is put
+   in draw order, round robin
    across the strategy's ``spread_by`` labels (so one site does not decide); refused while
    the error budget is exhausted or when a robot already is in an active rollout.
 2. **step**: the step's robots (cumulative count) are selected (WAITING: they get no new
@@ -173,9 +174,9 @@ class CohortBook:
         return sum(s.attempts for s in self.window(rollout_id).canary.values())
 
     def evaluate(self, r: Rollout, now: float) -> GateResult:
-        """The gate of ``r`` over its current window (PASS/FAIL/INCONCLUSIVE)."""
+        """The gate of ``r`` over its current window (PASS/FAIL/INCONCLUSIVE); reading it
+        (for the API, say) changes nothing."""
         win = self.window(r.id)
-        win.dirty = False
         start = r.bake_started if r.bake_started is not None else now
         window = max(0.0, now - start)
         updated = r.in_phase(P.UPDATED)
@@ -237,8 +238,9 @@ class RolloutController:
     def create(self, req: RolloutRequest, budget: BudgetVerdict, now: float, who: str,
                reason: str) -> tuple[Rollout, Output]:
         """Create a rollout and start its first step (see the module docstring)."""
-        scope = [v for v in req.robots if v.version != req.release]
-        if not req.robots:
+        known = [v for v in req.robots if v.version]  # never reported: nothing to replace
+        scope = [v for v in known if v.version != req.release]
+        if not known:
             raise ValidationError('groups', 'no robot is in the rollout\'s scope')
         if not scope:
             raise ValidationError('release', f'every robot of the scope already runs '
@@ -420,8 +422,10 @@ class RolloutController:
         done = (self.cohorts.canary_missions(r.id) >= step.bake_missions
                 and now - r.bake_started >= step.bake_seconds)
         decide = done and r.state == RolloutState.PROGRESSING
-        if not (self.cohorts.window(r.id).dirty or decide):
+        window = self.cohorts.window(r.id)
+        if not (window.dirty or decide):
             return
+        window.dirty = False
         gate = self.cohorts.evaluate(r, now)
         r.last_gate = gate.to_dict()
         out.changed.add(r.id)
