@@ -106,6 +106,8 @@ def test_bad_release_updates_only_the_idle_canary_then_rolls_back() -> None:
     assert r.state == RolloutState.PROGRESSING
     assert r.last_gate is not None and r.last_gate['verdict'] == 'inconclusive'  # 2 of 4
     fleet.missions(c, [canary], ok=False, count=2)  # 50 % now: below the minimum 0.8
+    assert c.cohorts.evaluate(r, fleet.now).verdict == Verdict.FAIL  # a reader (the API)...
+    assert r.state == RolloutState.PROGRESSING  # ...decides nothing; the next tick does
     events = fleet.tick(c)
     assert 'RolloutGate' in events and r.state == RolloutState.ROLLING_BACK
     assert r.gates[-1]['verdict'] == 'fail'
@@ -206,7 +208,9 @@ def test_failed_or_lost_installs_roll_back() -> None:
 
 def test_create_refuses_overlaps_and_nothing_to_do() -> None:
     fleet, c = Fleet(4), RolloutController()
-    create(c, fleet)
+    fleet.set('r4', version='')  # never reported a version: out of the scope
+    r = create(c, fleet)
+    assert 'r4' not in r.order and len(r.order) == 3
     with pytest.raises(Conflict, match='is in rollout R-1'):
         create(c, fleet, '1.2.0')
     with pytest.raises(ValidationError, match='already runs'):
