@@ -5,12 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from fleet_web.views import dashboard, deliveries, events, health, incidents, missions
-from fleet_web.views import audit, desired, reports, robots, rollouts
+from fleet_web.views import audit, desired, reports, robots, rollout_page, rollouts
 from fleet_web.views.common import API, Handler
 
 ROUTES: list[tuple[str, str, Handler]] = [
     ('GET', '/', dashboard.dashboard),
     ('GET', '/static/{name}', dashboard.static_file),
+    ('GET', '/rollouts', rollout_page.rollouts_page),
     ('GET', f'{API}/health', health.health),
     ('GET', f'{API}/openapi.json', health.openapi),
     ('GET', f'{API}/robots', robots.list_robots),
