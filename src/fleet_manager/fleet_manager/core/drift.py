@@ -201,10 +201,13 @@ class DriftBook:
         return [self._robots[r] for r in sorted(self._robots)]
 
     def expect(self, robot_id: str, expected: Expected) -> bool:
-        """Set what the robot should have; True when its configuration digest changed."""
+        """Set what the robot should have; True when its configuration digest changed (then
+        a reconcile may be sent at once, whatever the retry back-off of earlier ones)."""
         rec = self.get(robot_id)
         changed = rec.expected is None or rec.expected.digest != expected.digest
         rec.expected = expected
+        if changed:
+            rec.reconcile_at = None  # new declared values: no back-off from older attempts
         return changed
 
     def on_report(self, robot_id: str, report: Report) -> DriftChange | None:
