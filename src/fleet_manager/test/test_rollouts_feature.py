@@ -158,6 +158,36 @@ def test_revisions_refusals_rollouts_and_audit(setup: Any) -> None:
     assert all(isinstance(e['time'], float) for e in audit['items'])
     bobs = result(call('audit', 'list', {'who': 'bob'}))
     assert {e['kind'] for e in bobs['items']} == {'rollout.promoted'}
-    page = result(call('audit', 'list', {'limit': 2, 'offset': 1}))
-    assert len(page['items']) == 2 and page['total'] >= audit['total']
-    assert page['items'][0]['id'] < audit['items'][0]['id']  # newest first, one skipped
+    # Paginated newest first; ``until`` keeps entries logged meanwhile out of the pages.
+    until = audit['items'][0]['time'] + 1e-6
+    whole = result(call('audit', 'list', {'limit': 500, 'until': until}))
+    page = result(call('audit', 'list', {'limit': 2, 'offset': 1, 'until': until}))
+    assert page['total'] == whole['total'] >= 10
+    assert [e['id'] for e in page['items']] == [e['id'] for e in whole['items'][1:3]]
+    ids = [e['id'] for e in whole['items']]
+    assert ids == sorted(ids, reverse=True)
+
+
+def test_workflows_and_slos_of_the_applied_state_take_effect_at_the_next_configure(
+        setup: Any) -> None:
+    graph, manager, call = setup
+    slos = ('slos:\n  - name: only_this\n    sli: mission_success\n    objective: 0.9\n'
+            '    period_s: 86400\n    alerts: []\n')
+    files = dict(DESIRED, **{'slos.yaml': slos})
+    applied = result(call('desired_state', 'apply', {'files': files}))
+    assert applied['diff']['next_configure'] == ['slos.yaml']
+    from fleet_msgs.srv import GetReport
+    report = graph.node('report_client').create_client(GetReport, 'fleet/get_report')
+
+    def slo_names() -> list[str]:
+        resp = graph.call(report, GetReport.Request(name='slos'))
+        assert resp.success, resp.error_msg
+        return [s['slo'] for s in json.loads(resp.report_json)['items']]
+    assert 'only_this' not in slo_names()
+    assert manager.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    assert manager.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+    assert manager.trigger_configure() == TransitionCallbackReturn.SUCCESS, \
+        manager.configure_error
+    manager.trigger_activate()
+    assert slo_names() == ['only_this']
+    assert result(call('desired_state', 'current'))['number'] == 1  # survived the cycle
