@@ -4,7 +4,8 @@
 
 ``configure``       the parameters declared for this robot's nodes (node -> name -> value);
                     kept and compared, every ``config_check_period``, with what the nodes'
-                    own parameter services (``<node>/get_parameters``) answer. A report
+                    own parameter services (``<node>/get_parameters``) answer (a node that
+                    has not answered within READ_TIMEOUT does not answer). A report
                     (robot event ``config.report``: a digest per node, the values, which
                     nodes did not answer) is sent when it changes, and once at start.
 ``set_parameters``  set declared values through ``<node>/set_parameters`` (numbers take the
@@ -47,6 +48,9 @@ POLL_PERIOD = 0.25
 """s between polls of a running install (and of the version while verifying it)."""
 SET_TIMEOUT = 5.0
 """s to wait for the nodes' set_parameters answers."""
+READ_TIMEOUT = 5.0
+"""s a node may take to answer get_parameters (at least a check period) before it counts as
+not answering: a busy robot computer answers late, which is not drift."""
 VERSION = '\0version'
 KINDS = {ParameterType.PARAMETER_INTEGER: ValueKind.INTEGER,
          ParameterType.PARAMETER_INTEGER_ARRAY: ValueKind.INTEGER,
@@ -281,7 +285,7 @@ class ConfigSync:
         if self._check_started is not None:
             if force:
                 self._abandon_check()
-            elif now - self._check_started < self.p.check_period:
+            elif now - self._check_started < max(self.p.check_period, READ_TIMEOUT):
                 return
             else:
                 self._finish_check(timed_out=True)
@@ -343,7 +347,7 @@ class ConfigSync:
         for node, (client, future) in list(self._pending.items()):
             client.remove_pending_request(future)
             self._reads[node] = NodeRead(reachable=False, error='no answer within '
-                                         f'{self.p.check_period:g} s')
+                                         f'{max(self.p.check_period, READ_TIMEOUT):g} s')
         self._pending.clear()
         self._check_started = None
         report = build_report(self.config, self._reads, self.software_version)
