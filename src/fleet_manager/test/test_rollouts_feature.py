@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import sqlite3
 import threading
 import time
 from typing import Any, Iterator
@@ -191,3 +192,33 @@ def test_workflows_and_slos_of_the_applied_state_take_effect_at_the_next_configu
     manager.trigger_activate()
     assert slo_names() == ['only_this']
     assert result(call('desired_state', 'current'))['number'] == 1  # survived the cycle
+
+
+def test_the_desired_state_directory_bootstraps_an_empty_store(tmp_path: pathlib.Path) -> None:
+    desired = tmp_path / 'desired'
+    (desired / 'site').mkdir(parents=True)
+    for name, text in DESIRED.items():
+        (desired / ('site' if name == 'params.yaml' else '') / name).write_text(text)
+    (desired / 'notes.txt').write_text('not YAML: ignored')
+    graph = RosGraph()
+    try:
+        cfg = tmp_path / 'fleet.yaml'
+        cfg.write_text(FLEET)
+        manager = graph.add(FleetManager(context=graph.context, parameter_overrides=[
+            Parameter('database', value=str(tmp_path / 'fleet.db')),
+            Parameter('fleet_config', value=str(cfg)), Parameter('tick_period', value=0.05),
+            Parameter('rollout_tick_period', value=0.05),
+            Parameter('desired_state_dir', value=str(desired))]))
+        assert manager.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        manager.trigger_activate()
+        db = sqlite3.connect(f'file:{tmp_path / "fleet.db"}?mode=ro', uri=True)
+
+        def revisions() -> list[Any]:
+            return db.execute('SELECT number, who, files FROM revisions').fetchall()
+        (number, who, files), = wait_for(revisions, 10, message='the bootstrap revision')
+        db.close()
+        assert (number, who) == (1, 'manager')
+        assert set(json.loads(files)) == {'groups.yaml', 'releases.yaml', 'site/params.yaml',
+                                          'rollouts.yaml'}
+    finally:
+        graph.close()
