@@ -22,7 +22,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _common import BENCH_DIR, RESULTS_DIR, child_env, fmt  # noqa: E402
 
 BENCHMARKS = ['bench_assignment', 'bench_submit_latency', 'bench_robots_api',
-              'bench_incident_latency', 'bench_webhook_latency', 'bench_telemetry_ingest']
+              'bench_incident_latency', 'bench_webhook_latency', 'bench_telemetry_ingest',
+              'bench_rollout_gate', 'bench_config_convergence']
 
 
 def build_parser() -> argparse.ArgumentParser:

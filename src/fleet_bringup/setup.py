@@ -23,6 +23,7 @@ setup(
         (f'share/{PACKAGE}/launch', files('launch/*.launch.py')),
         (f'share/{PACKAGE}/config', files('config/*')),
         (f'share/{PACKAGE}/config/runbooks', files('config/runbooks/*')),
+        (f'share/{PACKAGE}/config/desired', files('config/desired/*')),
     ],
     install_requires=['setuptools'],
     zip_safe=False,

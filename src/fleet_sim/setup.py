@@ -33,6 +33,8 @@ setup(
             'fleet_feeder = fleet_sim.feeder:main',
             'fleet_sim = fleet_sim.fleet:main',
             'fleet_sim_base = fleet_sim.sim_node:main',
+            'fleet_sim_install = fleet_sim.installer:main',
+            'fleet_sim_nav2_params = fleet_sim.nav2_params:main',
         ],
     },
 )

@@ -21,7 +21,7 @@ from typing import Any
 import rclpy
 from action_msgs.msg import GoalStatus
 from diagnostic_msgs.msg import DiagnosticArray
-from fleet_msgs.msg import Pose2D, RobotCommand, RobotStatus
+from fleet_msgs.msg import Pose2D, RobotCommand, RobotEvent, RobotStatus
 from nav2_msgs.action import NavigateToPose
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
@@ -30,6 +30,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import BatteryState
 
 from fleet_common.ros import run_nodes
+from fleet_agent.config_sync import ConfigSync, SyncParams
 from fleet_agent.core import BatteryWatch, Point, SendWindow, derive_mode
 from fleet_agent.core import yaw_from_quaternion
 from fleet_agent.health import AgentHealth, HealthSample, RateMeter
@@ -67,6 +68,11 @@ class AgentParams:
     battery_low: float = 0.2  # 0..1
     battery_critical: float = 0.1  # 0..1
     frame_id: str = 'map'  # frame of the poses the agent reports and sends to Nav2
+    config_check_period: float = 5.0  # s between reads of the managed nodes' parameters
+    version_source: str = ''  # node:parameter holding the software version; empty: own
+    installer_command: str = ''  # command line of the installer; empty: no installs
+    installer_timeout: float = 900.0  # s the installer may run before it is killed
+    install_verify_timeout: float = 60.0  # s for the robot to come back healthy on it
 
 
 _DESCRIPTIONS = {
@@ -99,12 +105,28 @@ _DESCRIPTIONS = {
     'battery_low': 'State of charge (0..1) below which a battery_low event is sent.',
     'battery_critical': 'State of charge (0..1) below which a battery_critical event is sent.',
     'frame_id': 'Frame of reported poses and of Nav2 goals.',
+    'config_check_period': 'Seconds between reads of the declared parameters of the managed '
+                           'nodes (through their parameter services) for drift reports.',
+    'version_source': 'node:parameter (relative to the robot namespace, e.g. '
+                      'sim:software_version) read through that node\'s parameter service as '
+                      'the software version; empty reports software_version, updated by '
+                      'successful installs.',
+    'installer_command': 'Command line run to install a release (no shell; {version}, '
+                         '{artifact}, {robot_id}, {python} are filled in), e.g. '
+                         '"/usr/local/bin/robot-update {artifact}"; exit code 0 means '
+                         'installed. Empty refuses installs.',
+    'installer_timeout': 'Seconds the installer may run before it is killed and the install '
+                         'fails.',
+    'install_verify_timeout': 'Seconds after the installer exits for the robot to report the '
+                              'new version and be healthy (odometry, no diagnostics error).',
 }
 _RANGES: dict[str, tuple[float, float]] = {
     'report_rate': (0.01, 100.0), 'nav_server_timeout': (0.1, 600.0),
     'battery_low': (0.0, 1.0), 'battery_critical': (0.0, 1.0),
     'outbox_max_events': (2, 100_000_000), 'outbox_max_age': (1.0, 366 * 86400.0),
-    'send_window': (1, 100_000), 'resend_after': (0.05, 60.0)}
+    'send_window': (1, 100_000), 'resend_after': (0.05, 60.0),
+    'config_check_period': (0.1, 3600.0), 'installer_timeout': (1.0, 86400.0),
+    'install_verify_timeout': (0.1, 3600.0)}
 
 
 def default_state_dir(robot_id: str) -> str:
@@ -132,6 +154,7 @@ class FleetAgent(Node):
         self._seq = 0
         self._pose = (0.0, 0.0, 0.0)
         self._heard = False
+        self._heard_at: float | None = None
         self._battery: float | None = None
         self._charging = False
         self._diag_level = 0
@@ -157,6 +180,12 @@ class FleetAgent(Node):
         self._status_rate = RateMeter()
         self._health = AgentHealth(self, self.robot_id, self._health_sample)
         self.runner.recover(outbox.job)
+        self.config_sync = ConfigSync(self, self.emit, SyncParams(
+            self.robot_id, p.software_version, p.config_check_period, p.version_source,
+            p.installer_command, p.installer_timeout, p.install_verify_timeout,
+            os.path.dirname(outbox.path) if outbox.path != ':memory:' else ''),
+            self._busy, self._healthy_since, lambda: self.runner.job.mission_id
+            if self.runner.job else '')
         self.get_logger().info(
             f'agent for {self.robot_id} up (report every {1.0 / p.report_rate:.2f} s; outbox '
             f'{outbox.path}: epoch {outbox.epoch}, {outbox.pending()} events waiting)')
@@ -200,7 +229,24 @@ class FleetAgent(Node):
         job = self.runner.job
         return {'mission_id': job.mission_id} if job else {}
 
+    def _busy(self) -> str:
+        """Why the robot is not idle ('' when it is): a mission or the drive to its dock."""
+        if self.runner.job is not None:
+            return f'executing mission {self.runner.job.mission_id}'
+        if self._dock_handle is not None:
+            return 'driving to its dock'
+        return ''
+
+    def _healthy_since(self, since: float) -> str:
+        """Why the robot is not healthy since ``since`` ('' when it is)."""
+        if self._heard_at is None or self._heard_at < since:
+            return 'no odometry or battery state since the install'
+        if self._diag_level >= 2:
+            return f'diagnostics at level {self._diag_level}'
+        return ''
+
     def destroy_node(self) -> None:
+        self.config_sync.destroy()
         self._watch.destroy()
         self.runner.destroy()
         self.link.destroy()
@@ -212,12 +258,14 @@ class FleetAgent(Node):
         self._pose = (msg.pose.pose.position.x, msg.pose.pose.position.y,
                       yaw_from_quaternion(q.x, q.y, q.z, q.w))
         self._heard = True
+        self._heard_at = self._now()
 
     def _on_battery(self, msg: BatteryState) -> None:
         level = float(msg.percentage)
         self._battery = None if math.isnan(level) else min(1.0, max(0.0, level))
         self._charging = msg.power_supply_status == BatteryState.POWER_SUPPLY_STATUS_CHARGING
         self._heard = True
+        self._heard_at = self._now()
         crossing = self._battery_watch.update(self._battery)
         if crossing is not None:
             severity = {'battery_low': 1, 'battery_critical': 3, 'battery_ok': 0}[crossing]
@@ -247,7 +295,7 @@ class FleetAgent(Node):
         self._seq += 1
         msg = RobotStatus(
             robot_id=self.robot_id, seq=self._seq, stamp=self.get_clock().now().to_msg(),
-            software_version=self.params.software_version, mode=int(mode),
+            software_version=self.config_sync.software_version, mode=int(mode),
             battery=float('nan') if self._battery is None else self._battery,
             pose=Pose2D(x=x, y=y, theta=theta, frame_id=self.params.frame_id),
             diagnostics_level=min(self._diag_level, 255),
@@ -276,6 +324,16 @@ class FleetAgent(Node):
             self.get_logger().warning(f'command {msg.id} ({command}): args_json is not an '
                                       'object; ignored')
             return
+        if command in (RobotCommand.CONFIGURE, RobotCommand.SET_PARAMETERS,
+                       RobotCommand.INSTALL):
+            self._config_command(msg, command, args)
+            return
+        if command == RobotCommand.EXECUTE_MISSION and self.config_sync.installing:
+            self.emit('mission.refused', 1, f'mission {msg.mission_id} refused: installing '
+                      'software', {'mission_id': msg.mission_id, 'attempt': int(msg.attempt),
+                                   'reason': 'installing software',
+                                   'error_code': RobotEvent.MISSION_BUSY})
+            return
         if command == RobotCommand.EXECUTE_MISSION:
             points = [Point(w.x, w.y, w.theta, w.frame_id or self.params.frame_id, w.dwell)
                       for w in msg.waypoints]
@@ -301,6 +359,19 @@ class FleetAgent(Node):
                       {**data, 'reason': error})
         else:
             self.emit('command', 0, f'command {command}', data)
+
+    def _config_command(self, msg: RobotCommand, command: str, args: dict[str, Any]) -> None:
+        """configure, set_parameters, install: see fleet_agent.config_sync."""
+        sync = self.config_sync
+        if command == RobotCommand.CONFIGURE:
+            error = sync.configure(args)
+            if error:
+                self.emit('command_refused', 1, f'command {command} refused: {error}',
+                          {'command': command, 'command_id': int(msg.id), 'reason': error})
+        elif command == RobotCommand.SET_PARAMETERS:
+            sync.set_parameters(args)
+        else:
+            sync.install(args)
 
     def _pause(self, args: dict[str, Any]) -> str:
         self.runner.pause()

@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable, TypeVar
 
 import yaml
 
-__all__ = ['ConfigError', 'ConfigReader', 'read_yaml', 'type_name']
+__all__ = ['ConfigError', 'ConfigReader', 'parse_yaml', 'read_yaml', 'type_name']
 
 T = TypeVar('T')
 
@@ -144,7 +144,18 @@ def read_yaml(path: str | os.PathLike[str]) -> Any:
         raise ConfigError(file, '', 'cannot read: file not found') from None
     except OSError as exc:
         raise ConfigError(file, '', f'cannot read: {exc.strerror or exc}') from None
-    text = _decode(file, data)
+    return parse_yaml(data, file)
+
+
+def parse_yaml(data: bytes | str, file: str) -> Any:
+    """Parse YAML ``data`` (the contents of ``file``, which is only used in messages) with
+    the same checks and errors as :func:`read_yaml`: text that is not UTF-8, YAML syntax
+    errors and duplicate keys raise :class:`ConfigError` naming ``file`` and the position.
+
+    For configuration that does not come from a local file (a desired-state document sent
+    to the manager, for instance).
+    """
+    text = _decode(file, data) if isinstance(data, bytes) else data
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:

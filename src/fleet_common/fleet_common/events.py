@@ -65,6 +65,34 @@ class EventKind(str, enum.Enum):
     """A notification was handed to the bridge for delivery."""
     SLO_ALERT = 'slo.alert'
     """An SLO burn-rate alert started or stopped firing."""
+    CONFIG_APPLIED = 'config.applied'
+    """A desired-state revision was applied (or an older one restored as a new revision)."""
+    CONFIG_REFUSED = 'config.refused'
+    """An apply was refused (invalid desired state); nothing changed."""
+    CONFIG_DRIFT = 'config.drift'
+    """A robot's reported configuration started (or stopped) differing from its declared one."""
+    CONFIG_RECONCILED = 'config.reconciled'
+    """A robot's agent set the declared parameters on its nodes (the result, per parameter)."""
+    ROBOT_INSTALL = 'robot.install'
+    """A software install on a robot started, succeeded, failed or was refused."""
+    ROLLOUT_CREATED = 'rollout.created'
+    """A staged rollout of a release was created."""
+    ROLLOUT_STEP = 'rollout.step'
+    """A rollout started a step: more robots are selected for the release."""
+    ROLLOUT_GATE = 'rollout.gate'
+    """A rollout's analysis gate was evaluated (passed, failed or inconclusive)."""
+    ROLLOUT_PAUSED = 'rollout.paused'
+    """A rollout was paused (by an operator, an inconclusive gate or the error budget)."""
+    ROLLOUT_RESUMED = 'rollout.resumed'
+    """A paused rollout continues."""
+    ROLLOUT_PROMOTED = 'rollout.promoted'
+    """An operator promoted a rollout to its next (or last) step."""
+    ROLLOUT_ABORTED = 'rollout.aborted'
+    """An operator aborted a rollout; its updated robots go back to their versions."""
+    ROLLOUT_ROLLED_BACK = 'rollout.rolled_back'
+    """A rollout ended with its robots back on their previous versions."""
+    ROLLOUT_COMPLETED = 'rollout.completed'
+    """A rollout reached every robot of its scope."""
 
     def __str__(self) -> str:
         return self.value
@@ -419,6 +447,239 @@ class SloAlert(Payload):
     severity: str
     burn_long: float
     burn_short: float
+
+
+# -- configuration as code ----------------------------------------------------------------
+@event_type
+@dataclasses.dataclass(frozen=True)
+class ConfigApplied(Payload):
+    """Payload of ``config.applied``: revision ``revision`` of the desired state is now in
+    force. ``changes`` lists what changed (one line each, at most 200), ``robots_affected``
+    how many robots' declared parameters changed, ``restored_from`` the older revision an
+    operator rolled back to, ``next_configure`` the files that take effect at the manager's
+    next configure (workflows, SLOs)."""
+
+    KIND = EventKind.CONFIG_APPLIED
+    revision: int
+    who: str
+    reason: str
+    digest: str
+    files: list[str]
+    changes: list[str]
+    robots_affected: int
+    restored_from: int | None = None
+    next_configure: list[str] | None = None
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class ConfigRefused(Payload):
+    """Payload of ``config.refused``: an apply was refused; ``file`` and ``key`` say where
+    the desired state is invalid and ``error`` what is wrong. Nothing changed."""
+
+    KIND = EventKind.CONFIG_REFUSED
+    who: str
+    reason: str
+    error: str
+    file: str
+    key: str
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftedParam(Payload):
+    """One parameter whose reported value differs from the declared one (``actual`` is None
+    when the node does not have it)."""
+
+    node: str
+    name: str
+    declared: Any
+    actual: Any
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class ConfigDrift(Payload):
+    """Payload of ``config.drift``: a robot's ``state`` became ``drifted`` (its reported
+    parameters or software differ from the declared ones) or ``in_sync`` again. ``policy`` is
+    its group's (``report`` or ``reconcile``); ``unreachable`` names managed nodes whose
+    parameter service did not answer."""
+
+    KIND = EventKind.CONFIG_DRIFT
+    state: str
+    policy: str
+    revision: int
+    params: list[DriftedParam]
+    unreachable: list[str]
+    software_version: str | None = None
+    expected_version: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamResult(Payload):
+    """The result of setting one parameter."""
+
+    node: str
+    name: str
+    value: Any
+    ok: bool
+    reason: str = ''
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class ConfigReconciled(Payload):
+    """Payload of ``config.reconciled``: the robot's agent set the declared parameters
+    (``ok`` when every one took; ``reason`` says why not, e.g. the robot was busy)."""
+
+    KIND = EventKind.CONFIG_RECONCILED
+    ok: bool
+    revision: int
+    params: list[ParamResult]
+    reason: str
+    who: str
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class RobotInstall(Payload):
+    """Payload of ``robot.install``: ``phase`` is ``started``, ``succeeded``, ``failed`` or
+    ``refused``. ``mission_id`` is the mission the robot executed when the install started
+    (None: idle), ``exit_code`` the installer's, ``duration`` s from start to the result."""
+
+    KIND = EventKind.ROBOT_INSTALL
+    phase: str
+    version: str
+    previous_version: str
+    reason: str
+    who: str
+    rollout_id: str | None = None
+    mission_id: str | None = None
+    exit_code: int | None = None
+    duration: float | None = None
+
+
+# -- rollouts ------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class RolloutRef(Payload):
+    """The fields every ``rollout.*`` payload carries: the rollout, its release, its state
+    and step (0-based) after the change, who caused it and why."""
+
+    id: str
+    release: str
+    state: str
+    step: int
+    who: str
+    reason: str
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class RolloutCreated(RolloutRef):
+    """Payload of ``rollout.created``: ``robots`` in scope, ``previous`` versions (version ->
+    robots), the step names, the strategy and analysis template."""
+
+    KIND = EventKind.ROLLOUT_CREATED
+    robots: int = 0
+    previous: dict[str, int] = dataclasses.field(default_factory=dict)
+    steps: list[str] = dataclasses.field(default_factory=list)
+    strategy: str = ''
+    analysis: str = ''
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class RolloutStep(RolloutRef):
+    """Payload of ``rollout.step``: step ``step_name`` selects ``target`` robots in all;
+    ``added`` are the robots it adds (each is updated once idle)."""
+
+    KIND = EventKind.ROLLOUT_STEP
+    step_name: str = ''
+    target: int = 0
+    added: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class GateCheck(Payload):
+    """One metric of a gate: the updated cohort's value, the baseline's, the limit, and the
+    check's verdict (``pass``, ``fail``, ``inconclusive``)."""
+
+    metric: str
+    canary: float | None
+    baseline: float | None
+    limit: str
+    verdict: str
+    detail: str = ''
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class RolloutGate(RolloutRef):
+    """Payload of ``rollout.gate``: ``verdict`` of the analysis over the window, from
+    ``canary_missions`` of the updated cohort and ``baseline_missions`` of the baseline."""
+
+    KIND = EventKind.ROLLOUT_GATE
+    verdict: str = ''
+    checks: list[GateCheck] = dataclasses.field(default_factory=list)
+    canary_missions: int = 0
+    baseline_missions: int = 0
+    window_s: float = 0.0
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class RolloutPaused(RolloutRef):
+    """Payload of ``rollout.paused``: ``cause`` is ``operator``, ``inconclusive`` or
+    ``error_budget`` (resumes by itself once the budget allows)."""
+
+    KIND = EventKind.ROLLOUT_PAUSED
+    cause: str = ''
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class RolloutResumed(RolloutRef):
+    """Payload of ``rollout.resumed``."""
+
+    KIND = EventKind.ROLLOUT_RESUMED
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class RolloutPromoted(RolloutRef):
+    """Payload of ``rollout.promoted``: from step ``from_step`` to ``step`` (the last one when
+    ``full``), skipping the rest of the bake and the gate."""
+
+    KIND = EventKind.ROLLOUT_PROMOTED
+    from_step: int = 0
+    full: bool = False
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class RolloutAborted(RolloutRef):
+    """Payload of ``rollout.aborted``: its updated robots go back to their versions."""
+
+    KIND = EventKind.ROLLOUT_ABORTED
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class RolloutRolledBack(RolloutRef):
+    """Payload of ``rollout.rolled_back``: ``robots`` went back to their previous versions;
+    ``failed`` could not (see their ``robot.install`` events)."""
+
+    KIND = EventKind.ROLLOUT_ROLLED_BACK
+    robots: list[str] = dataclasses.field(default_factory=list)
+    failed: list[str] = dataclasses.field(default_factory=list)
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class RolloutCompleted(RolloutRef):
+    """Payload of ``rollout.completed``: every robot of the scope runs the release."""
+
+    KIND = EventKind.ROLLOUT_COMPLETED
+    robots: int = 0
 
 
 # -- reading and checking ------------------------------------------------------------------

@@ -43,6 +43,8 @@ from fleet_manager.incidents_feature import IncidentsFeature
 from fleet_manager.ingest import RobotWire
 from fleet_manager.observability import ObservabilityFeature
 from fleet_manager.pipeline import Changes, Pipeline, StorageUnavailable
+from fleet_manager.rollouts_feature import (RolloutSettings, RolloutsFeature,
+                                            applied_special_files, slo_budgets)
 from fleet_manager.services import Domain, ManagerServices
 from fleet_manager.store import FleetStore
 
@@ -81,6 +83,7 @@ class FleetManager(LifecycleNode):
         self.host: ManagerHost | None = None
         self.wire: RobotWire | None = None
         self.features: list[Any] = []
+        self.rollouts: RolloutsFeature | None = None
         self._pubs: dict[str, Any] = {}
         self._timers: list[Any] = []
         self._active = False
@@ -195,15 +198,24 @@ class FleetManager(LifecycleNode):
 
     def _configure_features(self, p: manager_params.ManagerParams, config_dir: str) -> str:
         assert self.host is not None and self.store is not None and self.domain is not None
-        slo_path = p.slo_config or companion_file(config_dir, 'slos.yaml')
-        workflows = p.workflows_config or companion_file(config_dir, 'workflows.yaml')
+        data_dir = os.path.dirname(os.path.abspath(p.database))
+        # Workflows and SLOs of the applied desired state win over the files.
+        applied = applied_special_files(self.store, os.path.join(data_dir, 'desired'))
+        slo_path = applied.get('slos.yaml') or p.slo_config \
+            or companion_file(config_dir, 'slos.yaml')
+        workflows = applied.get('workflows.yaml') or p.workflows_config \
+            or companion_file(config_dir, 'workflows.yaml')
         if not workflows:
             return 'parameter workflows_config: no workflows.yaml found'
-        bags = p.bag_directory or os.path.join(
-            os.path.dirname(os.path.abspath(p.database)), 'bags')
+        bags = p.bag_directory or os.path.join(data_dir, 'bags')
         incidents = IncidentsFeature(workflows, companion_file(config_dir, 'runbooks'), bags,
                                      p.bag_seconds)
-        self.features = [ObservabilityFeature(slo_path, incidents.open_incidents), incidents]
+        observability = ObservabilityFeature(slo_path, incidents.open_incidents)
+        self.rollouts = RolloutsFeature(lambda: slo_budgets(observability.engine),
+                                        RolloutSettings(p.rollout_tick_period,
+                                                        p.config_resend_after,
+                                                        p.reconcile_retry, p.desired_state_dir))
+        self.features = [observability, incidents, self.rollouts]
         for feature in self.features:
             error = feature.configure(self.host)
             if error:
@@ -278,6 +290,7 @@ class FleetManager(LifecycleNode):
         for feature in self.features:
             feature.teardown()
         self.features = []
+        self.rollouts = None
         for t in self._timers:
             self.destroy_timer(t)
         if self.host is not None:
@@ -372,8 +385,11 @@ class FleetManager(LifecycleNode):
             self._publish_robots()
 
     def _assignable(self) -> list[RobotRecord]:
+        """Robots that may take missions: all but those a rollout is about to update."""
         assert self.domain is not None
-        return self.domain.registry.records()
+        reserved = self.rollouts.reserved() if self.rollouts is not None else set()
+        records = self.domain.registry.records()
+        return [r for r in records if r.robot_id not in reserved] if reserved else records
 
     def _flush_robots(self, force: bool = False) -> None:
         """Save the robots whose latest status changed; prune old telemetry and missions."""

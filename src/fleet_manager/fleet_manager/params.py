@@ -130,6 +130,19 @@ class ManagerParams:
     telemetry_retention: float = param(
         7 * DAY_S, 'Telemetry history kept in the store.', unit='s',
         bounds=(60.0, 366 * DAY_S))
+    desired_state_dir: str = param(
+        '', 'Directory of desired-state YAML (groups, releases, parameter sets, rollout '
+        'strategies) applied once, while the store holds no revision yet; afterwards only '
+        'fleetctl apply changes the desired state. Empty: none.')
+    config_resend_after: float = param(
+        10.0, "Time before a robot whose agent reports another configuration than its "
+        'declared one is sent it again.', unit='s', bounds=(0.1, DAY_S))
+    reconcile_retry: float = param(
+        30.0, 'Time between attempts to set the declared parameters on a drifted robot of a '
+        'reconcile group.', unit='s', bounds=(0.1, DAY_S))
+    rollout_tick_period: float = param(
+        0.5, 'Time between steps of the rollout controller (installs, bakes, gates).',
+        unit='s', bounds=(0.01, 60.0))
 
 
 def declare(node: Node) -> None:

@@ -67,6 +67,9 @@ class Changes:
     """Publications to make right after the commit (e.g. a changed incident)."""
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     """Work to run after the commit, off the executor (e.g. writing a snapshot bag)."""
+    writes: list[Callable[[Any], None]] = field(default_factory=list)
+    """Writes of a feature's own tables, made in the commit's transaction: each is called
+    with the store's Transaction (e.g. ``lambda tx: tx.save_rollouts(docs)``)."""
 
     @classmethod
     def of(cls, result: Result | None) -> 'Changes':
@@ -91,6 +94,7 @@ class Changes:
             self.telemetry.extend(other.telemetry)
             self.publish.extend(other.publish)
             self.after_commit.extend(other.after_commit)
+            self.writes.extend(other.writes)
         return self
 
     def __bool__(self) -> bool:
@@ -201,6 +205,8 @@ class Pipeline:
                 tx.save_incidents(changes.incidents)
                 tx.save_marks(changes.marks)
                 tx.add_telemetry(changes.telemetry)
+                for write in changes.writes:
+                    write(tx)
         except (sqlite3.Error, OSError) as exc:
             self.failures += 1
             self.degraded = f'storage: {exc}'
@@ -235,6 +241,7 @@ class Pipeline:
                     changes.robots |= more.robots
                     changes.publish.extend(more.publish)
                     changes.after_commit.extend(more.after_commit)
+                    changes.writes.extend(more.writes)
         raise RuntimeError(f'features kept reacting to their own events for {MAX_ROUNDS} '
                            'rounds in one commit')
 

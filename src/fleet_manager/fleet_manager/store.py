@@ -9,6 +9,9 @@ The manager is the single writer. Tables:
 - ``incidents``: one row per incident (the document in ``data``).
 - ``links``: per robot, the high-water mark (epoch, seq) of the robot events committed.
 - ``telemetry``: downsampled robot status history.
+- ``revisions``: the applied desired-state revisions (files, who, when, why, the diff).
+- ``rollouts``: one row per staged rollout (the document in ``data``).
+- ``robot_config``: per robot, the reported side of its configuration (drift state).
 
 Everything one input produced is written in ONE transaction (:meth:`FleetStore.transaction`):
 events, missions, robots, incidents and link marks together, so a crash leaves either all
@@ -114,6 +117,30 @@ class Transaction:
                 f'({", ".join("?" for _ in TELEMETRY_COLUMNS)})',
                 [tuple(s[c] for c in TELEMETRY_COLUMNS) for s in samples])
 
+    def save_revision(self, rev: dict[str, Any]) -> None:
+        """Save a desired-state revision: number, time, who, reason, digest, files (name ->
+        text), diff and restored_from (None unless it restores an older one)."""
+        self._db['revisions'].upsert({
+            'number': int(rev['number']), 'time': float(rev['time']), 'who': rev['who'],
+            'reason': rev['reason'], 'digest': rev['digest'],
+            'restored_from': rev.get('restored_from'), 'files': json.dumps(rev['files']),
+            'diff': json.dumps(rev.get('diff', {}), default=str)}, pk='number')
+
+    def save_rollouts(self, rollouts: Iterable[dict[str, Any]]) -> None:
+        """Save rollout documents (``Rollout.to_dict()`` shapes)."""
+        rows = [{'id': d['id'], 'state': d['state'], 'created_at': d['created_at'],
+                 'updated_at': d['updated_at'], 'data': json.dumps(d, default=str)}
+                for d in rollouts]
+        if rows:
+            self._db['rollouts'].upsert_all(rows, pk='id')
+
+    def save_robot_configs(self, records: Iterable[dict[str, Any]]) -> None:
+        """Save robots' configuration records (``RobotConfig.to_dict()`` shapes)."""
+        rows = [{'robot_id': d['robot_id'], 'data': json.dumps(d, default=str)}
+                for d in records]
+        if rows:
+            self._db['robot_config'].upsert_all(rows, pk='robot_id')
+
 
 class FleetStore:
     """Persist the registry, the missions, the incidents and the event log."""
@@ -171,6 +198,7 @@ class FleetStore:
         db['links'].create({'robot_id': str, 'epoch': int, 'seq': int}, pk='robot_id',
                            if_not_exists=True)
         db['meta'].create({'key': str, 'value': str}, pk='key', if_not_exists=True)
+        self._create_config_tables()
         db['meta'].upsert({'key': 'schema_version', 'value': str(SCHEMA_VERSION)}, pk='key')
 
     def close(self) -> None:
@@ -340,3 +368,81 @@ class FleetStore:
             f'SELECT data FROM missions WHERE {clause} ORDER BY created_at DESC, id '
             f'LIMIT ? OFFSET ?', [*args, limit, offset]).fetchall()
         return [Mission.from_dict(json.loads(r[0])) for r in rows], int(total)
+
+    # -- desired state, rollouts, audit ------------------------------------------------------
+    def _create_config_tables(self) -> None:
+        db = self._db
+        db['revisions'].create({'number': int, 'time': float, 'who': str, 'reason': str,
+                                'digest': str, 'restored_from': int, 'files': str,
+                                'diff': str}, pk='number', if_not_exists=True)
+        db['rollouts'].create({'id': str, 'state': str, 'created_at': float,
+                               'updated_at': float, 'data': str}, pk='id', if_not_exists=True)
+        db['robot_config'].create({'robot_id': str, 'data': str}, pk='robot_id',
+                                  if_not_exists=True)
+
+    @staticmethod
+    def _revision(row: Any, with_files: bool) -> dict[str, Any]:
+        out = {'number': int(row[0]), 'time': float(row[1]), 'who': row[2], 'reason': row[3],
+               'digest': row[4], 'restored_from': row[5], 'diff': json.loads(row[7] or '{}')}
+        if with_files:
+            out['files'] = json.loads(row[6])
+        else:
+            out['files'] = sorted(json.loads(row[6]))
+        return out
+
+    _REVISION_COLS = 'number, time, who, reason, digest, restored_from, files, diff'
+
+    def get_revision(self, number: int | None = None) -> dict[str, Any] | None:
+        """Return revision ``number`` with its files (None: the newest), or None."""
+        if number is None:
+            sql = f'SELECT {self._REVISION_COLS} FROM revisions ORDER BY number DESC LIMIT 1'
+            row = self._db.execute(sql).fetchone()
+        else:
+            sql = f'SELECT {self._REVISION_COLS} FROM revisions WHERE number = ?'
+            row = self._db.execute(sql, [number]).fetchone()
+        return self._revision(row, True) if row else None
+
+    def list_revisions(self, offset: int = 0, limit: int = 100
+                       ) -> tuple[list[dict[str, Any]], int]:
+        """Return (a page of revisions newest first, with file names only; the total)."""
+        total = self._db.execute('SELECT COUNT(*) FROM revisions').fetchone()[0]
+        rows = self._db.execute(
+            f'SELECT {self._REVISION_COLS} FROM revisions ORDER BY number DESC '
+            'LIMIT ? OFFSET ?', [limit, offset]).fetchall()
+        return [self._revision(r, False) for r in rows], int(total)
+
+    def load_rollouts(self) -> list[dict[str, Any]]:
+        """Return every rollout document, oldest first."""
+        rows = self._db.execute('SELECT data FROM rollouts ORDER BY created_at, id').fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def load_robot_configs(self) -> list[dict[str, Any]]:
+        """Return every robot's configuration record."""
+        rows = self._db.execute('SELECT data FROM robot_config ORDER BY robot_id').fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def audit(self, kinds: Sequence[str], who: str = '', robot_id: str = '',
+              since: float | None = None, until: float | None = None, offset: int = 0,
+              limit: int = 100) -> tuple[list[Event], int]:
+        """Return (a page of the events of ``kinds`` (kind patterns) newest first, filtered
+        by the payload's ``who``, the robot and the time; the total matching)."""
+        where, args = [self._kind_clause(kinds)], list(kinds)  # type: list[str], list[Any]
+        if who:
+            where.append("json_extract(payload, '$.who') = ?")
+            args.append(who)
+        if robot_id:
+            where.append('robot_id = ?')
+            args.append(robot_id)
+        if since is not None:
+            where.append('time >= ?')
+            args.append(since)
+        if until is not None:
+            where.append('time < ?')
+            args.append(until)
+        clause = ' AND '.join(where)
+        total = self._db.execute(f'SELECT COUNT(*) FROM events WHERE {clause}',
+                                 args).fetchone()[0]
+        rows = self._db.execute(
+            f'SELECT id, time, kind, robot_id, mission_id, payload FROM events WHERE {clause} '
+            'ORDER BY id DESC LIMIT ? OFFSET ?', [*args, limit, offset]).fetchall()
+        return [Event(r[0], r[1], r[2], r[3], json.loads(r[5]), r[4]) for r in rows], int(total)

@@ -414,8 +414,9 @@ def _incident_paths() -> dict[str, Any]:
 
 def document(version: str) -> dict[str, Any]:
     """Return the OpenAPI 3.1 document of the API."""
+    from fleet_web.openapi_rollouts import ROLLOUT_SCHEMAS, rollout_paths
     paths = {**_service_paths(), **_robot_paths(), **_event_paths(), **_mission_paths(),
-             **_incident_paths()}
+             **_incident_paths(), **rollout_paths()}
     return {
         'openapi': '3.1.0',
         'info': {'title': 'Fleet operations API', 'version': version,
@@ -425,6 +426,6 @@ def document(version: str) -> dict[str, Any]:
         'servers': [{'url': '/'}],
         'security': [{'bearer': []}],
         'paths': paths,
-        'components': {'schemas': COMPONENT_SCHEMAS, 'securitySchemes': {
+        'components': {'schemas': {**COMPONENT_SCHEMAS, **ROLLOUT_SCHEMAS}, 'securitySchemes': {
             'bearer': {'type': 'http', 'scheme': 'bearer'}}},
     }

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from fleet_msgs.msg import FleetEvent, FleetRobots
 from fleet_msgs.srv import CancelMission, GetEvents, GetIncident, GetMission, GetReport
 from fleet_msgs.srv import GetTelemetry, IncidentAction, ListIncidents, ListMissions, ListRobots
-from fleet_msgs.srv import SendRobotCommand, SetRobotService, SubmitMission
+from fleet_msgs.srv import JsonCall, SendRobotCommand, SetRobotService, SubmitMission
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -75,6 +75,9 @@ class FleetBackend(Protocol):
 
     async def get_report(self, name: str) -> dict[str, Any]: ...
 
+    async def json_call(self, service: str, action: str, body: dict[str, Any],
+                        who: str = '', reason: str = '') -> dict[str, Any]: ...
+
     def subscribe(self) -> EventFeed: ...
 
     def unsubscribe(self, feed: EventFeed) -> None: ...
@@ -113,6 +116,9 @@ class RosFleetBackend(Node):
             'telemetry': (GetTelemetry, 'get_telemetry'),
             'report': (GetReport, 'get_report'),
             'command': (SendRobotCommand, 'robot_command'),
+            'desired_state': (JsonCall, 'desired_state'),
+            'rollouts': (JsonCall, 'rollouts'),
+            'audit': (JsonCall, 'audit'),
         }
         self._srv = {key: self.create_client(srv_type, f'{prefix}/{name}', qos_profile=deep)
                      for key, (srv_type, name) in services.items()}
@@ -296,3 +302,15 @@ class RosFleetBackend(Node):
             robot_id=robot_id, command=command, args_json=json.dumps(args), who=who,
             reason=reason))
         return int(resp.command_id)
+
+    async def json_call(self, service: str, action: str, body: dict[str, Any],
+                        who: str = '', reason: str = '') -> dict[str, Any]:
+        """Call one of the manager's JSON services (``desired_state``, ``rollouts``,
+        ``audit``); return its result. Errors map like every call's (404, 409, 422, 503)."""
+        resp = await self._call(self._srv[service], JsonCall.Request(
+            action=action, body_json=json.dumps(body), who=who, reason=reason))
+        try:
+            result = json.loads(resp.result_json or '{}')
+        except ValueError:
+            raise Unavailable(f'the manager sent a malformed {service} answer') from None
+        return result if isinstance(result, dict) else {'result': result}

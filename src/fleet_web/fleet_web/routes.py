@@ -5,12 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from fleet_web.views import dashboard, deliveries, events, health, incidents, missions
-from fleet_web.views import reports, robots
+from fleet_web.views import audit, desired, reports, robots, rollout_page, rollouts
 from fleet_web.views.common import API, Handler
 
 ROUTES: list[tuple[str, str, Handler]] = [
     ('GET', '/', dashboard.dashboard),
     ('GET', '/static/{name}', dashboard.static_file),
+    ('GET', '/rollouts', rollout_page.rollouts_page),
     ('GET', f'{API}/health', health.health),
     ('GET', f'{API}/openapi.json', health.openapi),
     ('GET', f'{API}/robots', robots.list_robots),
@@ -35,6 +36,21 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ('GET', f'{API}/webhooks/deliveries', deliveries.list_deliveries),
     ('POST', f'{API}/webhooks/deliveries/{{delivery_id}}/retry', deliveries.retry_delivery),
     ('GET', '/metrics', health.metrics),
+    ('POST', f'{API}/config/diff', desired.diff),
+    ('POST', f'{API}/config/apply', desired.apply),
+    ('GET', f'{API}/config', desired.current),
+    ('GET', f'{API}/config/revisions', desired.list_revisions),
+    ('GET', f'{API}/config/revisions/{{number}}', desired.get_revision),
+    ('POST', f'{API}/config/revisions/{{number}}/rollback', desired.rollback),
+    ('GET', f'{API}/config/robots', desired.robots),
+    ('GET', f'{API}/rollouts', rollouts.list_rollouts),
+    ('POST', f'{API}/rollouts', rollouts.create_rollout),
+    ('GET', f'{API}/rollouts/{{rollout_id}}', rollouts.get_rollout),
+    ('POST', f'{API}/rollouts/{{rollout_id}}/promote', rollouts.promote),
+    ('POST', f'{API}/rollouts/{{rollout_id}}/pause', rollouts.pause),
+    ('POST', f'{API}/rollouts/{{rollout_id}}/resume', rollouts.resume),
+    ('POST', f'{API}/rollouts/{{rollout_id}}/abort', rollouts.abort),
+    ('GET', f'{API}/audit', audit.list_audit),
 ]
 """(method, path, view) of every route; each view declares its scope."""
 

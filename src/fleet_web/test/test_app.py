@@ -35,6 +35,9 @@ class FakeBackend:
         self.feeds: set[EventFeed] = set()
         self.missions: dict[str, dict[str, Any]] = {}
         self.kind_queries: list[list[str]] = []
+        self.json_answers: dict[tuple[str, str], Any] = {}
+        """(service, action) -> a result, a function of the body, or an error to raise."""
+        self.json_requests: list[tuple[str, str, dict[str, Any], str, str]] = []
 
     def append(self, kind: str, live: bool = True) -> dict[str, Any]:
         e = {'id': len(self.events) + 1, 'time': '2026-01-01T00:00:00.000Z', 'kind': kind,
@@ -100,6 +103,14 @@ class FakeBackend:
         await self.list_robots(robot_id)
         return [{'time': None, 'battery': 0.5, 'x': 0.0, 'y': 0.0, 'theta': 0.0,
                  'mode': 'idle', 'diagnostics_level': 0, 'connectivity': 'online'}]
+
+    async def json_call(self, service: str, action: str, body: dict[str, Any],
+                        who: str = '', reason: str = '') -> dict[str, Any]:
+        self.json_requests.append((service, action, dict(body), who, reason))
+        answer = self.json_answers.get((service, action), {'items': [], 'total': 0})
+        if isinstance(answer, Exception):
+            raise answer
+        return answer(body) if callable(answer) else answer
 
     def subscribe(self) -> EventFeed:
         feed = EventFeed()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from fleet_cli.commands import events, incidents, missions, robots
+from fleet_cli.commands import audit, config, events, incidents, missions, robots, rollouts
 
-RESOURCES: tuple[ModuleType, ...] = (robots, missions, incidents, events)
+RESOURCES: tuple[ModuleType, ...] = (robots, missions, incidents, events, config, rollouts,
+                                     audit)
 """The modules of verbs, in the order ``--help`` lists them."""
