@@ -19,7 +19,6 @@ Chicago (report). The tests run in order on one fleet:
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import json
 import pathlib
@@ -33,14 +32,12 @@ import pytest
 from fleet_testing import REPO, ApiClient, Proc, RosGraph, fleet_env, free_port
 from fleet_testing import wait_for as _wait_for
 
-from fleet_sim.sim_node import SimRobot
 from fleet_web.convert import epoch_from_iso
 
 T = TypeVar('T')
 ROBOTS = ['robot1', 'robot2', 'robot3', 'robot4']
 PERIOD = 1.0  # s: the agents' config_check_period (the drift "report period")
 TOKENS = {'alice': 'alice-rollout-token', 'bob': 'bob-rollout-token'}
-SIM_HOOKS = 'release_faults' in inspect.getsource(SimRobot)
 NAV_PARAM = 'FollowPath.desired_linear_vel'
 
 DESIRED = {
@@ -304,9 +301,6 @@ def rollout(fleet: Fleet, rollout_id: str) -> dict[str, Any]:
     return fleet.get(f'/rollouts/{rollout_id}') or {}
 
 
-@pytest.mark.skipif(not SIM_HOOKS, reason='needs the simulator hook: a goal of a robot whose '
-                    'software_version ends in -bad fails with probability 0.5 '
-                    '(fleet_sim.releases; see the rollout report)')
 def test_bad_release_updates_only_the_idle_canary_and_rolls_back(fleet: Fleet) -> None:
     with Feeder(fleet):
         wait_for(lambda: (fleet.get('/missions?state=active') or {}).get('total', 0) >= 2, 30,
@@ -374,8 +368,7 @@ def test_the_audit_trail_says_who_did_what_and_when(fleet: Fleet) -> None:
                 ('config.reconciled', 'reconciler'), ('rollout.created', 'bob'),
                 ('rollout.completed', 'rollout-controller'), ('rollout.aborted', 'bob'),
                 ('robot.install', 'rollout-controller')}
-    if SIM_HOOKS:
-        expected |= {('rollout.created', 'alice'), ('rollout.rolled_back', 'rollout-controller')}
+    expected |= {('rollout.created', 'alice'), ('rollout.rolled_back', 'rollout-controller')}
     assert expected <= seen, expected - seen
     refused = next(e for e in entries if e['kind'] == 'config.refused')
     assert refused['reason'] == 'typo' and refused['payload']['key'] == 'groups[1].reconcile'

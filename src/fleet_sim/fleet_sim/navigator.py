@@ -22,7 +22,7 @@ from rclpy.action import ActionClient, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.task import Future
 
-from fleet_sim import codes, physics
+from fleet_sim import codes, physics, releases
 from fleet_sim.base import Route
 from fleet_sim.convert import MAP_FRAME, bt_status_change, duration_msg, pose_from_msg
 from fleet_sim.convert import pose_is_finite, quaternion, time_msg
@@ -201,6 +201,10 @@ class NavigationRun(GoalRun):
                       'Injected fault fail_next_goal: no valid path to the goal '
                       '(the fault has been reset to none)')
             return False
+        failure = self._navigator.release_faults.failure(config.software_version)
+        if failure is not None:  # a bad release regresses the controller (fleet_sim.releases)
+            self._end(GoalState.ABORTED, *failure)
+            return False
         for index, target in enumerate(self.route.targets):
             area = physics.point_in_areas(target.x, target.y, config.areas)
             if area is not None:
@@ -294,6 +298,8 @@ class Navigator:
         self._host = host
         self._count = count
         self.clear_fault = clear_fault
+        self.release_faults = releases.ReleaseFaults.for_robot(
+            node.get_namespace().strip('/'))
         self._current: Optional[NavigationRun] = None
         self._servers = [
             GoalServer(node, NavigateToPose, 'navigate_to_pose', self._start_to_pose,

@@ -123,6 +123,7 @@ class SimConfig:
     areas: Tuple[Area, ...]
     recovery_interval: float
     max_recoveries: int
+    software_version: str = ''
 
     @classmethod
     def from_values(cls, value: Callable[[str], Any]) -> 'SimConfig':
@@ -140,6 +141,7 @@ class SimConfig:
             areas=tuple(physics.parse_area(e) for e in (value('blocked_areas') or [])),
             recovery_interval=float(value('recovery_interval')),
             max_recoveries=int(value('max_recoveries')),
+            software_version=str(value('software_version')),
         )
 
 

@@ -156,9 +156,10 @@ def test_config_snapshot_parses_areas_and_fault() -> None:
     values = {'speed': 1.0, 'angular_speed': 2.0, 'odom_rate': 20.0, 'drain_per_meter': 0.0,
               'drain_idle_per_second': 0.0, 'charge_per_second': 0.0, 'dock_x': 1.0,
               'dock_y': 2.0, 'fault': 'stuck', 'blocked_areas': ['0,0,1,1'],
-              'recovery_interval': 0.5, 'max_recoveries': 2}
+              'recovery_interval': 0.5, 'max_recoveries': 2, 'software_version': '1.1.0-bad'}
     config = SimConfig.from_values(values.__getitem__)
     assert config.fault is Fault.STUCK and config.areas == (Area(0.0, 0.0, 1.0, 1.0),)
+    assert config.software_version == '1.1.0-bad'
 
 
 # ---------------------------------------------------------------- timer alignment
