@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from fleet_common.events import EVENT_TYPES, json_schema
+from fleet_web.validate import MAX_COORDINATE, MAX_DWELL, MAX_PRIORITY, MAX_TEXT, MAX_THETA
+from fleet_web.validate import MAX_URL, MAX_WAYPOINTS
 
 NULLABLE_STR = {'type': ['string', 'null']}
 KIND_PATTERNS = '^,*([A-Za-z0-9_.*]{1,100}(,+|$))*$'
@@ -103,18 +105,36 @@ SCHEMAS: dict[str, Any] = {
             'current_mission_id': NULLABLE_STR}},
     'Waypoint': {
         'type': 'object', 'required': ['x', 'y'], 'additionalProperties': False,
-        'properties': {'x': {'type': 'number'}, 'y': {'type': 'number'},
-                       'theta': {'type': 'number'}, 'frame_id': {'type': 'string'},
-                       'dwell': {'type': 'number', 'minimum': 0}}},
+        'properties': {
+            'x': {'type': 'number', 'minimum': -MAX_COORDINATE, 'maximum': MAX_COORDINATE,
+                  'description': 'm'},
+            'y': {'type': 'number', 'minimum': -MAX_COORDINATE, 'maximum': MAX_COORDINATE,
+                  'description': 'm'},
+            'theta': {'type': 'number', 'minimum': -MAX_THETA, 'maximum': MAX_THETA,
+                      'description': 'rad'},
+            'frame_id': {'type': 'string', 'maxLength': 64,
+                         'description': 'the site map frame (empty or absent: map)'},
+            'dwell': {'type': 'number', 'minimum': 0, 'maximum': MAX_DWELL,
+                      'description': 's'}}},
     'MissionSubmission': {
         'type': 'object', 'required': ['waypoints'], 'additionalProperties': False,
+        'description': 'Strings must be valid Unicode without NUL characters; nothing is '
+                      'truncated or coerced: what cannot be kept as sent is a 422 naming the '
+                      'field.',
         'properties': {
-            'waypoints': {'type': 'array', 'minItems': 1, 'maxItems': 100,
+            'waypoints': {'type': 'array', 'minItems': 1, 'maxItems': MAX_WAYPOINTS,
                           'items': _ref('Waypoint')},
-            'priority': {'type': 'integer'},
-            'capabilities': {'type': 'array', 'items': {'type': 'string'}},
-            'pinned_robot': NULLABLE_STR, 'client_ref': NULLABLE_STR,
-            'callback_url': NULLABLE_STR,
+            'priority': {'type': 'integer', 'minimum': -MAX_PRIORITY, 'maximum': MAX_PRIORITY,
+                         'description': 'higher goes first'},
+            'capabilities': {'type': 'array', 'maxItems': MAX_WAYPOINTS,
+                             'items': {'type': 'string', 'maxLength': 64}},
+            'pinned_robot': {'type': ['string', 'null'], 'maxLength': MAX_TEXT},
+            'client_ref': {'type': ['string', 'null'], 'maxLength': MAX_TEXT},
+            'callback_url': {'type': ['string', 'null'], 'maxLength': MAX_URL,
+                             'description': 'http(s) URL the outcome is POSTed to (signed, '
+                                            'Standard Webhooks); loopback, private, '
+                                            'link-local and metadata addresses are refused '
+                                            'unless web.yaml egress.allow names them'},
             'deadline': {'type': ['string', 'null'], 'format': 'date-time'}}},
     'Mission': {
         'type': 'object',
@@ -181,9 +201,32 @@ SCHEMAS: dict[str, Any] = {
                        'connectivity': {'type': 'string'}}},
     'Delivery': {'type': 'object', 'required': ['id', 'subscription', 'event_id', 'status'],
                  'properties': {'id': {'type': 'integer'}, 'subscription': {'type': 'string'},
+                                'destination': {'type': 'string',
+                                                'description': 'the origin it goes to'},
                                 'event_id': {'type': 'integer'},
                                 'status': {'type': 'string',
-                                           'enum': ['pending', 'delivered', 'dead']}}},
+                                           'enum': ['pending', 'delivered', 'dead']},
+                                'attempts': {'type': 'integer', 'minimum': 0},
+                                'last_error': {'type': ['string', 'null'],
+                                               'description': 'a short status line'},
+                                'last_status': {'type': ['integer', 'null']}}},
+    'Subscription': {
+        'type': 'object', 'required': ['name', 'state', 'pending', 'dead'],
+        'properties': {'name': {'type': 'string'}, 'format': {'type': 'string'},
+                       'events': {'type': 'array', 'items': {'type': 'string'}},
+                       'destination': {'type': ['string', 'null'],
+                                       'description': 'origin; null for mission callbacks '
+                                                      '(one queue per callback origin)'},
+                       'state': {'type': 'string', 'enum': ['enabled', 'disabled']},
+                       'disabled_at': {'type': ['number', 'null']},
+                       'reason': NULLABLE_STR,
+                       'max_attempts': {'type': 'integer', 'minimum': 1},
+                       'pending': {'type': 'integer', 'minimum': 0},
+                       'dead': {'type': 'integer', 'minimum': 0}}},
+    'Condition': {
+        'type': 'object', 'required': ['status'],
+        'properties': {'status': {'type': 'string', 'enum': ['ok', 'degraded']},
+                       'reason': {'type': 'string'}, 'since': {'type': 'number'}}},
 }
 
 
@@ -227,6 +270,7 @@ COMPONENT_SCHEMAS: dict[str, Any] = {**SCHEMAS, **event_schemas()}
 """Every schema of the document's ``components``."""
 
 
+AFTER = {'type': 'integer', 'minimum': 0, 'maximum': 2**62}
 ROBOT_ID = _p('robot_id', 'robot id')
 MISSION_ID = _p('mission_id', 'mission id')
 SINCE = _q('since', {'type': 'string', 'format': 'date-time'}, 'created at or after')
@@ -236,8 +280,8 @@ KIND = _q('kind', {'type': 'string', 'pattern': KIND_PATTERNS},
           'matches any run of characters (`incident.*`, `*.opened`); letters, digits, '
           '`_`, `.` and `*`, at most 100 characters each; a bad pattern is a 400 naming '
           '`kind`')
-BAD = {'400': _error('malformed request'), '413': _error('body too large'),
-       '422': _error('invalid field (named in error.field)')}
+BAD = {'400': _error('malformed request'), '408': _error('the body did not arrive in time'),
+       '413': _error('body too large'), '422': _error('invalid field (named in error.field)')}
 
 
 def _body(ref: str, required: bool = True) -> dict[str, Any]:
@@ -248,12 +292,25 @@ def _body(ref: str, required: bool = True) -> dict[str, Any]:
 def _service_paths() -> dict[str, Any]:
     """The bridge itself: health, reports and the webhook outbox."""
     return {
-        '/api/v1/health': {'get': _op('Liveness and manager reachability', None, {
-            '200': _json('ok', {'type': 'object', 'required': ['status', 'manager'],
-                                'properties': {'status': {'type': 'string'},
-                                               'manager': {'type': 'string'},
-                                               'robots': {'type': 'integer'},
-                                               'version': {'type': 'string'}}})})},
+        '/api/v1/health': {'get': _op('Liveness, the manager\'s state and the bridge\'s own '
+                                      'parts', None, {
+            '200': _json('ok or degraded', {
+                'type': 'object',
+                'required': ['status', 'manager', 'manager_state', 'storage', 'webhooks'],
+                'properties': {
+                    'status': {'type': 'string', 'enum': ['ok', 'degraded']},
+                    'manager': {'type': 'string',
+                                'enum': ['reachable', 'inactive', 'unreachable'],
+                                'description': 'inactive: it answers but is not active'},
+                    'manager_state': {'type': 'string', 'enum': [
+                        'active', 'inactive', 'unconfigured', 'finalized', 'transitioning',
+                        'unreachable']},
+                    'robots': {'type': 'integer'}, 'version': {'type': 'string'},
+                    'storage': _ref('Condition'),
+                    'webhooks': {'type': 'object', 'properties': {
+                        'pump': _ref('Condition'), 'worker': _ref('Condition'),
+                        'disabled_subscriptions': {'type': 'array',
+                                                   'items': {'type': 'string'}}}}}})})},
         '/api/v1/slos': {'get': _op('SLOs: SLI, error budget, burn rates, alerts', 'read', {
             '200': _json('status of every SLO', {'type': 'object'})}, tag='observability')},
         '/api/v1/kpis': {'get': _op('Fleet KPIs', 'read', {
@@ -270,6 +327,18 @@ def _service_paths() -> dict[str, Any]:
                 '202': _json('queued again', _ref('Delivery')),
                 '404': _error('no such delivery'), '409': _error('not dead')},
             [_p('delivery_id', 'delivery id')], tag='webhooks')},
+        '/api/v1/webhooks/subscriptions': {'get': _op(
+            'Webhook subscriptions and their state', 'read', {
+                '200': _json('every subscription', {
+                    'type': 'object', 'required': ['items', 'total'],
+                    'properties': {'items': {'type': 'array', 'items': _ref('Subscription')},
+                                   'total': {'type': 'integer', 'minimum': 0}}})},
+            tag='webhooks')},
+        '/api/v1/webhooks/subscriptions/{name}/enable': {'post': _op(
+            'Enable a subscription its receiver disabled (HTTP 410)', 'admin', {
+                '200': _json('enabled', _ref('Subscription')),
+                '404': _error('no such subscription'), '409': _error('not disabled')},
+            [_p('name', 'subscription name')], tag='webhooks')},
     }
 
 
@@ -326,7 +395,7 @@ def _event_paths() -> dict[str, Any]:
                                'last_id': {'type': 'integer'},
                                'next_after': {'type': 'integer'}}}),
             '400': _error('bad query parameter')}, [
-            _q('after', {'type': 'integer', 'minimum': 0}, 'return events with id > after'),
+            _q('after', AFTER, 'return events with id > after'),
             LIMIT, KIND, _q('robot_id', {'type': 'string'}, 'filter')])},
         '/api/v1/events/stream': {'get': _op(
             'Server-Sent Events from the event log; resumes after Last-Event-ID', 'read', {
@@ -342,7 +411,7 @@ def _event_paths() -> dict[str, Any]:
                 '400': _error('bad cursor or kind pattern')}, [
                 {'name': 'Last-Event-ID', 'in': 'header', 'required': False,
                  'schema': {'type': 'string'}, 'description': 'resume after this id'},
-                _q('after', {'type': 'integer', 'minimum': 0}, 'resume after this id'),
+                _q('after', AFTER, 'resume after this id'),
                 KIND])},
     }
 

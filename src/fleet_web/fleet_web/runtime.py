@@ -55,10 +55,20 @@ def stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Non
         loop.add_signal_handler(sig, stop.set)
 
 
+def make_runner(app: web.Application) -> web.AppRunner:
+    """Return the app's runner: no access log, and a connection that sits without a complete
+    request for ``idle_timeout_s`` (the app's WebConfig) is closed, so idle and slowly
+    dribbled (slowloris) connections do not pile up. Bodies have their own limit
+    (``body_timeout_s``, see :func:`fleet_web.validate.read_body`)."""
+    from fleet_web.appkeys import CONFIG
+    return web.AppRunner(app, handle_signals=False, access_log=None,
+                         keepalive_timeout=app[CONFIG].idle_timeout_s)
+
+
 async def serve(app: web.Application, host: str, port: int, stop: asyncio.Event,
                 on_started: Callable[[], None] | None = None) -> None:
     """Serve ``app`` on host:port until ``stop`` is set, then shut the server down."""
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = make_runner(app)
     await runner.setup()
     try:
         # Open requests get a few seconds to finish; SSE streams are cancelled on shutdown.
