@@ -17,6 +17,7 @@ from fleet_web.app import WebConfig, create_app, load_services
 from fleet_web.auth import hash_token
 from fleet_web.ros_bridge import EventFeed
 from fleet_web.routes import ROUTES
+from fleet_web.runtime import make_runner
 
 TOKENS = {'admin': 'admin-token', 'reader': 'read-token', 'ops': 'ops-token',
           'wms': 'wms-token'}
@@ -35,6 +36,9 @@ class FakeBackend:
         self.feeds: set[EventFeed] = set()
         self.missions: dict[str, dict[str, Any]] = {}
         self.kind_queries: list[list[str]] = []
+        self.keys: dict[str, str] = {}  # idempotency key -> mission id, as the manager keeps
+        self.submitted: list[dict[str, Any]] = []
+        self.state = 'active'  # the manager's lifecycle state
 
     def append(self, kind: str, live: bool = True) -> dict[str, Any]:
         e = {'id': len(self.events) + 1, 'time': '2026-01-01T00:00:00.000Z', 'kind': kind,
@@ -60,14 +64,24 @@ class FakeBackend:
         out = [e for e in self.events if e['id'] > after and matches_any(kinds, e['kind'])]
         return out[:limit], len(self.events)
 
+    async def manager_state(self) -> str:
+        return self.state
+
     async def submit_mission(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        self.submitted.append(body)
         if body.get('pinned_robot') == 'ghost':
             raise Unprocessable('robot ghost is not in the fleet', 'pinned_robot')
+        key = body.get('idempotency_key')
+        if key and key in self.keys:
+            return self.missions[self.keys[key]], True
         m = {'id': f'm{len(self.missions) + 1}', 'state': 'queued', 'robot_id': None,
              'priority': body.get('priority', 0), 'waypoints': body['waypoints'],
-             'client_ref': None, 'attempts': 0, 'created_at': None, 'updated_at': None,
-             'failure_reason': None}
+             'client_ref': body.get('client_ref'), 'attempts': 0, 'created_at': None,
+             'updated_at': None, 'failure_reason': None,
+             'callback_url': body.get('callback_url')}
         self.missions[m['id']] = m
+        if key:
+            self.keys[key] = m['id']
         return m, False
 
     async def cancel_mission(self, mission_id: str, reason: str) -> dict[str, Any]:
@@ -145,11 +159,12 @@ class Served:
 
 
 async def serve(web_yaml: pathlib.Path, tmp_path: pathlib.Path,
-                backend: FakeBackend | None = None) -> AsyncIterator[Served]:
+                backend: FakeBackend | None = None, state: pathlib.Path | None = None,
+                **config: Any) -> AsyncIterator[Served]:
     backend = backend or FakeBackend()
-    services = load_services(str(web_yaml), str(tmp_path / 'state.db'), env={})
-    app = create_app(WebConfig(max_body_bytes=4096), backend, services)
-    runner = web.AppRunner(app)
+    services = load_services(str(web_yaml), str(state or tmp_path / 'state.db'), env={})
+    app = create_app(WebConfig(**{'max_body_bytes': 4096, **config}), backend, services)
+    runner = make_runner(app)
     await runner.setup()
     site = web.TCPSite(runner, '127.0.0.1', 0)
     await site.start()
