@@ -37,6 +37,7 @@ database file must be used by only one bridge process at a time.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
 import json
@@ -121,6 +122,11 @@ _HEADS_SQL = f"""
          AND o.event_id = head.event_id
     ORDER BY o.next_attempt_at, o.id
 """
+
+WAL_CHECKPOINT_PAGES = 100
+"""Pages in the WAL that trigger an automatic checkpoint."""
+WAL_LIMIT_BYTES = 1 << 20
+"""The size the WAL file is truncated to after a checkpoint."""
 
 QueueKey = tuple[str, str]
 """A delivery queue: (subscription name, destination)."""
@@ -239,6 +245,10 @@ class Store:
         try:
             self._check()
             self._db.enable_wal()
+            # Keep the WAL small (checkpoint every ~400 KiB, truncate it to 1 MiB after), so
+            # that a small or nearly full disk is not taken by the log itself.
+            self._db.execute(f'PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}')
+            self._db.execute(f'PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}')
             self._migrate()
         except sqlite3.DatabaseError as exc:
             self._db.close()
@@ -561,7 +571,17 @@ class Store:
 
     def heartbeat(self, now: float) -> None:
         """Commit a one-row write (the ``heartbeat`` cursor row): raises sqlite3.Error while
-        the file cannot take writes (a full disk, a damaged file)."""
+        the file cannot take writes (a full disk, a damaged file). A failed write is followed
+        by a checkpoint that moves the WAL into the file and truncates it, so the space the
+        log holds comes back as soon as the disk has room for the checkpoint."""
+        try:
+            self._heartbeat(now)
+        except sqlite3.OperationalError:
+            with self._lock, contextlib.suppress(sqlite3.Error):
+                self._db.execute('PRAGMA wal_checkpoint(TRUNCATE)')
+            raise
+
+    def _heartbeat(self, now: float) -> None:
         with self._lock, self._db.atomic():
             self._db.execute(
                 f"""INSERT INTO {_CURSOR_TABLE} (name, last_event_id, updated_at)

@@ -67,6 +67,9 @@ class FakeBackend:
     async def manager_state(self) -> str:
         return self.state
 
+    async def get_report(self, name: str) -> dict[str, Any]:
+        return {}
+
     async def submit_mission(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         self.submitted.append(body)
         if body.get('pinned_robot') == 'ghost':
