@@ -129,7 +129,8 @@ class Setup:
         self.manager = Proc('manager', [
             '-m', 'fleet_manager.manager_node', '--ros-args',
             '-p', f'database:={tmp / "fleet.db"}', '-p', 'tick_period:=0.05',
-            '-p', f'fleet_config:={REPO / "src" / "fleet_bringup" / "config" / "fleet.yaml"}'], tmp, env)
+            '-p', f'fleet_config:={REPO / "src" / "fleet_bringup" / "config" / "fleet.yaml"}'],
+            tmp, env)
         self.robots = Proc('robots', ['-m', 'fleet_sim.fleet', 'robot1', 'robot2',
                                       '--report-rate', '5', '--speed', '6'], tmp, env)
         self.bridge = self.start_bridge('web1')

@@ -30,9 +30,11 @@ MAX_DWELL = 3600.0  # s
 MAX_WAYPOINTS = 100
 MAX_TEXT = 256  # characters of client_ref, pinned_robot, capabilities
 MAX_URL = 2048  # characters of callback_url
+MAX_REASON = 1000  # characters of a reason given with a change
 
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
 _BRACKETS = re.compile(r'[\[\]{}]')
+_INTEGER = re.compile(r'-?[0-9]+')
 
 
 def json_depth(text: str) -> int:
@@ -99,7 +101,6 @@ async def json_body(request: web.Request, *, required: bool = True) -> dict[str,
         raise BadRequest(f'malformed JSON: {exc}') from None
     if not isinstance(data, dict):
         raise BadRequest('the body must be a JSON object')
-    check_strings(data)
     return data
 
 
@@ -117,19 +118,30 @@ def _number(value: Any, field: str, lo: float, hi: float) -> float:
     return number
 
 
-def _string(value: Any, field: str, max_len: int = 256) -> str:
+def text(value: Any, field: str, max_len: int = 256) -> str:
+    """Return a string field that can be kept as sent (at most ``max_len`` characters, no NUL,
+    no lone surrogate); 422 naming the field otherwise."""
     if not isinstance(value, str):
         raise Unprocessable(f'{field} must be a string', field)
     if len(value) > max_len:
         raise Unprocessable(f'{field} must be at most {max_len} characters', field)
+    check_strings(value, field)
     return value
 
 
-def _unknown(data: dict[str, Any], allowed: set[str], prefix: str = '') -> None:
+_string = text
+
+
+def unknown_fields(data: dict[str, Any], allowed: set[str] | tuple[str, ...],
+                   prefix: str = '') -> None:
+    """422 naming the first field of ``data`` not in ``allowed``."""
     for key in data:
         if key not in allowed:
             field = f'{prefix}{key}'
             raise Unprocessable(f'unknown field {field!r}', field)
+
+
+_unknown = unknown_fields
 
 
 def mission_body(data: dict[str, Any]) -> dict[str, Any]:
@@ -186,21 +198,42 @@ def mission_body(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
-    """Return an integer query parameter within [lo, hi]; 400 naming it otherwise."""
+    """Return an integer query parameter within [lo, hi] (absent: ``default``); 400 naming it
+    otherwise (an empty value too)."""
     raw = request.query.get(name)
-    if raw is None or raw == '':
+    if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f'{name} must be an integer', name) from None
+    if not _INTEGER.fullmatch(raw) or len(raw) > 20:
+        raise BadRequest(f'{name} must be an integer', name)
+    value = int(raw)
     if not lo <= value <= hi:
         raise BadRequest(f'{name} must be between {lo} and {hi}', name)
     return value
 
 
+def query_text(request: web.Request, name: str, max_len: int = MAX_TEXT) -> str:
+    """Return a free-text query parameter ('' when absent); 400 naming it when longer than
+    ``max_len`` characters (NUL and bad UTF-8 are refused before, by the middleware)."""
+    raw = request.query.get(name, '')
+    if len(raw) > max_len:
+        raise BadRequest(f'{name} must be at most {max_len} characters', name)
+    return raw
+
+
+def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> str:
+    """Return an enumerated query parameter ('' when absent); 400 naming it otherwise (an
+    empty value too)."""
+    raw = request.query.get(name)
+    if raw is None:
+        return ''
+    if raw not in choices:
+        raise BadRequest(f'{name} must be one of {", ".join(choices)}', name)
+    return raw
+
+
 EARLIEST = 0.0  # 1970-01-01T00:00:00Z
 LATEST = 4102444800.0  # 2100-01-01T00:00:00Z
+QUERY_LATEST = float(2**31 - 1)  # the last second a ROS time filter holds
 
 
 def parse_time(text: str, name: str, error: type = BadRequest) -> float:
@@ -215,20 +248,30 @@ def parse_time(text: str, name: str, error: type = BadRequest) -> float:
 
 
 def query_time(request: web.Request, name: str) -> float | None:
-    """Return an ISO-8601 query parameter as epoch seconds, or None when absent."""
+    """Return an ISO-8601 query parameter as epoch seconds (None when absent; 400 naming it
+    when empty or malformed). Any valid time is taken: one before 1970 filters like 1970,
+    one after 2038 like 2038 (no fleet data lies outside)."""
     raw = request.query.get(name)
-    if not raw:
+    if raw is None:
         return None
-    return parse_time(raw, name)
+    try:
+        value = convert.epoch_from_iso(raw)
+    except (ValueError, OverflowError):
+        raise BadRequest(f'{name} must be an ISO-8601 date-time', name) from None
+    return min(max(value, EARLIEST), QUERY_LATEST)
 
 
 def query_range(request: web.Request, max_span: float | None = None
                 ) -> tuple[float | None, float | None]:
-    """Return (since, until); 400 naming ``until`` when reversed or wider than ``max_span``."""
+    """Return (since, until); 422 naming ``until`` when wider than ``max_span``. A reversed
+    range is returned as it is (see :func:`empty_range`)."""
     since, until = query_time(request, 'since'), query_time(request, 'until')
-    if since is not None and until is not None:
-        if until < since:
-            raise BadRequest('until must not be before since', 'until')
-        if max_span is not None and until - since > max_span:
-            raise BadRequest(f'the range may span at most {max_span:g} s', 'until')
+    if since is not None and until is not None and max_span is not None \
+            and until - since > max_span:
+        raise Unprocessable(f'the range may span at most {max_span:g} s', 'until')
     return since, until
+
+
+def empty_range(since: float | None, until: float | None) -> bool:
+    """True when ``until`` lies before ``since``: nothing can be in the range."""
+    return since is not None and until is not None and until < since

@@ -240,7 +240,8 @@ def test_failing_receiver_backs_off_then_dead_letters(tmp_path):
 
     async def scenario() -> None:
         async with harness(tmp_path, lambda r: [Subscription(
-                'flaky', r.url('flaky'), secrets=(K,), retry=RetryPolicy.exponential(attempts, base, cap))],
+                'flaky', r.url('flaky'), secrets=(K,),
+                retry=RetryPolicy.exponential(attempts, base, cap))],
                 clock=clock, rng=random.Random(42)) as h:
             h.receiver.defaults['flaky'] = 500
             h.outbox.ingest([ev(1)])
@@ -280,7 +281,8 @@ def test_retrying_a_dead_delivery_redelivers_it(tmp_path):
 
     async def scenario() -> None:
         async with harness(tmp_path, lambda r: [Subscription(
-                'hook', r.url('hook'), secrets=(K,), retry=RetryPolicy.exponential(1, 1.0, 300.0))], clock=clock) as h:
+                'hook', r.url('hook'), secrets=(K,),
+                retry=RetryPolicy.exponential(1, 1.0, 300.0))], clock=clock) as h:
             h.receiver.scripts['hook'].append(500)
             h.outbox.ingest([ev(1), ev(2)])
             # Event 1 dies after its only attempt; event 2 is no longer blocked by it.
@@ -305,7 +307,8 @@ def test_per_subscription_order_holds_when_first_delivery_fails(tmp_path):
 
     async def scenario() -> None:
         def subs(r: Receiver) -> list[Subscription]:
-            return [Subscription('a', r.url('a'), secrets=(K,), retry=RetryPolicy.exponential(8, 5.0, 5.0)),
+            return [Subscription('a', r.url('a'), secrets=(K,),
+                                 retry=RetryPolicy.exponential(8, 5.0, 5.0)),
                     Subscription('b', r.url('b'), secrets=(K,))]
 
         async with harness(tmp_path, subs, clock=clock, rng=random.Random(1)) as h:

@@ -8,8 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
-from fleet_web import redact
-from fleet_web.api_errors import BadRequest, ConflictError, NotFoundError
+from fleet_web import redact, validate
+from fleet_web.api_errors import ConflictError, NotFoundError
 from fleet_web.appkeys import PRINCIPAL, SERVICES, WORKER
 from fleet_web.egress import origin
 from fleet_web.settings import BridgeServices
@@ -24,12 +24,11 @@ MAX_DELIVERY_ID = 2**62
 async def list_deliveries(request: web.Request) -> web.Response:
     """A page of deliveries, newest first, filtered by status and subscription."""
     limit, offset = page_window(request)
-    status = request.query.get('status') or None
-    if status is not None and status not in STATUSES:
-        raise BadRequest(f'status must be one of {", ".join(STATUSES)}', 'status')
+    status = validate.query_choice(request, 'status', STATUSES) or None
     found = request.app[SERVICES].store.list_deliveries(
         status=DeliveryStatus(status) if status else None,
-        subscription=request.query.get('subscription') or None, limit=limit, offset=offset)
+        subscription=validate.query_text(request, 'subscription', 64) or None, limit=limit,
+        offset=offset)
     full = redact.sees_secrets(request[PRINCIPAL])
     items = [{**d.to_dict(), 'event': redact.event(d.event, full)} for d in found.items]
     return json_response(page(items, found.total, limit, offset))

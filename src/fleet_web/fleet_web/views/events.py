@@ -42,7 +42,7 @@ async def list_events(request: web.Request) -> web.Response:
     after = validate.query_int(request, 'after', 0, 0, 2**62)
     limit = validate.query_int(request, 'limit', cfg.page_limit, 1, cfg.max_page_limit)
     events, last_id = await request.app[BACKEND].get_events(
-        after, limit, kind_patterns(request), request.query.get('robot_id', ''))
+        after, limit, kind_patterns(request), validate.query_text(request, 'robot_id'))
     next_after = events[-1]['id'] if events else after
     full = redact.sees_secrets(request[PRINCIPAL])
     return json_response({'items': [redact.event(e, full) for e in events], 'last_id': last_id,

@@ -66,8 +66,10 @@ async def submit_mission(request: web.Request) -> web.Response:
 async def list_missions(request: web.Request) -> web.Response:
     """A page of missions, newest first, filtered by state, robot and creation time."""
     limit, offset, state, since, until = list_query(request, MISSION_STATES)
+    if validate.empty_range(since, until):
+        return json_response(page([], 0, limit, offset))
     items, total = await request.app[BACKEND].list_missions(
-        state, request.query.get('robot_id', ''), since, until, offset, limit)
+        state, validate.query_text(request, 'robot_id'), since, until, offset, limit)
     full = redact.sees_secrets(request[PRINCIPAL])
     return json_response(page([redact.mission(m, full) for m in items], total, limit, offset))
 
@@ -92,12 +94,9 @@ async def mission_events(request: web.Request) -> web.Response:
 async def cancel_mission(request: web.Request) -> web.Response:
     """Cancel a mission, with an optional reason kept in its timeline."""
     body = await validate.json_body(request, required=False)
-    reason = body.get('reason', 'canceled over the API')
-    if not isinstance(reason, str):
-        raise validate.Unprocessable('reason must be a string', 'reason')
-    if len(reason) > validate.MAX_TEXT * 4:
-        raise validate.Unprocessable(f'reason must be at most {validate.MAX_TEXT * 4} '
-                                     'characters', 'reason')
+    validate.unknown_fields(body, ('reason',))
+    reason = validate.text(body.get('reason', 'canceled over the API'), 'reason',
+                           validate.MAX_REASON)
     mission = await request.app[BACKEND].cancel_mission(request.match_info['mission_id'],
                                                         reason)
     return json_response(redact.mission(mission, redact.sees_secrets(request[PRINCIPAL])))
