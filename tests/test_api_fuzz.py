@@ -81,7 +81,7 @@ def test_api_conforms_to_its_openapi_document(api_base: str,
                '--checks', 'all', '--phases', 'examples,coverage,fuzzing,stateful',
                '--max-examples', str(EXAMPLES), '--continue-on-failure',
                '--exclude-path-regex', '.*/events/stream$', '--generation-deterministic',
-               '--workers', '2', '--output-truncate', 'false']
+               '--output-truncate', 'false']
     with open(report, 'w') as out:
         done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, timeout=3300,
                               env=fleet_env(NO_COLOR='1'))
