@@ -336,7 +336,9 @@ def _service_paths() -> dict[str, Any]:
             '200': _json('the KPIs', {'type': 'object'})}, tag='observability')},
         '/api/v1/webhooks/deliveries': {'get': _op('Webhook deliveries (dead letters with '
                                                    'status=dead)', 'read', {
-            '200': _json('a page of deliveries', _page_of('Delivery')),
+            '200': {**_json('a page of deliveries', _page_of('Delivery')), 'links': {
+                'RetryDelivery': {'operationId': 'retryDelivery', 'parameters': {
+                    'delivery_id': '$response.body#/items/0/id'}}}},
             '400': _error('bad query parameter')}, [
             LIMIT, OFFSET, _q('status', {'type': 'string',
                                          'enum': ['pending', 'delivered', 'dead']}, 'filter'),
@@ -345,19 +347,23 @@ def _service_paths() -> dict[str, Any]:
             'Retry a dead-lettered delivery', 'admin', {
                 '202': _json('queued again', _ref('Delivery')),
                 '404': _error('no such delivery'), '409': _error('not dead')},
-            [_p('delivery_id', 'delivery id')], tag='webhooks')},
+            [_p('delivery_id', 'delivery id')], tag='webhooks', operation_id='retryDelivery')},
         '/api/v1/webhooks/subscriptions': {'get': _op(
             'Webhook subscriptions and their state', 'read', {
-                '200': _json('every subscription', {
+                '200': {**_json('every subscription', {
                     'type': 'object', 'required': ['items', 'total'],
                     'properties': {'items': {'type': 'array', 'items': _ref('Subscription')},
-                                   'total': {'type': 'integer', 'minimum': 0}}})},
+                                   'total': {'type': 'integer', 'minimum': 0}}}),
+                    'links': {'EnableSubscription': {
+                        'operationId': 'enableSubscription',
+                        'parameters': {'name': '$response.body#/items/0/name'}}}}},
             tag='webhooks')},
         '/api/v1/webhooks/subscriptions/{name}/enable': {'post': _op(
             'Enable a subscription its receiver disabled (HTTP 410)', 'admin', {
                 '200': _json('enabled', _ref('Subscription')),
                 '404': _error('no such subscription'), '409': _error('not disabled')},
-            [_p('name', 'subscription name')], tag='webhooks')},
+            [_p('name', 'subscription name')], tag='webhooks',
+            operation_id='enableSubscription')},
     }
 
 
