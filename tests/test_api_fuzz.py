@@ -83,8 +83,9 @@ def test_api_conforms_to_its_openapi_document(api_base: str,
                '--exclude-path-regex', '.*/events/stream$', '--generation-deterministic',
                '--output-truncate', 'false']
     with open(report, 'w') as out:
+        # cwd: schemathesis keeps a cache (.schemathesis/) in its working directory.
         done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, timeout=3300,
-                              env=fleet_env(NO_COLOR='1'))
+                              env=fleet_env(NO_COLOR='1'), cwd=tmp_path)
     text = report.read_text(errors='replace')
     summary = text[text.rfind('SUMMARY'):] if 'SUMMARY' in text else text[-3000:]
     assert done.returncode == 0, text[-20000:]

@@ -314,3 +314,18 @@ def test_a_damaged_state_file_is_named_with_its_cause(web_yaml: pathlib.Path,
     state.write_bytes(b'not a database at all' * 100)
     with pytest.raises(ConfigError, match='damaged|not a database'):
         load_services(str(web_yaml), str(state), env={})
+
+
+def test_malformed_http_is_a_400_logged_without_a_traceback(
+        web_yaml: pathlib.Path, tmp_path: pathlib.Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def check() -> None:
+        async for s in serve(web_yaml, tmp_path):
+            status, _, _ = await raw_request(port_of(s.base), b'GET /api/v1/health HTTP/1.1\r\n'
+                                             b'Host: x\r\nX-Probe: \x00\r\n\r\n')
+            assert status == 400
+    with caplog.at_level('DEBUG', logger='aiohttp.server'):
+        run(check())
+    records = [r for r in caplog.records if r.name == 'aiohttp.server']
+    assert records and all(r.exc_info is None and r.levelname == 'WARNING' for r in records)
+    assert 'Invalid header value char' in records[0].getMessage()
