@@ -1,8 +1,10 @@
-"""End to end: signed webhooks from the real bridge, at least once across a SIGKILL, with
-dead letters visible and retryable over the API.
+"""End to end: Standard Webhooks from the real bridge, verified with the ``standardwebhooks``
+package: at least once across a SIGKILL and across a receiver outage, a secret rotated
+mid-stream without a loss, a 410 that disables a subscription, dead letters visible and
+retryable over the API, and signed mission callbacks.
 
 Processes: manager, two simulated robots, the bridge; webhook receivers are aiohttp
-servers on 127.0.0.1 inside the test.
+servers on 127.0.0.1 inside the test (web.yaml's egress.allow names 127.0.0.1 only).
 """
 
 from __future__ import annotations
@@ -17,19 +19,29 @@ import pytest
 from aiohttp import web
 from fleet_testing import REPO, Proc, fleet_env, free_port, get_json, http, wait_for
 
-from fleet_web.webhooks import verify_signature
+from fleet_web.signing import new_secret
+
+standardwebhooks = pytest.importorskip('standardwebhooks', reason='standardwebhooks is not '
+                                       'installed (requirements/test.txt)')
 
 TOKEN = 'webhook-test-token'
 AUTH = {'Authorization': f'Bearer {TOKEN}'}
-SECRET = 's3cret-for-tests'
+SECRET = new_secret()
+ROTATED = new_secret()
+SHORT = [0.2, 0.4, 0.8, 1.6, 3.2] + [5.0] * 10
+"""A short retry schedule (s): about 56 s from the first attempt to the last (the default
+one reaches about three days: see test_webhooks)."""
 
 
 class Receiver:
-    """A webhook receiver in a background thread; records events, can answer 500."""
+    """A webhook receiver in a background thread; verifies every request with the
+    ``standardwebhooks`` package (with ``secret``), records events, can answer 500 or 410."""
 
     def __init__(self) -> None:
         self.port = free_port()
         self.fail = False
+        self.status = 204  # the answer to a verified request
+        self.secret = SECRET
         self.lock = threading.Lock()
         self.received: list[dict[str, Any]] = []
         self.bad_signatures = 0
@@ -52,30 +64,47 @@ class Receiver:
         self._ready.set()
         self._loop.run_forever()
 
+    def verify(self, request: web.Request, body: bytes, secret: str) -> bool:
+        try:
+            standardwebhooks.Webhook(secret).verify(body, dict(request.headers))
+        except standardwebhooks.WebhookVerificationError:
+            return False
+        return True
+
     async def _hook(self, request: web.Request) -> web.Response:
         body = await request.read()
         with self.lock:
             self.attempts += 1
             if self.fail:
                 return web.Response(status=500, text='receiver down')
-            ok = verify_signature(SECRET, request.headers.get('X-Fleet-Timestamp'), body,
-                                  request.headers.get('X-Fleet-Signature'),
-                                  now=__import__('time').time())
-            if not ok:
+            if not self.verify(request, body, self.secret):
                 self.bad_signatures += 1
+                return web.Response(status=401)
+            if self.status == 410:
+                return web.Response(status=410)
             event = json.loads(body)
             event['_event_id_header'] = int(request.headers['X-Fleet-Event-Id'])
+            event['_webhook_id'] = request.headers['webhook-id']
             self.received.append(event)
-        return web.Response(status=204)
+        return web.Response(status=self.status)
 
     async def _callback(self, request: web.Request) -> web.Response:
         body = await request.read()
-        ok = verify_signature(SECRET, request.headers.get('X-Fleet-Timestamp'), body,
-                              request.headers.get('X-Fleet-Signature'),
-                              now=__import__('time').time())
+        ok = self.verify(request, body, SECRET)
         with self.lock:
             self.callbacks.append((json.loads(body), ok))
         return web.Response(status=200)
+
+    def stop_listening(self) -> None:
+        """Go away entirely (connections refused) until :meth:`listen` again."""
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+
+    def listen(self) -> None:
+        """Come back on the same port."""
+        async def start() -> None:
+            await self._runner.setup()
+            await web.TCPSite(self._runner, '127.0.0.1', self.port).start()
+        asyncio.run_coroutine_threadsafe(start(), self._loop).result(10)
 
     def ids(self) -> set[int]:
         with self.lock:
@@ -95,24 +124,39 @@ class Setup:
         self.port = free_port()
         self.base = f'http://127.0.0.1:{self.port}/api/v1'
         self.web_yaml = tmp / 'web.yaml'
-        self.web_yaml.write_text(json.dumps({
-            'rate_limit': {'per_second': 1000, 'burst': 1000},
-            'mission_callbacks': {'secret': SECRET, 'backoff_base_s': 0.05},
-            'webhooks': [
-                {'name': 'all', 'url': f'http://127.0.0.1:{self.all.port}/hook',
-                 'format': 'json', 'events': ['*'], 'secret': SECRET,
-                 'backoff_base_s': 0.05, 'backoff_max_s': 0.5},
-                {'name': 'flaky', 'url': f'http://127.0.0.1:{self.flaky.port}/hook',
-                 'format': 'json', 'events': ['mission.*'], 'secret': SECRET,
-                 'max_attempts': 3, 'backoff_base_s': 0.05, 'backoff_max_s': 0.1}]}))
+        self.write_config([SECRET])
         env = fleet_env(FLEET_TOKEN=TOKEN)
         self.manager = Proc('manager', [
             '-m', 'fleet_manager.manager_node', '--ros-args',
             '-p', f'database:={tmp / "fleet.db"}', '-p', 'tick_period:=0.05',
-            '-p', f'fleet_config:={REPO / "src" / "fleet_bringup" / "config" / "fleet.yaml"}'], tmp, env)
+            '-p', f'fleet_config:={REPO / "src" / "fleet_bringup" / "config" / "fleet.yaml"}'],
+            tmp, env)
         self.robots = Proc('robots', ['-m', 'fleet_sim.fleet', 'robot1', 'robot2',
                                       '--report-rate', '5', '--speed', '6'], tmp, env)
         self.bridge = self.start_bridge('web1')
+
+    def write_config(self, all_secrets: list[str]) -> None:
+        """web.yaml with the ``all`` subscription signed by ``all_secrets``."""
+        self.web_yaml.write_text(json.dumps({
+            'rate_limit': {'per_second': 1000, 'burst': 1000},
+            'egress': {'allow': ['127.0.0.1/32']},
+            'mission_callbacks': {'secrets': [SECRET], 'retry_schedule_s': SHORT},
+            'webhooks': [
+                {'name': 'all', 'url': f'http://127.0.0.1:{self.all.port}/hook',
+                 'format': 'json', 'events': ['*'], 'secrets': all_secrets,
+                 'retry_schedule_s': SHORT},
+                {'name': 'flaky', 'url': f'http://127.0.0.1:{self.flaky.port}/hook',
+                 'format': 'json', 'events': ['mission.*'], 'secrets': [SECRET],
+                 'retry_schedule_s': [0.05, 0.1]}]}))
+
+    def restart_bridge(self, name: str) -> None:
+        """Stop the bridge (SIGTERM) and start it again with the current web.yaml."""
+        code = self.bridge.stop()
+        assert code == 0, self.bridge.tail()
+        self.bridge = self.start_bridge(name)
+        wait_for(lambda: (self.get('/health') or {}).get('manager') == 'reachable'
+                 and (self.get('/robots') or {}).get('total', 0) >= 2, timeout=30,
+                 message='the bridge back, talking to the manager')
 
     def start_bridge(self, name: str) -> Proc:
         return Proc(name, ['-m', 'fleet_web.web_node', '--port', str(self.port),
@@ -240,3 +284,78 @@ def test_mission_callback_url_gets_the_outcome_with_client_ref(setup: Setup) -> 
     assert signed
     assert event['payload']['state'] == 'succeeded'
     assert event['payload']['client_ref'] == 'WMS-CB-1'
+
+
+def all_pending() -> str:
+    return '/webhooks/deliveries?subscription=all&status=pending&limit=1000'
+
+
+def test_receiver_down_for_a_while_gets_every_event_once_back(setup: Setup) -> None:
+    setup.all.stop_listening()
+    try:
+        missions = [setup.submit(5.0 + i, 7.0, f'WMS-5{i:02d}') for i in range(2)]
+        for m in missions:
+            wait_for(lambda: (setup.get(f'/missions/{m["id"]}') or {}).get('state') ==
+                     'succeeded', timeout=90, message=f'mission {m["id"]} succeeded')
+        wait_for(lambda: any(d['attempts'] >= 4 and d['last_error'] == 'connection failed'
+                             for d in (setup.get(all_pending()) or {}).get('items', [])),
+                 timeout=30, message='several failed attempts while the receiver is down')
+    finally:
+        setup.all.listen()
+    expected = setup.log_ids()
+    wait_for(lambda: expected <= setup.all.ids(), timeout=60,
+             message=f'every event delivered after the outage '
+                     f'(missing {sorted(expected - setup.all.ids())[:10]})')
+    dead = setup.get('/webhooks/deliveries?subscription=all&status=dead')
+    assert dead['total'] == 0, dead
+    assert setup.all.bad_signatures == 0
+
+
+def test_secret_rotation_mid_stream_loses_nothing(setup: Setup) -> None:
+    setup.write_config([SECRET, ROTATED])  # 1. sign with both
+    setup.restart_bridge('web-rotate-1')
+    first = setup.submit(6.0, 6.0, 'WMS-601')
+    setup.all.secret = ROTATED  # 2. the receiver switches to the new secret
+    second = setup.submit(7.0, 6.0, 'WMS-602')
+    for m in (first, second):
+        wait_for(lambda: (setup.get(f'/missions/{m["id"]}') or {}).get('state') ==
+                 'succeeded', timeout=90, message=f'mission {m["id"]} succeeded')
+    setup.write_config([ROTATED])  # 3. the old secret goes
+    setup.restart_bridge('web-rotate-2')
+    third = setup.submit(8.0, 6.0, 'WMS-603')
+    wait_for(lambda: (setup.get(f'/missions/{third["id"]}') or {}).get('state') ==
+             'succeeded', timeout=90, message='the third mission succeeded')
+    expected = setup.log_ids()
+    wait_for(lambda: expected <= setup.all.ids(), timeout=60,
+             message=f'every event delivered across the rotation '
+                     f'(missing {sorted(expected - setup.all.ids())[:10]})')
+    assert setup.all.bad_signatures == 0
+
+
+def test_410_disables_the_subscription_until_enabled(setup: Setup) -> None:
+    setup.all.status = 410
+    mission = setup.submit(9.0, 8.0, 'WMS-700')
+
+    def state() -> dict[str, Any]:
+        subs = (setup.get('/webhooks/subscriptions') or {}).get('items', [])
+        return next((s for s in subs if s['name'] == 'all'), {})
+    wait_for(lambda: state().get('state') == 'disabled', timeout=60,
+             message='the subscription disabled after a 410')
+    assert 'all' in setup.get('/health')['webhooks']['disabled_subscriptions']
+    # The fact reaches the event log (and so the audit trail and other subscriptions).
+    logged = wait_for(lambda: (setup.get('/events?kind=webhook.*') or {}).get('items'),
+                      timeout=30, message='webhook.subscription_disabled in the event log')
+    assert logged[0]['kind'] == 'webhook.subscription_disabled'
+    assert logged[0]['payload'] == {'subscription': 'all', 'status': 410,
+                                    'reason': 'the receiver answered 410 Gone'}
+    wait_for(lambda: (setup.get(f'/missions/{mission["id"]}') or {}).get('state') ==
+             'succeeded', timeout=90, message='the mission succeeded')
+    assert state()['pending'] >= 1  # kept, not attempted
+    gone = {d['event_id'] for d in setup.get(all_pending())['items']}
+    setup.all.status = 204
+    status, body = setup.post('/webhooks/subscriptions/all/enable')
+    assert status == 200 and body['state'] == 'enabled', body
+    wait_for(lambda: gone <= setup.all.ids(), timeout=60,
+             message='the deliveries kept while disabled are delivered once enabled')
+    status, body = setup.post('/webhooks/subscriptions/all/enable')
+    assert status == 409, body

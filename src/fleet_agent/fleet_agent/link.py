@@ -73,6 +73,7 @@ class FleetLink:
         if self.connected:
             msg.epoch = self.outbox.epoch
             msg.event_seq = self.outbox.last_seq
+            msg.acked_seq = self.outbox.acked_seq
             self._status_pub.publish(msg)
 
     def emit(self, type_: str, severity: int, message: str, data: dict[str, Any],

@@ -65,6 +65,8 @@ class EventKind(str, enum.Enum):
     """A notification was handed to the bridge for delivery."""
     SLO_ALERT = 'slo.alert'
     """An SLO burn-rate alert started or stopped firing."""
+    WEBHOOK_SUBSCRIPTION_DISABLED = 'webhook.subscription_disabled'
+    """The bridge disabled a webhook subscription (its receiver answered 410 Gone)."""
     CONFIG_APPLIED = 'config.applied'
     """A desired-state revision was applied (or an older one restored as a new revision)."""
     CONFIG_REFUSED = 'config.refused'
@@ -432,6 +434,7 @@ class NotificationSent(Payload):
     message: str
     robot_id: str
     rule: str
+    mission_id: str | None = None
 
 
 @event_type
@@ -680,6 +683,19 @@ class RolloutCompleted(RolloutRef):
 
     KIND = EventKind.ROLLOUT_COMPLETED
     robots: int = 0
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class WebhookSubscriptionDisabled(Payload):
+    """Payload of ``webhook.subscription_disabled``: which subscription, the HTTP status
+    that disabled it and why; enabled again over ``POST /webhooks/subscriptions/{name}/
+    enable``."""
+
+    KIND = EventKind.WEBHOOK_SUBSCRIPTION_DISABLED
+    subscription: str
+    status: int
+    reason: str
 
 
 # -- reading and checking ------------------------------------------------------------------

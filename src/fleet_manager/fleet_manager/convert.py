@@ -48,7 +48,7 @@ def status_from_msg(msg: RobotStatus) -> StatusReport:
         battery, Pose(pose.x, pose.y, pose.theta, pose.frame_id or 'map'),
         msg.current_mission_id, msg.diagnostics_level, msg.report_period,
         msg.current_attempt, _finite(msg.mission_progress), _finite(msg.distance_remaining),
-        msg.waypoint_index, msg.number_of_recoveries, msg.epoch, msg.event_seq)
+        msg.waypoint_index, msg.number_of_recoveries, msg.epoch, msg.event_seq, msg.acked_seq)
 
 
 def _finite(value: float) -> float:

@@ -15,22 +15,25 @@ from typing import Any, Callable
 
 from fleet_msgs.msg import TelemetrySample
 from fleet_msgs.srv import CancelMission, GetEvents, GetMission, GetTelemetry, ListMissions
-from fleet_msgs.srv import ListRobots, SendRobotCommand, SetRobotService, SubmitMission
+from fleet_msgs.srv import ListRobots, LogBridgeEvent, SendRobotCommand, SetRobotService
+from fleet_msgs.srv import SubmitMission
 
-from fleet_common.events import PatternError, check_pattern
+from fleet_common.events import PatternError, check_pattern, validate
 
 from fleet_manager import convert
 from fleet_manager.core.config import FleetConfig
 from fleet_manager.core.errors import Conflict, NotFound, ValidationError
 from fleet_manager.core.link import LinkBook
 from fleet_manager.core.missions import MissionBoard, Pruned
-from fleet_manager.core.model import Connectivity, Event, RobotRecord
+from fleet_manager.core.model import Connectivity, Event, NewEvent, RobotRecord
 from fleet_manager.core.registry import Registry
 from fleet_manager.params import ManagerParams
 from fleet_manager.pipeline import Changes, RobotCommandRequest
 from fleet_manager.store import FleetStore
 
 OPERATOR_COMMANDS = ('pause', 'resume', 'return_to_dock', 'cancel_mission')
+BRIDGE_KINDS = ('webhook.',)
+"""The kinds of fact the bridge may log (fleet/log_bridge_event)."""
 Answer = tuple[Any, 'Changes | None']
 Finish = Callable[[Any, list[Event]], None]
 
@@ -80,7 +83,26 @@ class ManagerServices:
             (SetRobotService, 'fleet/set_robot_service', self.set_service, None),
             (GetTelemetry, 'fleet/get_telemetry', self.telemetry, None),
             (SendRobotCommand, 'fleet/robot_command', self.robot_command, _command_id),
+            (LogBridgeEvent, 'fleet/log_bridge_event', self.bridge_event, _event_id),
         ]
+
+    def bridge_event(self, req: LogBridgeEvent.Request,
+                     resp: LogBridgeEvent.Response) -> Answer:
+        """Log a fact the bridge reports (only ``webhook.*`` kinds, checked against their
+        declared payload type)."""
+        R = LogBridgeEvent.Response
+        if not req.kind.startswith(BRIDGE_KINDS):
+            return fail(resp, R.INVALID, f'kind {req.kind!r}: the bridge reports only '
+                        f'{", ".join(k + "*" for k in BRIDGE_KINDS)} kinds')
+        try:
+            payload = json.loads(req.payload_json or '{}')
+        except ValueError as exc:
+            return fail(resp, R.INVALID, f'payload_json is not JSON: {exc}')
+        problems = validate(req.kind, payload)
+        if problems:
+            return fail(resp, R.INVALID, '; '.join(problems))
+        resp.success = True
+        return resp, Changes(events=[NewEvent(req.kind, '', payload)])
 
     def list_robots(self, req: ListRobots.Request, resp: ListRobots.Response) -> Answer:
         if req.robot_id:
@@ -263,3 +285,9 @@ def _command_id(resp: Any, stored: list[Event]) -> None:
         if e.kind == 'robot.command':
             resp.command_id = int(e.payload['command_id'])
             return
+
+
+def _event_id(resp: Any, stored: list[Event]) -> None:
+    """Answer the id the bridge's event was logged with."""
+    if stored:
+        resp.event_id = stored[0].id

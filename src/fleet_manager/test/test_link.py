@@ -61,7 +61,7 @@ def test_a_stale_epoch_is_rejected() -> None:
 def test_a_new_epoch_needs_the_robots_status_and_seq_one() -> None:
     b = book()
     assert b.accept(key(1, epoch=NEXT_EPOCH), NOW) == Verdict.UNCONFIRMED
-    b.on_status('r1', NEXT_EPOCH, NOW)
+    b.on_status('r1', NEXT_EPOCH, 0, NOW)
     assert b.accept(key(2, epoch=NEXT_EPOCH), NOW) == Verdict.AHEAD
     assert b.accept(key(1, epoch=NEXT_EPOCH), NOW) == Verdict.NEW_EPOCH
     assert (b.mark('r1').epoch, b.mark('r1').seq) == (NEXT_EPOCH, 1)
@@ -72,8 +72,8 @@ def test_a_new_epoch_needs_the_robots_status_and_seq_one() -> None:
 def test_a_forged_epoch_with_a_forged_status_does_not_outlive_the_real_status() -> None:
     b = book()
     forged = NEXT_EPOCH + 5
-    b.on_status('r1', forged, NOW)
-    b.on_status('r1', EPOCH, NOW)  # the real robot's next status
+    b.on_status('r1', forged, 0, NOW)
+    b.on_status('r1', EPOCH, 10, NOW)  # the real robot's next status
     assert b.accept(key(1, epoch=forged), NOW) == Verdict.UNCONFIRMED
     assert b.accept(key(11), NOW) == Verdict.APPLY
 
@@ -81,17 +81,32 @@ def test_a_forged_epoch_with_a_forged_status_does_not_outlive_the_real_status() 
 def test_an_epoch_from_the_future_is_rejected_and_ignored_in_statuses() -> None:
     b = book(max_clock_skew=60)
     future = int((NOW + 3600) * 1e6)
-    b.on_status('r1', future, NOW)
+    b.on_status('r1', future, 0, NOW)
     assert b.mark('r1').status_epoch == EPOCH
     assert b.accept(key(1, epoch=future), NOW) == Verdict.JUMP
     assert b.accept(key(1, epoch=2**64 - 1), NOW) == Verdict.JUMP
 
 
-def test_first_contact_starts_at_whatever_the_agent_still_holds() -> None:
+def test_first_contact_starts_at_the_first_event_the_agent_still_holds() -> None:
     b = LinkBook()
+    # No status yet: nothing says which event comes first.
+    assert b.accept(key(57, robot='r9'), NOW) == Verdict.UNCONFIRMED
+    # The agent kept its outbox from a manager whose store was lost: acknowledged up to 56.
+    b.on_status('r9', EPOCH, 56, NOW)
+    assert b.accept(key(58, robot='r9'), NOW) == Verdict.AHEAD
     assert b.accept(key(57, robot='r9'), NOW) == Verdict.NEW_EPOCH
     assert b.mark('r9').seq == 57
     assert b.accept(key(58, robot='r9'), NOW) == Verdict.APPLY
+
+
+def test_a_later_event_arriving_first_never_skips_the_earlier_ones() -> None:
+    b = LinkBook()
+    b.on_status('r9', EPOCH, 0, NOW)  # a new outbox: nothing acknowledged yet
+    assert b.accept(key(51, robot='r9'), NOW) == Verdict.AHEAD
+    assert b.accept(key(1, robot='r9'), NOW) == Verdict.NEW_EPOCH
+    assert b.accept(key(51, robot='r9'), NOW) == Verdict.AHEAD
+    for seq in range(2, 52):
+        assert b.accept(key(seq, robot='r9'), NOW) == Verdict.APPLY
 
 
 def test_a_drop_notice_covers_the_events_it_replaces() -> None:

@@ -71,7 +71,19 @@ class RateLimited(ApiError):
         self.retry_after = retry_after
 
 
+class RequestTimeout(ApiError):
+    """The request body did not arrive in time."""
+
+    status, code = 408, 'request_timeout'
+
+
 class Unavailable(ApiError):
-    """The fleet manager did not answer in time, or is not active."""
+    """The fleet manager did not answer in time (or the bridge's storage failed)."""
 
     status, code = 503, 'unavailable'
+
+
+class NotActive(Unavailable):
+    """The fleet manager answers but is not active (its lifecycle state is not active)."""
+
+    code = 'not_active'

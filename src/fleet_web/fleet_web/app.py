@@ -11,17 +11,19 @@ from __future__ import annotations
 import asyncio
 from typing import AsyncIterator
 
-import aiohttp
 from aiohttp import web
 
 from fleet_web.appkeys import BACKEND, CLOSING, CONFIG, PUMP, ROBOTS_PAGE, SERVICES, STREAMS
 from fleet_web.appkeys import WORKER, RobotsPageCache
+from fleet_web.delivery import DeliveryWorker
+from fleet_web.egress import client_session
+from fleet_web.facts import BridgeFacts
 from fleet_web.middlewares import MIDDLEWARES
 from fleet_web.pump import EventPump
 from fleet_web.ros_bridge import FleetBackend
 from fleet_web.routes import ROUTES, setup_routes
 from fleet_web.settings import BridgeServices, WebConfig, load_services
-from fleet_web.webhooks import DeliveryWorker, Outbox
+from fleet_web.webhooks import Outbox
 
 __all__ = ['BridgeServices', 'ROUTES', 'WebConfig', 'create_app', 'load_services']
 
@@ -39,13 +41,18 @@ async def _close_streams(app: web.Application) -> None:
 async def _background(app: web.Application) -> AsyncIterator[None]:
     """Run the webhook worker and the event pump for the app's lifetime; stop both cleanly."""
     services = app[SERVICES]
-    session = aiohttp.ClientSession()
+    session = client_session(services.egress)
+    facts = BridgeFacts(app[BACKEND])
     worker = DeliveryWorker(
-        services.store, services.subscriptions, session,
+        services.store, services.subscriptions, session, policy=services.egress,
+        retention=services.retention, health=services.health,
         on_outcome=lambda sub, outcome, _d: services.metrics.webhooks.labels(
-            sub, outcome.value).inc())
+            sub, outcome.value).inc(),
+        on_disabled=lambda name, status, reason: facts.report(
+            'webhook.subscription_disabled',
+            {'subscription': name, 'status': status, 'reason': reason}))
     outbox = Outbox(services.store, services.subscriptions, on_enqueued=worker.notify)
-    pump = EventPump(app[BACKEND], outbox, services.metrics)
+    pump = EventPump(app[BACKEND], outbox, services.metrics, health=services.health)
     app[WORKER] = worker
     app[PUMP] = pump
     await worker.start()
@@ -58,6 +65,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         # Bounded: shutdown must not hang on a task that ignored its cancellation.
         await asyncio.wait({task}, timeout=STOP_TIMEOUT_S)
         await worker.stop()
+        await facts.stop()
         await session.close()
         services.store.close()
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Collection, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from fleet_web.status import BridgeHealth
 
 TERMINAL = ('succeeded', 'failed', 'canceled')
 
@@ -57,8 +59,18 @@ class Metrics:
                               'acknowledge incidents over the KPI window', registry=r)
         self.kpi_mttr = Gauge('fleet_kpi_mean_time_to_resolve_seconds', 'Mean time to resolve '
                               'incidents over the KPI window', registry=r)
+        self.auth_failures = Counter('fleet_http_auth_failures', 'Requests refused for a '
+                                     'missing or unknown bearer token', registry=r)
+        self.bridge_ok = Gauge('fleet_bridge_component_ok', 'Whether a part of the bridge '
+                               'works (1) or is degraded (0): storage, webhook pump, webhook '
+                               'worker', ['component'], registry=r)
+        self.subscription_enabled = Gauge('fleet_webhook_subscription_enabled', 'Whether a '
+                                          'webhook subscription is enabled (0: its receiver '
+                                          'answered 410 Gone)', ['subscription'], registry=r)
         self.kpis_at = float('-inf')
         """Monotonic time of the last KPI refresh."""
+        self.storage_probed_at = float('-inf')
+        """Unix time of the last storage probe (see fleet_web.views.health)."""
         self._started: dict[str, float] = {}
         self._open: set[str] = set()
 
@@ -87,6 +99,15 @@ class Metrics:
             elif kind == 'incident.resolved':
                 self._open.discard(incident)
             self.incidents_open.set(len(self._open))
+
+    def set_bridge_health(self, health: BridgeHealth, subscriptions: Collection[str],
+                          disabled: Mapping[str, Any]) -> None:
+        """Refresh the bridge's own health gauges."""
+        for name, part in (('storage', health.storage), ('webhook_pump', health.pump),
+                           ('webhook_worker', health.worker)):
+            self.bridge_ok.labels(name).set(1 if part.healthy else 0)
+        for name in subscriptions:
+            self.subscription_enabled.labels(name).set(0 if name in disabled else 1)
 
     def set_robots(self, robots: list[dict[str, Any]]) -> None:
         """Refresh the connectivity gauge from a robot list."""

@@ -1,21 +1,26 @@
-"""The app's middlewares, outermost first: request metrics, the one error mapping, auth.
+"""The app's middlewares, outermost first: request metrics, the one error mapping, strict
+input, auth.
 
 The error middleware maps every :class:`ApiError` (and aiohttp's own HTTP errors) to the
-single JSON error shape ``{"error": {"code", "message", "field"}}``.
+single JSON error shape ``{"error": {"code", "message", "field"}}``; a storage error of the
+bridge's own database is a 503 (``storage_unavailable``), never a traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
+import urllib.parse
 
 from aiohttp import web
 
 from fleet_web import errors as store_errors
-from fleet_web.api_errors import ApiError, ConflictError, Forbidden, NotFoundError
-from fleet_web.api_errors import PayloadTooLarge, RateLimited, Unauthorized
+from fleet_web.api_errors import ApiError, BadRequest, ConflictError, Forbidden
+from fleet_web.api_errors import NotFoundError, PayloadTooLarge, RateLimited, Unauthorized
 from fleet_web.appkeys import PRINCIPAL, SERVICES
+from fleet_web.status import storage_reason
 from fleet_web.views.common import Handler, json_response
 
 LOG = logging.getLogger('fleet_web')
@@ -43,8 +48,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         code = {404: 'not_found', 405: 'method_not_allowed'}.get(exc.status, 'http_error')
+        headers = {'Allow': exc.headers['Allow']} if 'Allow' in exc.headers else None
         return json_response({'error': {'code': code, 'message': exc.reason, 'field': None}},
-                             exc.status)
+                             exc.status, headers)
+    except sqlite3.Error as exc:
+        request.app[SERVICES].health.storage.fail(storage_reason(exc), time.time())
+        LOG.warning('storage error serving %s %s: %s', request.method, request.path,
+                    storage_reason(exc))
+        return json_response({'error': {'code': 'storage_unavailable', 'message':
+                                        'the bridge cannot use its storage now', 'field': None}},
+                             503)
     except asyncio.CancelledError:
         raise
     except Exception:  # noqa: BLE001 - the one place that turns a bug into a 500, logged
@@ -53,12 +66,43 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                                         'field': None}}, 500)
 
 
+def _strict_utf8(raw: bytes, what: str, field: str) -> None:
+    """Raise BadRequest naming ``field`` unless ``raw`` is UTF-8 without NUL characters."""
+    try:
+        text = raw.decode('utf-8')
+    except UnicodeDecodeError:
+        raise BadRequest(f'{what} must be valid UTF-8', field) from None
+    if '\x00' in text:
+        raise BadRequest(f'{what} must not contain NUL characters', field)
+
+
+@web.middleware
+async def strict_input_middleware(request: web.Request,
+                                  handler: Handler) -> web.StreamResponse:
+    """Refuse headers, paths and query strings that are not strict UTF-8 (or hold NUL):
+    400 naming the header, ``path`` or the query parameter, before anything reads them."""
+    for name, value in request.raw_headers:
+        _strict_utf8(value, f'the {name.decode("latin-1")} header',
+                     name.decode('latin-1'))
+    _strict_utf8(urllib.parse.unquote_to_bytes(request.rel_url.raw_path), 'the path', 'path')
+    for pair in request.rel_url.raw_query_string.split('&'):
+        raw_name, _, raw_value = pair.partition('=')
+        name_bytes = urllib.parse.unquote_to_bytes(raw_name.replace('+', ' '))
+        field = name_bytes.decode('utf-8', 'replace') or 'query'
+        _strict_utf8(name_bytes, 'a query parameter name', 'query')
+        _strict_utf8(urllib.parse.unquote_to_bytes(raw_value.replace('+', ' ')),
+                     f'query parameter {field}', field)
+    return await handler(request)
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Check the bearer token and the route's scope, then the token's rate limit.
 
     A route without a declared scope needs ``admin``: forgetting to declare one never opens
-    a route to everybody.
+    a route to everybody. Failed authentications are counted per client address; past the
+    ``auth_failures`` budget every authentication from that address gets 429 with
+    Retry-After (a valid token too: the address is guessing), until the budget refills.
     """
     if request.match_info.http_exception is not None:
         return await handler(request)
@@ -66,12 +110,19 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if needed is None:
         return await handler(request)
     services = request.app[SERVICES]
+    address = request.remote or 'unknown'
+    now = time.monotonic()
+    allowed, retry_after = services.auth_failures.peek(address, now)
+    if not allowed:
+        raise RateLimited('too many failed authentications from this address', retry_after)
     principal = services.keys.authenticate(request.headers.get('Authorization'))
     if principal is None:
+        services.auth_failures.check(address, now)
+        services.metrics.auth_failures.inc()
         raise Unauthorized('a valid bearer token is required (Authorization: Bearer <token>)')
     if not principal.allows(needed):
         raise Forbidden(f'this token lacks the {needed!r} scope')
-    allowed, retry_after = services.limiter.check(principal.name, time.monotonic())
+    allowed, retry_after = services.limiter.check(principal.name, now)
     if not allowed:
         raise RateLimited('too many requests for this token', retry_after)
     request[PRINCIPAL] = principal
@@ -95,5 +146,5 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
                 .observe(time.perf_counter() - start)
 
 
-MIDDLEWARES = (metrics_middleware, error_middleware, auth_middleware)
+MIDDLEWARES = (metrics_middleware, error_middleware, strict_input_middleware, auth_middleware)
 """In the order the app applies them (the first is outermost)."""

@@ -10,11 +10,21 @@ from __future__ import annotations
 from typing import Any
 
 from fleet_common.events import EVENT_TYPES, json_schema
+from fleet_web.validate import MAX_COORDINATE, MAX_DWELL, MAX_PRIORITY, MAX_TEXT, MAX_THETA
+from fleet_web.validate import MAX_URL, MAX_WAYPOINTS
 
 NULLABLE_STR = {'type': ['string', 'null']}
+NO_NUL = '^[^\\u0000]*$'
+"""Strings the API keeps as sent hold no NUL character (a ROS string would end there)."""
+
+
+def _text(max_length: int, nullable: bool = False, **extra: Any) -> dict[str, Any]:
+    """A string schema: at most ``max_length`` characters, no NUL."""
+    return {'type': ['string', 'null'] if nullable else 'string', 'maxLength': max_length,
+            'pattern': NO_NUL, **extra}
 KIND_PATTERNS = '^,*([A-Za-z0-9_.*]{1,100}(,+|$))*$'
 """The ``kind`` query: comma-separated kind patterns (see fleet_common.events)."""
-MAX_COMMAND_REASON = 1000  # characters
+MAX_COMMAND_REASON = 1000  # characters of a reason (commands, service changes, cancels)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -45,7 +55,8 @@ def _q(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _p(name: str, description: str) -> dict[str, Any]:
     return {'name': name, 'in': 'path', 'required': True,
-            'schema': {'type': 'string', 'minLength': 1}, 'description': description}
+            'schema': {'type': 'string', 'minLength': 1, 'maxLength': 256, 'pattern': NO_NUL},
+            'description': description}
 
 
 LIMIT = _q('limit', {'type': 'integer', 'minimum': 1, 'maximum': 1000}, 'page size')
@@ -61,8 +72,11 @@ COMMON = {'401': _error('no or unknown bearer token'),
 
 def _op(summary: str, scope: str | None, responses: dict[str, Any],
         parameters: list[dict[str, Any]] | None = None,
-        body: dict[str, Any] | None = None, tag: str = 'fleet') -> dict[str, Any]:
+        body: dict[str, Any] | None = None, tag: str = 'fleet',
+        operation_id: str | None = None) -> dict[str, Any]:
     op: dict[str, Any] = {'summary': summary, 'tags': [tag], 'responses': dict(responses)}
+    if operation_id is not None:
+        op['operationId'] = operation_id
     if scope is None:
         op['security'] = []
     else:
@@ -103,18 +117,34 @@ SCHEMAS: dict[str, Any] = {
             'current_mission_id': NULLABLE_STR}},
     'Waypoint': {
         'type': 'object', 'required': ['x', 'y'], 'additionalProperties': False,
-        'properties': {'x': {'type': 'number'}, 'y': {'type': 'number'},
-                       'theta': {'type': 'number'}, 'frame_id': {'type': 'string'},
-                       'dwell': {'type': 'number', 'minimum': 0}}},
+        'properties': {
+            'x': {'type': 'number', 'minimum': -MAX_COORDINATE, 'maximum': MAX_COORDINATE,
+                  'description': 'm'},
+            'y': {'type': 'number', 'minimum': -MAX_COORDINATE, 'maximum': MAX_COORDINATE,
+                  'description': 'm'},
+            'theta': {'type': 'number', 'minimum': -MAX_THETA, 'maximum': MAX_THETA,
+                      'description': 'rad'},
+            'frame_id': _text(64, description='the site map frame (empty or absent: map)'),
+            'dwell': {'type': 'number', 'minimum': 0, 'maximum': MAX_DWELL,
+                      'description': 's'}}},
     'MissionSubmission': {
         'type': 'object', 'required': ['waypoints'], 'additionalProperties': False,
+        'description': 'Strings must be valid Unicode without NUL characters; nothing is '
+                      'truncated or coerced: what cannot be kept as sent is a 422 naming the '
+                      'field.',
         'properties': {
-            'waypoints': {'type': 'array', 'minItems': 1, 'maxItems': 100,
+            'waypoints': {'type': 'array', 'minItems': 1, 'maxItems': MAX_WAYPOINTS,
                           'items': _ref('Waypoint')},
-            'priority': {'type': 'integer'},
-            'capabilities': {'type': 'array', 'items': {'type': 'string'}},
-            'pinned_robot': NULLABLE_STR, 'client_ref': NULLABLE_STR,
-            'callback_url': NULLABLE_STR,
+            'priority': {'type': 'integer', 'minimum': -MAX_PRIORITY, 'maximum': MAX_PRIORITY,
+                         'description': 'higher goes first'},
+            'capabilities': {'type': 'array', 'maxItems': MAX_WAYPOINTS,
+                             'items': _text(64)},
+            'pinned_robot': _text(MAX_TEXT, True),
+            'client_ref': _text(MAX_TEXT, True),
+            'callback_url': _text(MAX_URL, True, description=(
+                'http(s) URL the outcome is POSTed to (signed, Standard Webhooks); loopback, '
+                'private, link-local and metadata addresses are refused unless web.yaml '
+                'egress.allow names them')),
             'deadline': {'type': ['string', 'null'], 'format': 'date-time'}}},
     'Mission': {
         'type': 'object',
@@ -134,18 +164,19 @@ SCHEMAS: dict[str, Any] = {
             'deadline': {'type': ['string', 'null'], 'format': 'date-time'},
             'failure_reason': NULLABLE_STR}},
     'ServiceChange': {
-        'type': 'object',
-        'properties': {'reassign_active': {'type': 'boolean'}, 'reason': {'type': 'string'}}},
+        'type': 'object', 'additionalProperties': False,
+        'properties': {'reassign_active': {'type': 'boolean'},
+                       'reason': _text(MAX_COMMAND_REASON)}},
     'Command': {
-        'type': 'object', 'required': ['command'],
+        'type': 'object', 'required': ['command'], 'additionalProperties': False,
         'properties': {'command': {'type': 'string',
                                    'enum': ['pause', 'resume', 'return_to_dock',
                                             'cancel_mission']},
                        'args': {'type': 'object',
                                 'description': 'command-specific arguments'},
-                       'reason': {'type': 'string', 'maxLength': MAX_COMMAND_REASON,
-                                  'description': 'why; logged with the command (who sent '
-                                                 'it is the token\'s name)'}}},
+                       'reason': _text(MAX_COMMAND_REASON,
+                                       description='why; logged with the command (who sent '
+                                                   'it is the token\'s name)')}},
     'CommandAccepted': {
         'type': 'object', 'required': ['robot_id', 'command', 'accepted', 'command_id'],
         'properties': {'robot_id': {'type': 'string'}, 'command': {'type': 'string'},
@@ -170,8 +201,8 @@ SCHEMAS: dict[str, Any] = {
             'context': {'type': ['object', 'null']},
             'timeline': {'type': 'array', 'items': {'type': 'object'}},
             'escalation': {'type': ['object', 'null']}, 'bag_path': NULLABLE_STR}},
-    'Note': {'type': 'object', 'properties': {'note': {'type': 'string', 'maxLength': 4000},
-                                              'who': {'type': 'string', 'maxLength': 128}}},
+    'Note': {'type': 'object', 'additionalProperties': False,
+             'properties': {'note': _text(4000), 'who': _text(128)}},
     'TelemetrySample': {
         'type': 'object', 'required': ['time', 'battery', 'x', 'y', 'theta', 'mode'],
         'properties': {'time': {'type': ['string', 'null'], 'format': 'date-time'},
@@ -181,9 +212,32 @@ SCHEMAS: dict[str, Any] = {
                        'connectivity': {'type': 'string'}}},
     'Delivery': {'type': 'object', 'required': ['id', 'subscription', 'event_id', 'status'],
                  'properties': {'id': {'type': 'integer'}, 'subscription': {'type': 'string'},
+                                'destination': {'type': 'string',
+                                                'description': 'the origin it goes to'},
                                 'event_id': {'type': 'integer'},
                                 'status': {'type': 'string',
-                                           'enum': ['pending', 'delivered', 'dead']}}},
+                                           'enum': ['pending', 'delivered', 'dead']},
+                                'attempts': {'type': 'integer', 'minimum': 0},
+                                'last_error': {'type': ['string', 'null'],
+                                               'description': 'a short status line'},
+                                'last_status': {'type': ['integer', 'null']}}},
+    'Subscription': {
+        'type': 'object', 'required': ['name', 'state', 'pending', 'dead'],
+        'properties': {'name': {'type': 'string'}, 'format': {'type': 'string'},
+                       'events': {'type': 'array', 'items': {'type': 'string'}},
+                       'destination': {'type': ['string', 'null'],
+                                       'description': 'origin; null for mission callbacks '
+                                                      '(one queue per callback origin)'},
+                       'state': {'type': 'string', 'enum': ['enabled', 'disabled']},
+                       'disabled_at': {'type': ['number', 'null']},
+                       'reason': NULLABLE_STR,
+                       'max_attempts': {'type': 'integer', 'minimum': 1},
+                       'pending': {'type': 'integer', 'minimum': 0},
+                       'dead': {'type': 'integer', 'minimum': 0}}},
+    'Condition': {
+        'type': 'object', 'required': ['status'],
+        'properties': {'status': {'type': 'string', 'enum': ['ok', 'degraded']},
+                       'reason': {'type': 'string'}, 'since': {'type': 'number'}}},
 }
 
 
@@ -207,7 +261,9 @@ def event_schemas() -> dict[str, Any]:
     mapping: dict[str, str] = {}
     for kind in sorted(EVENT_TYPES):
         stem = schema_stem(kind)
-        schemas[f'{stem}Payload'] = json_schema(kind)
+        # Open to fields added later: receivers ignore what they do not know.
+        schemas[f'{stem}Payload'] = {key: value for key, value in json_schema(kind).items()
+                                     if key != 'additionalProperties'}
         schemas[f'{stem}Event'] = {
             'type': 'object', 'description': f'An event-log entry of kind `{kind}`.',
             'required': ['id', 'time', 'kind', 'robot_id', 'payload'],
@@ -227,7 +283,14 @@ COMPONENT_SCHEMAS: dict[str, Any] = {**SCHEMAS, **event_schemas()}
 """Every schema of the document's ``components``."""
 
 
+AFTER = {'type': 'integer', 'minimum': 0, 'maximum': 2**62}
 ROBOT_ID = _p('robot_id', 'robot id')
+MISSION_LINKS = {
+    name: {'operationId': op, 'parameters': {'mission_id': '$response.body#/id'}}
+    for name, op in (('GetMission', 'getMission'), ('GetMissionEvents', 'getMissionEvents'),
+                     ('CancelMission', 'cancelMission'))}
+"""What a created mission leads to (OpenAPI links: stateful clients and fuzzers follow
+them)."""
 MISSION_ID = _p('mission_id', 'mission id')
 SINCE = _q('since', {'type': 'string', 'format': 'date-time'}, 'created at or after')
 UNTIL = _q('until', {'type': 'string', 'format': 'date-time'}, 'created before')
@@ -236,8 +299,8 @@ KIND = _q('kind', {'type': 'string', 'pattern': KIND_PATTERNS},
           'matches any run of characters (`incident.*`, `*.opened`); letters, digits, '
           '`_`, `.` and `*`, at most 100 characters each; a bad pattern is a 400 naming '
           '`kind`')
-BAD = {'400': _error('malformed request'), '413': _error('body too large'),
-       '422': _error('invalid field (named in error.field)')}
+BAD = {'400': _error('malformed request'), '408': _error('the body did not arrive in time'),
+       '413': _error('body too large'), '422': _error('invalid field (named in error.field)')}
 
 
 def _body(ref: str, required: bool = True) -> dict[str, Any]:
@@ -248,28 +311,59 @@ def _body(ref: str, required: bool = True) -> dict[str, Any]:
 def _service_paths() -> dict[str, Any]:
     """The bridge itself: health, reports and the webhook outbox."""
     return {
-        '/api/v1/health': {'get': _op('Liveness and manager reachability', None, {
-            '200': _json('ok', {'type': 'object', 'required': ['status', 'manager'],
-                                'properties': {'status': {'type': 'string'},
-                                               'manager': {'type': 'string'},
-                                               'robots': {'type': 'integer'},
-                                               'version': {'type': 'string'}}})})},
+        '/api/v1/health': {'get': _op('Liveness, the manager\'s state and the bridge\'s own '
+                                      'parts', None, {
+            '200': _json('ok or degraded', {
+                'type': 'object',
+                'required': ['status', 'manager', 'manager_state', 'storage', 'webhooks'],
+                'properties': {
+                    'status': {'type': 'string', 'enum': ['ok', 'degraded']},
+                    'manager': {'type': 'string',
+                                'enum': ['reachable', 'inactive', 'unreachable'],
+                                'description': 'inactive: it answers but is not active'},
+                    'manager_state': {'type': 'string', 'enum': [
+                        'active', 'inactive', 'unconfigured', 'finalized', 'transitioning',
+                        'unreachable']},
+                    'robots': {'type': 'integer'}, 'version': {'type': 'string'},
+                    'storage': _ref('Condition'),
+                    'webhooks': {'type': 'object', 'properties': {
+                        'pump': _ref('Condition'), 'worker': _ref('Condition'),
+                        'disabled_subscriptions': {'type': 'array',
+                                                   'items': {'type': 'string'}}}}}})})},
         '/api/v1/slos': {'get': _op('SLOs: SLI, error budget, burn rates, alerts', 'read', {
             '200': _json('status of every SLO', {'type': 'object'})}, tag='observability')},
         '/api/v1/kpis': {'get': _op('Fleet KPIs', 'read', {
             '200': _json('the KPIs', {'type': 'object'})}, tag='observability')},
         '/api/v1/webhooks/deliveries': {'get': _op('Webhook deliveries (dead letters with '
                                                    'status=dead)', 'read', {
-            '200': _json('a page of deliveries', _page_of('Delivery')),
+            '200': {**_json('a page of deliveries', _page_of('Delivery')), 'links': {
+                'RetryDelivery': {'operationId': 'retryDelivery', 'parameters': {
+                    'delivery_id': '$response.body#/items/0/id'}}}},
             '400': _error('bad query parameter')}, [
             LIMIT, OFFSET, _q('status', {'type': 'string',
                                          'enum': ['pending', 'delivered', 'dead']}, 'filter'),
-            _q('subscription', {'type': 'string'}, 'filter')], tag='webhooks')},
+            _q('subscription', _text(64), 'filter')], tag='webhooks')},
         '/api/v1/webhooks/deliveries/{delivery_id}/retry': {'post': _op(
             'Retry a dead-lettered delivery', 'admin', {
                 '202': _json('queued again', _ref('Delivery')),
                 '404': _error('no such delivery'), '409': _error('not dead')},
-            [_p('delivery_id', 'delivery id')], tag='webhooks')},
+            [_p('delivery_id', 'delivery id')], tag='webhooks', operation_id='retryDelivery')},
+        '/api/v1/webhooks/subscriptions': {'get': _op(
+            'Webhook subscriptions and their state', 'read', {
+                '200': {**_json('every subscription', {
+                    'type': 'object', 'required': ['items', 'total'],
+                    'properties': {'items': {'type': 'array', 'items': _ref('Subscription')},
+                                   'total': {'type': 'integer', 'minimum': 0}}}),
+                    'links': {'EnableSubscription': {
+                        'operationId': 'enableSubscription',
+                        'parameters': {'name': '$response.body#/items/0/name'}}}}},
+            tag='webhooks')},
+        '/api/v1/webhooks/subscriptions/{name}/enable': {'post': _op(
+            'Enable a subscription its receiver disabled (HTTP 410)', 'admin', {
+                '200': _json('enabled', _ref('Subscription')),
+                '404': _error('no such subscription'), '409': _error('not disabled')},
+            [_p('name', 'subscription name')], tag='webhooks',
+            operation_id='enableSubscription')},
     }
 
 
@@ -308,7 +402,9 @@ def _robot_paths() -> dict[str, Any]:
                                    'items': {'type': 'array',
                                              'items': _ref('TelemetrySample')}}}),
                 '400': _error('bad range or step (error.field names it)'),
-                '404': _error('unknown robot')}, [
+                '404': _error('unknown robot'),
+                '422': _error('the range is wider than 7 days, or ends before the manager\'s '
+                              'retention starts (error.field names it)')}, [
                 ROBOT_ID, _q('since', {'type': 'string', 'format': 'date-time'}, 'from'),
                 _q('until', {'type': 'string', 'format': 'date-time'}, 'to (span <= 7 days)'),
                 _q('step', {'type': 'number', 'minimum': 0, 'maximum': 86400},
@@ -326,8 +422,8 @@ def _event_paths() -> dict[str, Any]:
                                'last_id': {'type': 'integer'},
                                'next_after': {'type': 'integer'}}}),
             '400': _error('bad query parameter')}, [
-            _q('after', {'type': 'integer', 'minimum': 0}, 'return events with id > after'),
-            LIMIT, KIND, _q('robot_id', {'type': 'string'}, 'filter')])},
+            _q('after', AFTER, 'return events with id > after'),
+            LIMIT, KIND, _q('robot_id', _text(256), 'filter')])},
         '/api/v1/events/stream': {'get': _op(
             'Server-Sent Events from the event log; resumes after Last-Event-ID', 'read', {
                 '200': {'description': 'text/event-stream: one SSE event per log entry; '
@@ -341,8 +437,9 @@ def _event_paths() -> dict[str, Any]:
                                            'retry': {'type': 'string'}}}}}},
                 '400': _error('bad cursor or kind pattern')}, [
                 {'name': 'Last-Event-ID', 'in': 'header', 'required': False,
-                 'schema': {'type': 'string'}, 'description': 'resume after this id'},
-                _q('after', {'type': 'integer', 'minimum': 0}, 'resume after this id'),
+                 'schema': {'type': 'string', 'pattern': '^[0-9]{1,18}$'},
+                 'description': 'resume after this id'},
+                _q('after', AFTER, 'resume after this id'),
                 KIND])},
     }
 
@@ -352,35 +449,40 @@ def _mission_paths() -> dict[str, Any]:
     return {
         '/api/v1/missions': {
             'post': _op('Submit a mission', 'missions:write', {
-                '201': _json('created', _ref('Mission')),
+                '201': {**_json('created', _ref('Mission')), 'links': MISSION_LINKS},
                 '200': _json('the original mission (same Idempotency-Key and body)',
                              _ref('Mission')),
                 '409': _error('Idempotency-Key reused with a different body'), **BAD},
                 [{'name': 'Idempotency-Key', 'in': 'header', 'required': False,
-                  'schema': {'type': 'string', 'maxLength': 256}}],
+                  'schema': {'type': 'string', 'maxLength': 256, 'pattern': '^[ -~]*$'},
+                  'description': 'printable ASCII; scoped to the API key: another key\'s '
+                                 'equal Idempotency-Key never returns this mission'}],
                 _body('MissionSubmission')),
             'get': _op('List missions, newest first', 'read', {
                 '200': _json('a page of missions', _page_of('Mission')),
                 '400': _error('bad query parameter')}, [
                 LIMIT, OFFSET, _q('state', {'type': 'string', 'enum': [
                     'queued', 'assigned', 'active', 'succeeded', 'failed', 'canceled']},
-                    'filter'), _q('robot_id', {'type': 'string'}, 'filter'), SINCE, UNTIL])},
+                    'filter'), _q('robot_id', _text(256), 'filter'), SINCE, UNTIL])},
         '/api/v1/missions/{mission_id}': {'get': _op('One mission', 'read', {
             '200': _json('the mission', _ref('Mission')), '404': _error('unknown mission')},
-            [MISSION_ID])},
+            [MISSION_ID], operation_id='getMission')},
         '/api/v1/missions/{mission_id}/events': {'get': _op(
             'The mission\'s timeline', 'read', {
                 '200': _json('its events in order', {
                     'type': 'object', 'required': ['items', 'total'],
                     'properties': {'items': {'type': 'array', 'items': _ref('Event')},
                                    'total': {'type': 'integer'}}}),
-                '404': _error('unknown mission')}, [MISSION_ID])},
+                '404': _error('unknown mission')}, [MISSION_ID],
+            operation_id='getMissionEvents')},
         '/api/v1/missions/{mission_id}/cancel': {'post': _op('Cancel a mission',
                                                              'missions:write', {
             '200': _json('the canceled mission', _ref('Mission')),
             '404': _error('unknown mission'), '409': _error('already finished'), **BAD},
             [MISSION_ID], {'required': False, 'content': {'application/json': {'schema': {
-                'type': 'object', 'properties': {'reason': {'type': 'string'}}}}}})},
+                'type': 'object', 'additionalProperties': False,
+                'properties': {'reason': _text(MAX_COMMAND_REASON)}}}}},
+            operation_id='cancelMission')},
     }
 
 
@@ -392,8 +494,8 @@ def _incident_paths() -> dict[str, Any]:
             '400': _error('bad query parameter')}, [
             LIMIT, OFFSET, _q('state', {'type': 'string', 'enum': [
                 'triggered', 'acknowledged', 'resolved']}, 'filter'),
-            _q('robot_id', {'type': 'string'}, 'filter'),
-            _q('type', {'type': 'string'}, 'filter'), SINCE, UNTIL], tag='incidents')},
+            _q('robot_id', _text(256), 'filter'),
+            _q('type', _text(256), 'filter'), SINCE, UNTIL], tag='incidents')},
         '/api/v1/incidents/{incident_id}': {'get': _op(
             'One incident with context, runbook and timeline', 'read', {
                 '200': _json('the incident', _ref('Incident')),

@@ -3,18 +3,26 @@ feeds the webhook outbox and the metrics.
 
 It wakes on live events and otherwise polls; what it reads comes from the log itself
 (``get_events``), so a missed live message or a bridge restart never loses an event.
+
+It never stops on its own: while the manager does not answer, or the bridge's store cannot
+take the batch (a full disk, a damaged file), it backs off (up to ``max_backoff_s``) and tries
+again, and says so in :attr:`BridgeHealth.pump` (shown by ``/health`` and ``/metrics``) until a
+batch goes through. The cursor moves only with a stored batch, so nothing is lost meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+import time
 from typing import Any
 
 from fleet_web import convert
 from fleet_web.api_errors import Unavailable
 from fleet_web.metrics import Metrics
 from fleet_web.ros_bridge import FleetBackend
+from fleet_web.status import BridgeHealth, storage_reason
 from fleet_web.webhooks import Outbox
 
 LOG = logging.getLogger('fleet_web.pump')
@@ -24,12 +32,15 @@ class EventPump:
     """Move events from the manager's log into the outbox, batch by batch."""
 
     def __init__(self, backend: FleetBackend, outbox: Outbox, metrics: Metrics,
-                 batch: int = 500, poll_s: float = 1.0) -> None:
+                 batch: int = 500, poll_s: float = 1.0, max_backoff_s: float = 10.0,
+                 health: BridgeHealth | None = None) -> None:
         self._backend = backend
         self._outbox = outbox
         self._metrics = metrics
         self._batch = batch
         self._poll_s = poll_s
+        self._max_backoff_s = max_backoff_s
+        self.health = health or BridgeHealth()
         self.caught_up = asyncio.Event()
         self._stopping = False
 
@@ -38,23 +49,42 @@ class EventPump:
         3.11, where ``asyncio.wait_for`` can swallow a cancellation that races a result."""
         self._stopping = True
 
+    async def _guarded_step(self) -> bool | None:
+        """One step; None when it failed (logged, and the health updated)."""
+        try:
+            progressed = await self.step()
+        except Unavailable:
+            return None  # the manager is away: /health says so on its own
+        except (sqlite3.Error, OSError) as exc:
+            reason = f'cannot store events: {storage_reason(exc)}'
+            self.health.pump.fail(reason, time.time())
+            self.health.storage.fail(storage_reason(exc), time.time())
+            return None
+        except ValueError as exc:  # a malformed event from the manager
+            self.health.pump.fail(f'cannot ingest a batch: {exc}', time.time())
+            return None
+        self.health.pump.ok()
+        if progressed:  # a batch was written: the store takes writes again
+            self.health.storage.ok()
+        return progressed
+
     async def run(self) -> None:
-        """Run until :meth:`stop` (or cancelled)."""
+        """Run until :meth:`stop` (or cancelled); never ends on an error."""
         feed = self._backend.subscribe()
         backoff = self._poll_s
         try:
             while not self._stopping:
-                try:
-                    progressed = await self.step()
-                    backoff = self._poll_s
-                except Unavailable:
-                    progressed = False
-                    backoff = min(backoff * 2, 10.0)
+                progressed = await self._guarded_step()
+                if progressed is None:  # failed: wait, whatever arrives meanwhile
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self._max_backoff_s)
+                    continue
+                backoff = self._poll_s
                 if progressed:
                     continue
                 self.caught_up.set()
                 try:
-                    await asyncio.wait_for(feed.queue.get(), backoff)
+                    await asyncio.wait_for(feed.queue.get(), self._poll_s)
                 except asyncio.TimeoutError:
                     pass
                 while not feed.queue.empty():  # one fetch serves every queued wake-up

@@ -62,6 +62,17 @@ class RateLimiter:
         self._evict(now)
         return result
 
+    def peek(self, key: str, now: float) -> tuple[bool, float]:
+        """Return what :meth:`check` would answer, without taking a token."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return True, 0.0
+        tokens, last = bucket
+        tokens = min(self.burst, tokens + max(0.0, now - last) * self.rate_per_s)
+        if tokens >= 1.0:
+            return True, 0.0
+        return False, (1.0 - tokens) / self.rate_per_s
+
     def _evict(self, now: float) -> None:
         buckets = self._buckets
         while buckets:
@@ -73,14 +84,17 @@ class RateLimiter:
             buckets.popitem(last=False)
 
     @classmethod
-    def from_config(cls, section: Any, *, file: str, max_buckets: int = 10_000) -> RateLimiter:
-        """Build from the ``rate_limit: {per_second, burst}`` section (None: the defaults,
-        10/s and a burst of 20). Raises :class:`~fleet_common.config.ConfigError` naming the
-        file and key."""
+    def from_config(cls, section: Any, *, file: str, max_buckets: int = 10_000,
+                    section_name: str = 'rate_limit', per_second: float = DEFAULT_PER_SECOND,
+                    burst: float = DEFAULT_BURST) -> RateLimiter:
+        """Build from a ``{per_second, burst}`` section (None: the defaults given, 10/s and a
+        burst of 20 unless told otherwise). ``section_name`` names the section in errors
+        (``rate_limit``, ``auth_failures``). Raises
+        :class:`~fleet_common.config.ConfigError` naming the file and key."""
+        name = section_name
         r = ConfigReader(file)
-        section = r.mapping(section, 'rate_limit')
-        r.unknown_keys(section, ('per_second', 'burst'), 'rate_limit')
-        per_second = r.number(section.get('per_second', DEFAULT_PER_SECOND),
-                              'rate_limit.per_second', above=0)
-        burst = r.number(section.get('burst', DEFAULT_BURST), 'rate_limit.burst', minimum=1)
-        return cls(per_second, burst, max_buckets=max_buckets)
+        section = r.mapping(section, name)
+        r.unknown_keys(section, ('per_second', 'burst'), name)
+        rate = r.number(section.get('per_second', per_second), f'{name}.per_second', above=0)
+        size = r.number(section.get('burst', burst), f'{name}.burst', minimum=1)
+        return cls(rate, size, max_buckets=max_buckets)

@@ -18,14 +18,26 @@ from typing import Any, Protocol
 from fleet_msgs.msg import FleetEvent, FleetRobots
 from fleet_msgs.srv import CancelMission, GetEvents, GetIncident, GetMission, GetReport
 from fleet_msgs.srv import GetTelemetry, IncidentAction, ListIncidents, ListMissions, ListRobots
-from fleet_msgs.srv import JsonCall, SendRobotCommand, SetRobotService, SubmitMission
+from fleet_msgs.srv import JsonCall, LogBridgeEvent, SendRobotCommand, SetRobotService
+from fleet_msgs.srv import SubmitMission
+from lifecycle_msgs.msg import State as LifecycleState
+from lifecycle_msgs.srv import GetState
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from fleet_web import convert
-from fleet_web.api_errors import ConflictError, NotFoundError, Unavailable, Unprocessable
+from fleet_web.api_errors import ConflictError, NotActive, NotFoundError, Unavailable
+from fleet_web.api_errors import Unprocessable
 
 NOT_FOUND, NOT_ACTIVE, INVALID, CONFLICT = 1, 2, 3, 4
+
+LIFECYCLE_LABELS = {
+    LifecycleState.PRIMARY_STATE_UNCONFIGURED: 'unconfigured',
+    LifecycleState.PRIMARY_STATE_INACTIVE: 'inactive',
+    LifecycleState.PRIMARY_STATE_ACTIVE: 'active',
+    LifecycleState.PRIMARY_STATE_FINALIZED: 'finalized',
+}
+"""Lifecycle primary states by id -> the label ``/health`` reports."""
 
 
 class EventFeed:
@@ -58,6 +70,15 @@ class FleetBackend(Protocol):
     async def set_robot_service(self, robot_id: str, in_service: bool, reassign_active: bool,
                                 reason: str) -> dict[str, Any]: ...
 
+    async def manager_state(self) -> str:
+        """The manager's lifecycle state from its ``get_state`` service (``unreachable`` when
+        the service is not there or does not answer in time)."""
+        try:
+            resp = await self._call(self._srv['get_state'], GetState.Request())
+        except Unavailable:
+            return 'unreachable'
+        return LIFECYCLE_LABELS.get(resp.current_state.id, 'transitioning')
+
     async def robot_command(self, robot_id: str, command: str, args: dict[str, Any],
                             who: str, reason: str) -> int: ...
 
@@ -77,6 +98,15 @@ class FleetBackend(Protocol):
 
     async def json_call(self, service: str, action: str, body: dict[str, Any],
                         who: str = '', reason: str = '') -> dict[str, Any]: ...
+    async def manager_state(self) -> str:
+        """Return the manager's lifecycle state: ``active``, ``inactive``, ``unconfigured``,
+        ``finalized``, ``transitioning``, or ``unreachable`` when it does not answer."""
+        ...
+
+    async def log_bridge_event(self, kind: str, payload: dict[str, Any]) -> int:
+        """Log a fact of the bridge's own (a ``webhook.*`` kind) in the manager's event log;
+        return its id."""
+        ...
 
     def subscribe(self) -> EventFeed: ...
 
@@ -87,7 +117,8 @@ class RosFleetBackend(Node):
     """The bridge node: service clients to the manager and the live event subscription."""
 
     def __init__(self, manager_namespace: str = '', timeout: float = 5.0,
-                 robots_max_age: float = 3.0, **kwargs: Any) -> None:
+                 robots_max_age: float = 3.0, manager_node: str = 'fleet_manager',
+                 **kwargs: Any) -> None:
         super().__init__('fleet_web', **kwargs)
         self.robots_max_age = robots_max_age
         self._robots: list[dict[str, Any]] | None = None
@@ -116,12 +147,17 @@ class RosFleetBackend(Node):
             'telemetry': (GetTelemetry, 'get_telemetry'),
             'report': (GetReport, 'get_report'),
             'command': (SendRobotCommand, 'robot_command'),
+            'bridge_event': (LogBridgeEvent, 'log_bridge_event'),
             'desired_state': (JsonCall, 'desired_state'),
             'rollouts': (JsonCall, 'rollouts'),
             'audit': (JsonCall, 'audit'),
         }
         self._srv = {key: self.create_client(srv_type, f'{prefix}/{name}', qos_profile=deep)
                      for key, (srv_type, name) in services.items()}
+        self.declare_parameter('manager_node', manager_node)
+        node_name = self.get_parameter('manager_node').value
+        self._srv['get_state'] = self.create_client(
+            GetState, f'{ns}/{node_name}/get_state' if ns else f'/{node_name}/get_state')
         self.create_subscription(FleetRobots, f'{prefix}/robots', self._on_robots, QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
             durability=DurabilityPolicy.TRANSIENT_LOCAL))
@@ -206,7 +242,7 @@ class RosFleetBackend(Node):
             if code == NOT_FOUND:
                 raise NotFoundError(message)
             if code == NOT_ACTIVE:
-                raise Unavailable(message)
+                raise NotActive(message)
             if code == CONFLICT:
                 raise ConflictError(message, getattr(resp, 'error_field', None) or None)
             raise Unprocessable(message, getattr(resp, 'error_field', None) or None)
@@ -294,6 +330,15 @@ class RosFleetBackend(Node):
         except ValueError:
             raise Unavailable(f'the manager sent a malformed {name} report') from None
 
+    async def manager_state(self) -> str:
+        """The manager's lifecycle state from its ``get_state`` service (``unreachable`` when
+        the service is not there or does not answer in time)."""
+        try:
+            resp = await self._call(self._srv['get_state'], GetState.Request())
+        except Unavailable:
+            return 'unreachable'
+        return LIFECYCLE_LABELS.get(resp.current_state.id, 'transitioning')
+
     async def robot_command(self, robot_id: str, command: str, args: dict[str, Any],
                             who: str, reason: str) -> int:
         """Send an operator command through the manager (which validates and logs it);
@@ -314,3 +359,8 @@ class RosFleetBackend(Node):
         except ValueError:
             raise Unavailable(f'the manager sent a malformed {service} answer') from None
         return result if isinstance(result, dict) else {'result': result}
+
+    async def log_bridge_event(self, kind: str, payload: dict[str, Any]) -> int:
+        resp = await self._call(self._srv['bridge_event'], LogBridgeEvent.Request(
+            kind=kind, payload_json=json.dumps(payload)))
+        return int(resp.event_id)

@@ -35,6 +35,8 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ('GET', f'{API}/kpis', reports.kpis),
     ('GET', f'{API}/webhooks/deliveries', deliveries.list_deliveries),
     ('POST', f'{API}/webhooks/deliveries/{{delivery_id}}/retry', deliveries.retry_delivery),
+    ('GET', f'{API}/webhooks/subscriptions', deliveries.list_subscriptions),
+    ('POST', f'{API}/webhooks/subscriptions/{{name}}/enable', deliveries.enable_subscription),
     ('GET', '/metrics', health.metrics),
     ('POST', f'{API}/config/diff', desired.diff),
     ('POST', f'{API}/config/apply', desired.apply),

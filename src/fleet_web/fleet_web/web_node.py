@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 
 import rclpy
 
 from fleet_common.paths import config_file
-from fleet_web.app import BridgeServices, WebConfig, create_app, load_services
+from fleet_web.app import BridgeServices, create_app, load_services
+from fleet_web.settings import web_config
 from fleet_web.errors import ConfigError
 from fleet_web.ros_bridge import RosFleetBackend
 from fleet_web.runtime import Spinner, init_ros, serve, stop_on_signals
@@ -46,7 +46,7 @@ async def _run(args: argparse.Namespace, node: RosFleetBackend,
     node.attach(loop)
     stop = asyncio.Event()
     stop_on_signals(loop, stop)
-    app = create_app(WebConfig(host=args.host, port=args.port), node, services)
+    app = create_app(web_config(services, host=args.host, port=args.port), node, services)
     await serve(app, args.host, args.port, stop,
                 lambda: print(f'fleet_web: serving http://{args.host}:{args.port}/', flush=True))
 

@@ -1,61 +1,48 @@
-"""Webhooks: subscriptions, payload formats, signing, backoff, the outbox and its worker.
+"""Webhooks: subscriptions, payload formats, the outbox and the configuration.
 
 Flow: the bridge reads the manager's event log from :meth:`Outbox.cursor` and hands each batch
 to :meth:`Outbox.ingest`, which matches the events to the subscriptions and enqueues one
 delivery per (subscription, event) together with the new cursor, in one transaction (see
-:mod:`fleet_web.store`). :class:`DeliveryWorker` posts the deliveries: at least once, in event
-order per subscription, one in flight per subscription, subscriptions in parallel, with
-exponential backoff and full jitter between attempts and a dead letter after
-``max_attempts``. Everything is in SQLite, so deliveries survive a restart or a SIGKILL.
+:mod:`fleet_web.store`). :class:`fleet_web.delivery.DeliveryWorker` posts the deliveries: at
+least once, in event order per queue (a subscription's destination; each mission callback
+origin has its own), one in flight per queue, queues in parallel, on a retry schedule
+(:mod:`fleet_web.retry`) with a dead letter at its end. Everything is in SQLite, so
+deliveries survive a restart or a SIGKILL.
 
-Each request carries::
+Requests follow Standard Webhooks 1.0 (:mod:`fleet_web.signing`)::
 
     Content-Type: application/json
+    webhook-id: <subscription>_<event id>    (stable across retries and restarts)
+    webhook-timestamp: <unix seconds>
+    webhook-signature: v1,<base64> ...       (one per secret of the subscription)
     X-Fleet-Event-Id: <event id>
-    X-Fleet-Delivery: <delivery id>          (stable across retries and restarts)
     X-Fleet-Attempt: <1-based attempt number>
-    X-Fleet-Timestamp: <unix seconds>
-    X-Fleet-Signature: sha256=<hex HMAC-SHA256 of f'{timestamp}.{body}' keyed by the secret>
 
-(the signature only when the subscription has a secret). Receivers check it with
-:func:`verify_signature` and de-duplicate by ``X-Fleet-Delivery`` or ``X-Fleet-Event-Id``.
-
-This module never logs secrets or webhook URLs (a Slack URL is itself a credential).
+Destinations are checked by :mod:`fleet_web.egress` (no loopback, private or metadata
+addresses unless allowed). This module never logs secrets or webhook URLs (a Slack URL is
+itself a credential).
 """
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import enum
-import hashlib
-import hmac
 import json
-import logging
 import os
 import pathlib
-import random
 import re
-import sqlite3
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
-import aiohttp
-
 from fleet_common.config import ConfigReader, read_yaml
 from fleet_common.events import PatternError, check_pattern, kind_matches
-from fleet_web.store import Delivery, Store
+from fleet_web import signing
+from fleet_web.egress import origin
+from fleet_web.retry import SCHEDULE_KEYS, RetryPolicy, policy_from_config
+from fleet_web.store import Store
 
-log = logging.getLogger(__name__)
-
-SIGNATURE_HEADER = 'X-Fleet-Signature'
-TIMESTAMP_HEADER = 'X-Fleet-Timestamp'
 EVENT_ID_HEADER = 'X-Fleet-Event-Id'
-DELIVERY_HEADER = 'X-Fleet-Delivery'
 ATTEMPT_HEADER = 'X-Fleet-Attempt'
-USER_AGENT = 'fleet_web-webhooks/0.1'
+USER_AGENT = 'fleet_web-webhooks/0.2'
 
 Clock = Callable[[], float]
 """Returns the current time as Unix seconds (``time.time`` in production)."""
@@ -72,27 +59,57 @@ class Subscription:
     ``*.opened``, ``*``); an empty tuple matches nothing. When ``client_ref`` is set, only
     events whose ``payload['client_ref']`` equals it match (in practice: that client's
     mission events).
+    ``secrets`` are ``whsec_`` secrets; each request carries one signature per secret.
     ``options`` holds format-specific settings (``routing_key`` for PagerDuty). ``url``,
-    ``secret`` and ``options`` are left out of ``repr`` because they may be credentials.
+    ``secrets`` and ``options`` are left out of ``repr`` because they may be credentials.
     Times are in seconds.
     """
 
     name: str
     url: str = field(repr=False)
     events: tuple[str, ...] = ('*',)
-    secret: str = field(default='', repr=False)
+    secrets: tuple[str, ...] = field(default=(), repr=False)
     format: str = 'json'
-    max_attempts: int = 8
-    backoff_base_s: float = 1.0
-    backoff_max_s: float = 300.0
+    retry: RetryPolicy = RetryPolicy()
     timeout_s: float = 10.0
     client_ref: str | None = None
     options: Mapping[str, str] = field(default_factory=dict, repr=False, hash=False)
     url_from_payload: str | None = None
     """When set, each event is POSTed to the http(s) URL in this payload key instead of
-    ``url`` (the mission callback pattern); events without one do not match."""
+    ``url`` (the mission callback pattern); events without one do not match, and each
+    destination origin is a queue of its own."""
     payload_states: tuple[str, ...] = ()
     """When set, only events whose ``payload['state']`` is one of these match."""
+
+    @property
+    def max_attempts(self) -> int:
+        """Attempts before the dead letter."""
+        return self.retry.max_attempts
+
+    @property
+    def keys(self) -> tuple[bytes, ...]:
+        """The signing keys (the bytes of each secret)."""
+        return tuple(signing.secret_key(secret) for secret in self.secrets)
+
+    def target(self, event: Mapping[str, Any]) -> str | None:
+        """Return the URL this event goes to, or None when it has none."""
+        if self.url_from_payload is None:
+            return self.url
+        payload = event.get('payload')
+        url = payload.get(self.url_from_payload) if isinstance(payload, Mapping) else None
+        if not isinstance(url, str) or not url.startswith(('http://', 'https://')):
+            return None
+        return url
+
+    def destination(self, event: Mapping[str, Any]) -> str | None:
+        """Return the origin (``scheme://host:port``) naming the event's queue, or None."""
+        url = self.target(event)
+        if url is None:
+            return None
+        try:
+            return origin(url)
+        except ValueError:
+            return None
 
     def matches(self, event: Mapping[str, Any]) -> bool:
         """Return True when the event's kind matches a pattern and the payload filters."""
@@ -100,19 +117,15 @@ class Subscription:
         if not any(kind_matches(pattern, kind) for pattern in self.events):
             return False
         payload = event.get('payload')
-        if self.url_from_payload is not None:
-            url = payload.get(self.url_from_payload) if isinstance(payload, Mapping) else None
-            if not isinstance(url, str) or not url.startswith(('http://', 'https://')):
-                return False
+        if self.url_from_payload is not None and self.destination(event) is None:
+            return False
         if self.payload_states and (not isinstance(payload, Mapping)
                                     or payload.get('state') not in self.payload_states):
             return False
         if self.client_ref is not None:
-            payload = event.get('payload')
             if not isinstance(payload, Mapping) or payload.get('client_ref') != self.client_ref:
                 return False
         return True
-
 
 # -- formats ---------------------------------------------------------------------------------
 
@@ -338,70 +351,26 @@ for _fmt in (JsonFormat(), SlackFormat(), PagerDutyFormat()):
     register_format(_fmt)
 
 
-# -- signing ---------------------------------------------------------------------------------
+# -- request headers -------------------------------------------------------------------------
 
-def sign(secret: str, timestamp: int | str, body: bytes | str) -> str:
-    """Return ``sha256=<hex HMAC-SHA256 of f'{timestamp}.{body}'>`` keyed by ``secret``."""
-    raw = body.encode('utf-8') if isinstance(body, str) else body
-    message = f'{timestamp}.'.encode('ascii') + raw
-    digest = hmac.new(secret.encode('utf-8'), message, hashlib.sha256).hexdigest()
-    return f'sha256={digest}'
+def message_id(subscription: str, event_id: int) -> str:
+    """Return the ``webhook-id`` of an event's delivery to a subscription (the same on every
+    attempt and after restarts)."""
+    return f'{subscription}_{event_id}'
 
 
-def verify_signature(secret: str, timestamp: int | str | None, body: bytes | str,
-                     header: str | None, now: float, tolerance_s: float = 300) -> bool:
-    """Check a delivery's ``X-Fleet-Signature`` header (for receivers).
-
-    ``timestamp`` is the ``X-Fleet-Timestamp`` header, ``body`` the raw request body and
-    ``now`` the receiver's Unix time. True only when the secret is not empty, the timestamp
-    is an integer within ``tolerance_s`` seconds of ``now`` (replay protection) and the
-    signature matches (compared in constant time).
-    """
-    if not secret or header is None or timestamp is None:
-        return False
-    try:
-        ts = int(str(timestamp).strip())
-    except ValueError:
-        return False
-    if abs(now - ts) > tolerance_s:
-        return False
-    expected = sign(secret, ts, body).encode('ascii')
-    return hmac.compare_digest(expected, header.strip().encode('utf-8', 'replace'))
-
-
-def delivery_headers(subscription: Subscription, body: bytes, event_id: int,
-                     delivery_id: int, attempt: int, now: float) -> dict[str, str]:
-    """Return the request headers of one attempt (signed when the subscription has a secret)."""
-    timestamp = int(now)
-    headers = {
+def delivery_headers(subscription: Subscription, body: bytes, event_id: int, attempt: int,
+                     now: float) -> dict[str, str]:
+    """Return the request headers of one attempt: Standard Webhooks' three (signed with every
+    secret of the subscription) and the event id and attempt number."""
+    return {
         'Content-Type': 'application/json',
         'User-Agent': USER_AGENT,
         EVENT_ID_HEADER: str(event_id),
-        DELIVERY_HEADER: str(delivery_id),
         ATTEMPT_HEADER: str(attempt),
-        TIMESTAMP_HEADER: str(timestamp),
+        **signing.headers(subscription.keys, message_id(subscription.name, event_id),
+                          int(now), body),
     }
-    if subscription.secret:
-        headers[SIGNATURE_HEADER] = sign(subscription.secret, timestamp, body)
-    return headers
-
-
-# -- backoff ---------------------------------------------------------------------------------
-
-def backoff_delay(attempt: int, base_s: float, max_s: float,
-                  rng: random.Random | None = None) -> float:
-    """Return the delay in seconds before the retry that follows failed attempt ``attempt``.
-
-    Exponential backoff with full jitter:
-    ``random.uniform(0, min(max_s, base_s * 2 ** (attempt - 1)))``, so the ceiling doubles
-    per failure (base, 2*base, 4*base, ...) up to ``max_s`` and the delay is spread evenly
-    below it, which keeps many failing subscriptions from retrying in lockstep. ``rng`` is
-    injectable for deterministic tests (default: the ``random`` module's generator).
-    """
-    if attempt < 1:
-        raise ValueError('attempt is 1-based')
-    ceiling = min(max_s, base_s * 2.0 ** min(attempt - 1, 1000))
-    return (rng or random).uniform(0.0, ceiling)
 
 
 # -- the outbox ------------------------------------------------------------------------------
@@ -410,7 +379,8 @@ class Outbox:
     """Turns batches of manager events into webhook deliveries.
 
     ``on_enqueued`` is called after a batch added deliveries (pass
-    :meth:`DeliveryWorker.notify` to wake the worker).
+    :meth:`fleet_web.delivery.DeliveryWorker.notify` to wake the worker). Subscriptions the
+    store lists as disabled (their receiver answered 410 Gone) get no new deliveries.
     """
 
     def __init__(self, store: Store, subscriptions: Iterable[Subscription], *,
@@ -435,8 +405,8 @@ class Outbox:
         Events at or below the cursor are skipped (already ingested), the rest are taken in
         id order; the cursor moves to the highest id even when no subscription matched. On
         any error nothing is stored and the cursor stays, so the batch can be read again.
-        Raises ValueError for an event without an integer ``id``. Returns the number of
-        deliveries enqueued.
+        Raises ValueError for an event without an integer ``id``, sqlite3.Error when the
+        store cannot take the batch. Returns the number of deliveries enqueued.
         """
         batch = list(events)
         for event in batch:
@@ -447,232 +417,21 @@ class Outbox:
         fresh = sorted((e for e in batch if e['id'] > cursor), key=lambda e: e['id'])
         if not fresh:
             return 0
-        entries = [(sub.name, event) for event in fresh for sub in self.match(event)]
+        disabled = self._store.disabled_subscriptions()
+        entries = [(sub.name, event, sub.destination(event) or '') for event in fresh
+                   for sub in self.match(event) if sub.name not in disabled]
         inserted = self._store.enqueue(entries, cursor=fresh[-1]['id'], now=self._clock())
         if inserted and self._on_enqueued is not None:
             self._on_enqueued()
         return inserted
 
 
-# -- the worker ------------------------------------------------------------------------------
-
-class DeliveryOutcome(str, enum.Enum):
-    """What one delivery attempt led to (the ``outcome`` label of the metrics)."""
-
-    DELIVERED = 'delivered'
-    """The receiver answered 2xx."""
-
-    RETRY = 'retry'
-    """The attempt failed (non-2xx, timeout, connection error); a retry is scheduled."""
-
-    DEAD = 'dead'
-    """The attempt failed and was the last allowed (or the event cannot be rendered): the
-    delivery is dead-lettered."""
-
-
-OutcomeCallback = Callable[[str, DeliveryOutcome, float], None]
-"""Called as ``(subscription name, outcome, attempt duration in seconds)``; must not raise."""
-
-
-class DeliveryWorker:
-    """Posts pending deliveries from the store (asyncio).
-
-    Loop: take each configured subscription's due head (see :meth:`Store.claim_due`) unless
-    that subscription already has a delivery in flight, post each in its own task, and sleep
-    until the next delivery is due, :meth:`notify` is called, or ``poll_interval_s`` passes.
-    An attempt: POST with the subscription's ``timeout_s``; 2xx -> delivered; any other status,
-    a timeout or a connection error -> retry after :func:`backoff_delay`, or dead letter
-    when it was attempt ``max_attempts``. A delivery interrupted by :meth:`stop` or a crash is
-    attempted again later (at-least-once).
-
-    Metrics: ``outcomes[(subscription, outcome value)]`` counts attempts by outcome;
-    ``on_outcome`` (optional) is called for each, e.g. to feed a prometheus Counter.
-    ``clock`` gives Unix seconds (due times, signature timestamps); ``rng`` the jitter.
-    """
-
-    def __init__(self, store: Store, subscriptions: Iterable[Subscription],
-                 session: aiohttp.ClientSession, *, clock: Clock = time.time,
-                 rng: random.Random | None = None, poll_interval_s: float = 5.0,
-                 stop_timeout_s: float = 5.0,
-                 on_outcome: OutcomeCallback | None = None) -> None:
-        self._store = store
-        self._subscriptions = {sub.name: sub for sub in subscriptions}
-        self._session = session
-        self._clock = clock
-        self._rng = rng or random.Random()
-        self._poll_interval_s = poll_interval_s
-        self._stop_timeout_s = stop_timeout_s
-        self._on_outcome = on_outcome
-        self.outcomes: collections.Counter[tuple[str, str]] = collections.Counter()
-        self._wake = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._in_flight: dict[str, asyncio.Task[None]] = {}
-        self._stopping = False
-
-    @property
-    def running(self) -> bool:
-        """True between :meth:`start` and :meth:`stop` (while the loop task lives)."""
-        return self._task is not None and not self._task.done()
-
-    @property
-    def in_flight(self) -> frozenset[str]:
-        """Names of the subscriptions with a delivery being attempted now."""
-        return frozenset(self._in_flight)
-
-    async def start(self) -> None:
-        """Start the loop task on the running event loop (no-op when already running)."""
-        if self.running:
-            return
-        self._loop = asyncio.get_running_loop()
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name='webhook-delivery-loop')
-
-    async def stop(self) -> None:
-        """Cancel the loop and the deliveries in flight and wait for them (bounded by
-        ``stop_timeout_s``). Interrupted deliveries stay pending."""
-        self._stopping = True
-        tasks = [task for task in (self._task, *self._in_flight.values()) if task is not None]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            try:
-                await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True),
-                                       timeout=self._stop_timeout_s)
-            except asyncio.TimeoutError:
-                log.warning('webhook worker: tasks still running %.1f s after cancel',
-                            self._stop_timeout_s)
-        self._task = None
-        self._in_flight.clear()
-
-    def notify(self) -> None:
-        """Wake the loop now (new deliveries were enqueued). Safe from any thread."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._wake.set()
-        else:
-            try:
-                loop.call_soon_threadsafe(self._wake.set)
-            except RuntimeError:  # the loop closed meanwhile: nothing to wake
-                pass
-
-    async def _run(self) -> None:
-        names = self._subscriptions.keys()
-        while not self._stopping:
-            self._wake.clear()
-            now = self._clock()
-            timeout = self._poll_interval_s
-            try:
-                for delivery in self._store.claim_due(
-                        now, subscriptions=names, exclude=self._in_flight.keys()):
-                    self._spawn(delivery)
-                next_due = self._store.next_due_at(
-                    subscriptions=names, exclude=self._in_flight.keys())
-            except sqlite3.Error:
-                log.exception('webhook worker: cannot read the outbox')
-                next_due = None
-            if next_due is not None:
-                timeout = min(timeout, max(next_due - now, 0.01))
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
-            # cancellation that arrives as the event is set, and stop() would hang.
-            try:
-                if hasattr(asyncio, 'timeout'):  # Python >= 3.11
-                    async with asyncio.timeout(timeout):
-                        await self._wake.wait()
-                else:  # Python 3.10 (ROS 2 Humble): its wait_for does not have that race
-                    await asyncio.wait_for(self._wake.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
-
-    def _spawn(self, delivery: Delivery) -> None:
-        name = delivery.subscription
-        task = asyncio.create_task(self._deliver(self._subscriptions[name], delivery),
-                                   name=f'webhook-delivery-{delivery.id}')
-        self._in_flight[name] = task
-        task.add_done_callback(lambda done: self._delivery_done(name, done))
-
-    def _delivery_done(self, name: str, task: asyncio.Task[None]) -> None:
-        if self._in_flight.get(name) is task:
-            del self._in_flight[name]
-        if not task.cancelled() and task.exception() is not None:
-            log.error('webhook worker: delivery task of %s failed', name,
-                      exc_info=task.exception())
-        self._wake.set()
-
-    def _record(self, name: str, outcome: DeliveryOutcome, started: float) -> None:
-        self.outcomes[(name, outcome.value)] += 1
-        if self._on_outcome is not None:
-            self._on_outcome(name, outcome, time.monotonic() - started)
-
-    async def _deliver(self, sub: Subscription, delivery: Delivery) -> None:
-        try:
-            await self._attempt(sub, delivery)
-        except sqlite3.Error:
-            # The result could not be stored: the delivery stays pending. Pause (still "in
-            # flight") so a broken database does not turn into a hot loop against the receiver.
-            log.exception('webhook worker: cannot record delivery %d of %s',
-                          delivery.id, sub.name)
-            await asyncio.sleep(self._poll_interval_s)
-
-    async def _attempt(self, sub: Subscription, delivery: Delivery) -> None:
-        started = time.monotonic()
-        attempt = delivery.attempts + 1
-        try:
-            rendered = get_format(sub.format).render(delivery.event, sub)
-            body = json.dumps(rendered, separators=(',', ':'), ensure_ascii=False).encode()
-        except (KeyError, TypeError, ValueError) as exc:
-            self._store.dead_letter(delivery.id, self._clock(),
-                                    f'cannot render as {sub.format}: {exc}')
-            self._record(sub.name, DeliveryOutcome.DEAD, started)
-            return
-        headers = delivery_headers(sub, body, delivery.event_id, delivery.id, attempt,
-                                   self._clock())
-        status: int | None = None
-        error: str | None = None
-        url = sub.url
-        if sub.url_from_payload is not None:
-            url = str(delivery.event.get('payload', {}).get(sub.url_from_payload) or sub.url)
-        try:
-            async with self._session.post(
-                    url, data=body, headers=headers, allow_redirects=False,
-                    timeout=aiohttp.ClientTimeout(total=sub.timeout_s)) as response:
-                status = response.status
-                if not 200 <= status < 300:
-                    text = (await response.content.read(300)).decode('utf-8', 'replace')
-                    error = f'HTTP {status}: {text}'.strip()
-        except asyncio.TimeoutError:
-            error = f'timed out after {sub.timeout_s:g} s'
-        except aiohttp.ClientError as exc:
-            error = f'{type(exc).__name__}: {exc}'.replace(url, '<url>')
-        now = self._clock()
-        if error is None:
-            self._store.mark_delivered(delivery.id, now, status)
-            self._record(sub.name, DeliveryOutcome.DELIVERED, started)
-        elif attempt >= sub.max_attempts:
-            self._store.dead_letter(delivery.id, now, error, status)
-            log.warning('webhook %s: delivery %d (event %d) dead after %d attempts: %s',
-                        sub.name, delivery.id, delivery.event_id, attempt, error)
-            self._record(sub.name, DeliveryOutcome.DEAD, started)
-        else:
-            delay = backoff_delay(attempt, sub.backoff_base_s, sub.backoff_max_s, self._rng)
-            self._store.schedule_retry(delivery.id, now, now + delay, error, status)
-            log.info('webhook %s: delivery %d attempt %d failed (%s); retry in %.1f s',
-                     sub.name, delivery.id, attempt, error, delay)
-            self._record(sub.name, DeliveryOutcome.RETRY, started)
-
-
 # -- configuration ---------------------------------------------------------------------------
 
 _NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
 _COMMON_KEYS = (
-    'name', 'url', 'events', 'secret', 'secret_env', 'format', 'max_attempts',
-    'backoff_base_s', 'backoff_max_s', 'timeout_s', 'client_ref',
+    'name', 'url', 'events', 'secret', 'secret_env', 'secrets', 'format', 'timeout_s',
+    'client_ref', *SCHEDULE_KEYS,
 )
 
 
@@ -706,6 +465,39 @@ def _secret_or_env(r: ConfigReader, item: Mapping[str, Any], key: str, where: st
             raise r.fail(f'{where}.{key}', 'must be a non-empty string')
         return value
     return None
+
+
+def read_secrets(r: ConfigReader, item: Mapping[str, Any], where: str,
+                 env: Mapping[str, str]) -> tuple[str, ...]:
+    """Return the signing secrets of a config entry: ``secret`` (one), ``secret_env`` (a
+    variable holding one or more, separated by spaces) or ``secrets`` (a list: several at
+    once, for rotation). Each must be a ``whsec_`` secret; ConfigError naming the key
+    (never echoing a secret)."""
+    given = [key for key in ('secret', 'secret_env', 'secrets') if key in item]
+    if len(given) > 1:
+        raise r.fail(f'{where}.{given[1]}', f'give one of secret, secret_env, secrets '
+                     f'(not {" and ".join(given)})')
+    if not given:
+        return ()
+    key = given[0]
+    if key == 'secrets':
+        raw = item['secrets']
+        if not isinstance(raw, list) or not raw:
+            raise r.fail(f'{where}.secrets', 'must be a non-empty list of whsec_ secrets')
+        values = [(f'{where}.secrets[{i}]', value) for i, value in enumerate(raw)]
+    else:
+        text = _secret_or_env(r, item, 'secret', where, env) or ''
+        values = [(f'{where}.{key}', value) for value in text.split()]
+    out: list[str] = []
+    for at, value in values:
+        if not isinstance(value, str):
+            raise r.fail(at, 'must be a whsec_ secret (a string)')
+        try:
+            signing.secret_key(value)
+        except ValueError as exc:
+            raise r.fail(at, str(exc)) from None
+        out.append(value)
+    return tuple(out)
 
 
 def _event_patterns(r: ConfigReader, item: Mapping[str, Any], where: str) -> list[str]:
@@ -752,14 +544,16 @@ def _subscription(r: ConfigReader, item: Any, where: str,
         raise r.fail(f'{where}.name', 'required: letters, digits, "_", "." or "-" (at most 64)')
     fmt = _subscription_format(r, item, where)
     url = item.get('url')
-    parsed = urllib.parse.urlsplit(url) if isinstance(url, str) else None
-    if parsed is None or parsed.scheme not in ('http', 'https') or not parsed.hostname:
-        raise r.fail(f'{where}.url', 'required: an http:// or https:// URL')
+    try:
+        origin(url if isinstance(url, str) else '')
+    except ValueError:
+        raise r.fail(f'{where}.url', 'required: an http:// or https:// URL') from None
     events = _event_patterns(r, item, where)
-    secret = _secret_or_env(r, item, 'secret', where, env) or ''
-    if fmt.requires_secret and not secret:
+    secrets = read_secrets(r, item, where, env)
+    if fmt.requires_secret and not secrets:
         raise r.fail(f'{where}.secret',
-                     f'format {fmt.name} needs a signing secret (secret_env or secret)')
+                     f'format {fmt.name} needs a signing secret (secret_env, secret or '
+                     f'secrets)')
     options: dict[str, str] = {}
     for option in fmt.option_keys:
         value = _secret_or_env(r, item, option, where, env)
@@ -772,15 +566,9 @@ def _subscription(r: ConfigReader, item: Any, where: str,
     client_ref = item.get('client_ref')
     if client_ref is not None and (not isinstance(client_ref, str) or not client_ref):
         raise r.fail(f'{where}.client_ref', 'must be a non-empty string')
-    base = r.number(item.get('backoff_base_s', 1.0), f'{where}.backoff_base_s', above=0)
-    maximum = r.number(item.get('backoff_max_s', 300.0), f'{where}.backoff_max_s', above=0)
-    if maximum < base:
-        raise r.fail(f'{where}.backoff_max_s', f'must be at least backoff_base_s ({base:g})')
     return Subscription(
-        name=name, url=url, events=tuple(events), secret=secret, format=fmt.name,
-        max_attempts=r.integer(item.get('max_attempts', 8), f'{where}.max_attempts',
-                               minimum=1),
-        backoff_base_s=base, backoff_max_s=maximum,
+        name=name, url=url, events=tuple(events), secrets=secrets, format=fmt.name,
+        retry=policy_from_config(r, item, where),
         timeout_s=r.number(item.get('timeout_s', 10.0), f'{where}.timeout_s', above=0),
         client_ref=client_ref, options=options,
     )

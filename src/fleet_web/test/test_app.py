@@ -17,6 +17,7 @@ from fleet_web.app import WebConfig, create_app, load_services
 from fleet_web.auth import hash_token
 from fleet_web.ros_bridge import EventFeed
 from fleet_web.routes import ROUTES
+from fleet_web.runtime import make_runner
 
 TOKENS = {'admin': 'admin-token', 'reader': 'read-token', 'ops': 'ops-token',
           'wms': 'wms-token'}
@@ -38,6 +39,9 @@ class FakeBackend:
         self.json_answers: dict[tuple[str, str], Any] = {}
         """(service, action) -> a result, a function of the body, or an error to raise."""
         self.json_requests: list[tuple[str, str, dict[str, Any], str, str]] = []
+        self.keys: dict[str, str] = {}  # idempotency key -> mission id, as the manager keeps
+        self.submitted: list[dict[str, Any]] = []
+        self.state = 'active'  # the manager's lifecycle state
 
     def append(self, kind: str, live: bool = True) -> dict[str, Any]:
         e = {'id': len(self.events) + 1, 'time': '2026-01-01T00:00:00.000Z', 'kind': kind,
@@ -63,14 +67,27 @@ class FakeBackend:
         out = [e for e in self.events if e['id'] > after and matches_any(kinds, e['kind'])]
         return out[:limit], len(self.events)
 
+    async def manager_state(self) -> str:
+        return self.state
+
+    async def get_report(self, name: str) -> dict[str, Any]:
+        return {}
+
     async def submit_mission(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        self.submitted.append(body)
         if body.get('pinned_robot') == 'ghost':
             raise Unprocessable('robot ghost is not in the fleet', 'pinned_robot')
+        key = body.get('idempotency_key')
+        if key and key in self.keys:
+            return self.missions[self.keys[key]], True
         m = {'id': f'm{len(self.missions) + 1}', 'state': 'queued', 'robot_id': None,
              'priority': body.get('priority', 0), 'waypoints': body['waypoints'],
-             'client_ref': None, 'attempts': 0, 'created_at': None, 'updated_at': None,
-             'failure_reason': None}
+             'client_ref': body.get('client_ref'), 'attempts': 0, 'created_at': None,
+             'updated_at': None, 'failure_reason': None,
+             'callback_url': body.get('callback_url')}
         self.missions[m['id']] = m
+        if key:
+            self.keys[key] = m['id']
         return m, False
 
     async def cancel_mission(self, mission_id: str, reason: str) -> dict[str, Any]:
@@ -111,6 +128,9 @@ class FakeBackend:
         if isinstance(answer, Exception):
             raise answer
         return answer(body) if callable(answer) else answer
+
+    async def log_bridge_event(self, kind: str, payload: dict[str, Any]) -> int:
+        return self.append(kind)['id']
 
     def subscribe(self) -> EventFeed:
         feed = EventFeed()
@@ -156,11 +176,12 @@ class Served:
 
 
 async def serve(web_yaml: pathlib.Path, tmp_path: pathlib.Path,
-                backend: FakeBackend | None = None) -> AsyncIterator[Served]:
+                backend: FakeBackend | None = None, state: pathlib.Path | None = None,
+                **config: Any) -> AsyncIterator[Served]:
     backend = backend or FakeBackend()
-    services = load_services(str(web_yaml), str(tmp_path / 'state.db'), env={})
-    app = create_app(WebConfig(max_body_bytes=4096), backend, services)
-    runner = web.AppRunner(app)
+    services = load_services(str(web_yaml), str(state or tmp_path / 'state.db'), env={})
+    app = create_app(WebConfig(**{'max_body_bytes': 4096, **config}), backend, services)
+    runner = make_runner(app)
     await runner.setup()
     site = web.TCPSite(runner, '127.0.0.1', 0)
     await site.start()
@@ -250,6 +271,8 @@ def test_public_routes_and_errors(web_yaml: pathlib.Path, tmp_path: pathlib.Path
             assert status == 413 and body['error']['code'] == 'payload_too_large'
             status, body, _ = await s.req('GET', '/api/v1/missions?since=2026-01-02T00:00:00Z'
                                           '&until=2026-01-01T00:00:00Z')
+            assert status == 200 and body['items'] == [] and body['total'] == 0  # empty range
+            status, body, _ = await s.req('GET', '/api/v1/missions?until=')
             assert status == 400 and body['error']['field'] == 'until'
             status, body, _ = await s.req('GET', '/api/v1/events?after=-1')
             assert status == 400 and body['error']['field'] == 'after'
@@ -258,10 +281,10 @@ def test_public_routes_and_errors(web_yaml: pathlib.Path, tmp_path: pathlib.Path
             base = '/api/v1/robots/r1/telemetry'
             status, body, _ = await s.req('GET', f'{base}?since=2026-01-01T00:00:00Z'
                                           '&until=2026-03-01T00:00:00Z')
-            assert status == 400 and body['error']['field'] == 'until'
+            assert status == 422 and body['error']['field'] == 'until'  # wider than 7 days
             status, body, _ = await s.req('GET', f'{base}?since=2026-01-02T00:00:00Z'
                                           '&until=2026-01-01T00:00:00Z')
-            assert status == 400 and body['error']['field'] == 'until'
+            assert status == 200 and body['items'] == []  # an empty range
             status, body, _ = await s.req('GET', f'{base}?since=yesterday')
             assert status == 400 and body['error']['field'] == 'since'
             status, body, _ = await s.req('GET', f'{base}?step=-5')

@@ -33,7 +33,7 @@ def test_file_is_in_wal_mode_with_schema_version(tmp_path, store):
     assert store.journal_mode() == 'wal'
     conn = sqlite3.connect(tmp_path / 'web.db')
     try:
-        assert conn.execute('PRAGMA user_version').fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute('PRAGMA user_version').fetchone()[0] == SCHEMA_VERSION == 3
     finally:
         conn.close()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ipaddress
 import json
 import os
 import pathlib
@@ -23,15 +24,19 @@ from typing import Any, AsyncIterator, Callable, Iterable
 
 import aiohttp
 import pytest
+import standardwebhooks
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
+from fleet_web.delivery import DeliveryOutcome, DeliveryWorker
+from fleet_web.egress import EgressPolicy
 from fleet_web.errors import ConfigError
+from fleet_web.retry import RetryPolicy
+from fleet_web.signing import new_secret, secret_key, sign, verify
 from fleet_web.store import DeliveryStatus, Store
 from fleet_web.webhooks import (
-    FORMATS, DeliveryOutcome, DeliveryWorker, Outbox, Subscription, backoff_delay, get_format,
-    load_subscriptions, load_subscriptions_file, read_config_file, sign, summarize,
-    verify_signature,
+    FORMATS, Outbox, Subscription, get_format, load_subscriptions, load_subscriptions_file,
+    message_id, read_config_file, summarize,
 )
 
 pytestmark = pytest.mark.timeout(90)
@@ -40,6 +45,14 @@ PACKAGE_ROOT = pathlib.Path(__file__).resolve().parents[1]
 WEB_YAML = PACKAGE_ROOT.parent / 'fleet_bringup' / 'config' / 'web.yaml'
 T0 = 1_700_000_000.0
 HANG = -1  # a scripted "status" meaning: never answer (until the receiver closes)
+K = new_secret()  # the signing secret of the tests' subscriptions
+LOCAL = EgressPolicy(allow=(ipaddress.ip_network('127.0.0.1/32'),))
+"""The receivers listen on 127.0.0.1: the only address these tests allow."""
+
+
+def signed_by(got: 'Received', secret: str = K, now: float | None = None) -> bool:
+    """True when a received request verifies (Standard Webhooks) with ``secret``."""
+    return verify([secret], got.headers, got.body, time.time() if now is None else now)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -160,6 +173,7 @@ async def harness(tmp_path: pathlib.Path,
     store = store or Store(tmp_path / 'web.db')
     subs = tuple(make_subs(receiver))
     async with aiohttp.ClientSession() as session:
+        worker_kwargs.setdefault('policy', LOCAL)
         worker = DeliveryWorker(store, subs, session, clock=clock, rng=rng,
                                 poll_interval_s=30.0, **worker_kwargs)
         outbox = Outbox(store, subs, clock=clock, on_enqueued=worker.notify)
@@ -190,7 +204,7 @@ def test_signed_delivery_verifies(tmp_path):
 
     async def scenario() -> None:
         async with harness(tmp_path, lambda r: [Subscription(
-                'erp', r.url('erp'), events=('mission.*',), secret='s3cret')],
+                'erp', r.url('erp'), events=('mission.*',), secrets=(K,))],
                 on_outcome=feed) as h:
             event = ev(1, state='completed', mission_id='m-1')
             # Ingest from another thread, as the ROS side would: notify() is thread-safe.
@@ -201,14 +215,14 @@ def test_signed_delivery_verifies(tmp_path):
             await wait_until(lambda: h.store.counts()['delivered'] == 1, 'the delivery')
             [got] = h.receiver.got('erp')
             headers = got.headers
-            assert verify_signature('s3cret', headers['X-Fleet-Timestamp'], got.body,
-                                    headers['X-Fleet-Signature'], now=time.time())
-            assert not verify_signature('wrong', headers['X-Fleet-Timestamp'], got.body,
-                                        headers['X-Fleet-Signature'], now=time.time())
+            assert signed_by(got)
+            assert not signed_by(got, new_secret())
+            assert standardwebhooks.Webhook(K).verify(got.body, headers) == got.json
             assert got.json == {**event, 'subscription': 'erp'}
             delivery = h.store.list_deliveries().items[0]
             assert headers['X-Fleet-Event-Id'] == '1'
-            assert headers['X-Fleet-Delivery'] == str(delivery.id)
+            assert headers['webhook-id'] == message_id('erp', 1) == 'erp_1'
+            assert delivery.destination == f'http://127.0.0.1:{h.receiver.port}'
             assert headers['X-Fleet-Attempt'] == '1'
             assert headers['Content-Type'] == 'application/json'
             assert delivery.status is DeliveryStatus.DELIVERED and delivery.last_status == 200
@@ -226,8 +240,8 @@ def test_failing_receiver_backs_off_then_dead_letters(tmp_path):
 
     async def scenario() -> None:
         async with harness(tmp_path, lambda r: [Subscription(
-                'flaky', r.url('flaky'), secret='k', max_attempts=attempts,
-                backoff_base_s=base, backoff_max_s=cap)],
+                'flaky', r.url('flaky'), secrets=(K,),
+                retry=RetryPolicy.exponential(attempts, base, cap))],
                 clock=clock, rng=random.Random(42)) as h:
             h.receiver.defaults['flaky'] = 500
             h.outbox.ingest([ev(1)])
@@ -256,7 +270,7 @@ def test_failing_receiver_backs_off_then_dead_letters(tmp_path):
             assert h.store.counts() == {'pending': 0, 'delivered': 0, 'dead': 1}
             got = h.receiver.got('flaky')
             assert [r.headers['X-Fleet-Attempt'] for r in got] == ['1', '2', '3', '4']
-            assert {r.headers['X-Fleet-Delivery'] for r in got} == {str(delivery.id)}
+            assert {r.headers['webhook-id'] for r in got} == {'flaky_1'}
             assert h.worker.outcomes == {('flaky', 'retry'): 3, ('flaky', 'dead'): 1}
 
     run(scenario())
@@ -267,7 +281,8 @@ def test_retrying_a_dead_delivery_redelivers_it(tmp_path):
 
     async def scenario() -> None:
         async with harness(tmp_path, lambda r: [Subscription(
-                'hook', r.url('hook'), secret='k', max_attempts=1)], clock=clock) as h:
+                'hook', r.url('hook'), secrets=(K,),
+                retry=RetryPolicy.exponential(1, 1.0, 300.0))], clock=clock) as h:
             h.receiver.scripts['hook'].append(500)
             h.outbox.ingest([ev(1), ev(2)])
             # Event 1 dies after its only attempt; event 2 is no longer blocked by it.
@@ -281,9 +296,8 @@ def test_retrying_a_dead_delivery_redelivers_it(tmp_path):
                              'the redelivery')
             assert h.receiver.event_ids('hook') == [1, 2, 1]
             last = h.receiver.got('hook')[-1]
-            assert last.headers['X-Fleet-Delivery'] == str(dead.id)
-            assert verify_signature('k', last.headers['X-Fleet-Timestamp'], last.body,
-                                    last.headers['X-Fleet-Signature'], now=clock.now)
+            assert last.headers['webhook-id'] == 'hook_1'
+            assert signed_by(last, now=clock.now)
 
     run(scenario())
 
@@ -293,9 +307,9 @@ def test_per_subscription_order_holds_when_first_delivery_fails(tmp_path):
 
     async def scenario() -> None:
         def subs(r: Receiver) -> list[Subscription]:
-            return [Subscription('a', r.url('a'), secret='k', backoff_base_s=5.0,
-                                 backoff_max_s=5.0),
-                    Subscription('b', r.url('b'), secret='k')]
+            return [Subscription('a', r.url('a'), secrets=(K,),
+                                 retry=RetryPolicy.exponential(8, 5.0, 5.0)),
+                    Subscription('b', r.url('b'), secrets=(K,))]
 
         async with harness(tmp_path, subs, clock=clock, rng=random.Random(1)) as h:
             h.receiver.scripts['a'].append(500)
@@ -321,11 +335,10 @@ def test_timeout_and_connection_errors_are_failures(tmp_path):
 
     async def scenario() -> None:
         def subs(r: Receiver) -> list[Subscription]:
-            return [Subscription('slow', r.url('slow'), secret='k', max_attempts=1,
-                                 timeout_s=0.2),
+            return [Subscription('slow', r.url('slow'), secrets=(K,),
+                                 timeout_s=0.2, retry=RetryPolicy.exponential(1, 1.0, 300.0)),
                     Subscription('gone', f'http://127.0.0.1:{closed_port}/secret-path',
-                                 secret='k', max_attempts=2, backoff_base_s=0.01,
-                                 backoff_max_s=0.01)]
+                                 secrets=(K,), retry=RetryPolicy.exponential(2, 0.01, 0.01))]
 
         async with harness(tmp_path, subs) as h:
             h.receiver.scripts['slow'].append(HANG)
@@ -343,7 +356,7 @@ def test_timeout_and_connection_errors_are_failures(tmp_path):
 def test_stop_cancels_in_flight_delivery_which_stays_pending(tmp_path):
     async def scenario() -> None:
         async with harness(tmp_path, lambda r: [Subscription(
-                'hook', r.url('hook'), secret='k', timeout_s=30)]) as h:
+                'hook', r.url('hook'), secrets=(K,), timeout_s=30)]) as h:
             h.receiver.scripts['hook'].append(HANG)
             h.outbox.ingest([ev(1)])
             await wait_until(lambda: h.worker.in_flight == {'hook'}
@@ -365,10 +378,11 @@ def test_restart_between_ingest_and_delivery_loses_nothing(tmp_path):
         receiver = Receiver()
         await receiver.start()
         try:
-            subs = [Subscription('hook', receiver.url('hook'), secret='k')]
+            subs = [Subscription('hook', receiver.url('hook'), secrets=(K,))]
             first = Store(tmp_path / 'web.db')
             assert Outbox(first, subs).ingest([ev(1), ev(2)]) == 2
-            before = [(d.id, d.event_id) for d in first.list_deliveries().items]
+            before = [(message_id('hook', d.event_id), d.event_id)
+                      for d in first.list_deliveries().items]
             first.close()  # the bridge stops before any delivery
 
             reopened = Store(tmp_path / 'web.db')
@@ -379,7 +393,7 @@ def test_restart_between_ingest_and_delivery_loses_nothing(tmp_path):
                 h.worker.notify()
                 await wait_until(lambda: h.store.counts()['delivered'] == 2, 'redelivery')
                 got = receiver.got('hook')
-                assert [(int(r.headers['X-Fleet-Delivery']), r.event_id) for r in got] == (
+                assert [(r.headers['webhook-id'], r.event_id) for r in got] == (
                     sorted(before))
         finally:
             await receiver.close()
@@ -390,14 +404,19 @@ def test_restart_between_ingest_and_delivery_loses_nothing(tmp_path):
 CHILD = textwrap.dedent('''
     import asyncio, sys
     import aiohttp
+    import ipaddress
+    from fleet_web.delivery import DeliveryWorker
+    from fleet_web.egress import EgressPolicy
+    from fleet_web.signing import new_secret
     from fleet_web.store import Store
-    from fleet_web.webhooks import DeliveryWorker, Outbox, Subscription
+    from fleet_web.webhooks import Outbox, Subscription
 
     async def main(db, url):
         store = Store(db)
-        sub = Subscription('hook', url, secret='k', timeout_s=60)
+        sub = Subscription('hook', url, secrets=(new_secret(),), timeout_s=60)
+        local = EgressPolicy(allow=(ipaddress.ip_network('127.0.0.1/32'),))
         async with aiohttp.ClientSession() as session:
-            worker = DeliveryWorker(store, [sub], session)
+            worker = DeliveryWorker(store, [sub], session, policy=local)
             await worker.start()
             events = [{'id': i, 'time': '2024-01-01T00:00:00Z', 'kind': 'mission.state',
                        'robot_id': 'r1', 'payload': {'n': i}} for i in (1, 2, 3)]
@@ -435,12 +454,12 @@ def test_sigkill_during_delivery_redelivers_same_event(tmp_path):
             store = Store(db)
             assert store.cursor() == 3
             assert store.counts() == {'pending': 3, 'delivered': 0, 'dead': 0}
-            subs = [Subscription('hook', receiver.url('hook'), secret='k')]
+            subs = [Subscription('hook', receiver.url('hook'), secrets=(K,))]
             async with harness(tmp_path, lambda r: subs, store=store, receiver=receiver) as h:
                 await wait_until(lambda: h.store.counts()['delivered'] == 3, 'redelivery')
             got = receiver.got('hook')
             assert [r.event_id for r in got] == [1, 1, 2, 3]
-            assert got[1].headers['X-Fleet-Delivery'] == first.headers['X-Fleet-Delivery']
+            assert got[1].headers['webhook-id'] == first.headers['webhook-id']
             assert got[1].body == first.body
         finally:
             if child.poll() is None:
@@ -456,8 +475,8 @@ def test_sigkill_during_delivery_redelivers_same_event(tmp_path):
 def test_ingest_and_cursor_are_atomic(tmp_path):
     store = Store(tmp_path / 'web.db')
     try:
-        subs = [Subscription('a', 'http://127.0.0.1:9/a', secret='k'),
-                Subscription('b', 'http://127.0.0.1:9/b', secret='k', events=('mission.*',))]
+        subs = [Subscription('a', 'http://127.0.0.1:9/a', secrets=(K,)),
+                Subscription('b', 'http://127.0.0.1:9/b', secrets=(K,), events=('mission.*',))]
         outbox = Outbox(store, subs, clock=FakeClock())
         # Event 2 cannot be stored: the rows of event 1 were already written in the same
         # transaction when it fails, and must be rolled back with the cursor.
@@ -499,12 +518,12 @@ def test_subscription_matching():
     assert ref.matches(ev(1, client_ref='erp-7'))
     assert not ref.matches(ev(1, client_ref='erp-8'))
     assert not ref.matches(ev(1))
-    assert 'secret' not in repr(Subscription('s', 'http://x/hidden', secret='secret'))
+    assert K not in repr(Subscription('s', 'http://x/hidden', secrets=(K,)))
     assert 'hidden' not in repr(Subscription('s', 'http://x/hidden'))
 
 
 def test_json_format_is_the_event_plus_subscription():
-    sub = Subscription('erp', 'http://x/', secret='k')
+    sub = Subscription('erp', 'http://x/', secrets=(K,))
     event = ev(5, state='completed')
     assert get_format('json').render(event, sub) == {**event, 'subscription': 'erp'}
     with pytest.raises(KeyError, match='known'):
@@ -585,36 +604,50 @@ def test_summaries_are_readable():
                         title='stuck')) == '[SEV2] Incident I1 opened: stuck (robot r1)'
 
 
-def test_verify_signature_rejects_tampering_and_replays():
+def test_verify_rejects_tampering_replays_and_future_timestamps():
     body = b'{"id":1}'
-    header = sign('k', int(T0), body)
-    assert header.startswith('sha256=') and len(header) == 7 + 64
-    assert verify_signature('k', str(int(T0)), body, header, now=T0 + 299)
-    assert verify_signature('k', int(T0), body.decode(), header, now=T0)
-    assert not verify_signature('k', int(T0), b'{"id":2}', header, now=T0)
-    assert not verify_signature('k', int(T0) + 1, body, header, now=T0)
-    assert not verify_signature('k', int(T0), body, header, now=T0 + 301)
-    assert not verify_signature('k', int(T0), body, None, now=T0)
-    assert not verify_signature('k', 'soon', body, header, now=T0)
-    assert not verify_signature('', int(T0), body, header, now=T0)
-    assert not verify_signature('k', int(T0), body, 'sha256=\u00e9', now=T0)
+    key = K
+    good = {'webhook-id': 'a_1', 'webhook-timestamp': str(int(T0)),
+            'webhook-signature': sign(secret_key(key), 'a_1', int(T0), body)}
+    assert verify([key], good, body, now=T0 + 299)
+    assert verify([new_secret(), key], good, body, now=T0)  # any of several secrets
+    assert not verify([key], good, b'{"id":2}', now=T0)
+    assert not verify([key], {**good, 'webhook-id': 'a_2'}, body, now=T0)  # id is signed
+    assert not verify([key], {**good, 'webhook-timestamp': str(int(T0) + 1)}, body, now=T0 + 1)
+    assert not verify([key], good, body, now=T0 + 301)  # too old
+    assert not verify([key], good, body, now=T0 - 6)  # more than 5 s in the future
+    assert verify([key], good, body, now=T0 - 4)
+    assert not verify([key], {**good, 'webhook-timestamp': 'soon'}, body, now=T0)
+    assert not verify([key], {k: v for k, v in good.items() if k != 'webhook-signature'},
+                      body, now=T0)
+    assert not verify([key], {**good, 'webhook-signature': 'v1,\u00e9'}, body, now=T0)
+
+
+def test_retry_policy_default_reaches_about_three_days_and_honours_retry_after():
+    policy = RetryPolicy()
+    assert 2.5 * 86400 <= policy.total_s <= 3.5 * 86400
+    assert policy.max_attempts == 11
+    rng = random.Random(3)
+    for attempt in range(1, policy.max_attempts):
+        nominal = policy.delays_s[attempt - 1]
+        assert 0.9 * nominal <= policy.delay(attempt, rng) <= 1.1 * nominal
+    assert policy.delay(policy.max_attempts, rng) is None
+    assert policy.delay(1, rng, retry_after_s=120.0) == 120.0  # longer than 5 s: honoured
+    assert policy.delay(1, rng, retry_after_s=10 ** 9) == 86400.0  # capped
+    with pytest.raises(ValueError):
+        policy.delay(0)
 
 
 def test_backoff_jitter_stays_within_bounds():
-    rng = random.Random(1234)
-    for attempt in range(1, 40):
+    rng = random.Random(7)
+    policy = RetryPolicy.exponential(100, 0.5, 60.0)
+    for attempt in range(1, 12):
         ceiling = min(60.0, 0.5 * 2 ** (attempt - 1))
-        delays = [backoff_delay(attempt, 0.5, 60.0, rng) for _ in range(200)]
-        assert all(0.0 <= d <= ceiling for d in delays)
-        assert max(delays) > ceiling * 0.8  # full jitter: the whole range is used
-    first = [backoff_delay(3, 1.0, 10.0, random.Random(5)) for _ in range(3)]
-    assert first == [random.Random(5).uniform(0, 4.0)] * 3
-    assert 0 <= backoff_delay(10_000, 1.0, 30.0, rng) <= 30.0
-    with pytest.raises(ValueError):
-        backoff_delay(0, 1.0, 2.0)
+        delays = [policy.delay(attempt, rng) for _ in range(200)]
+        assert all(0 <= d <= ceiling for d in delays)
+        assert max(delays) > 0.5 * ceiling  # spread over the range, not stuck at 0
+    assert 0 <= RetryPolicy.exponential(20_000, 1.0, 30.0).delay(10_000, rng) <= 30.0
 
-
-# -- configuration ---------------------------------------------------------------------------
 
 def test_shipped_web_yaml_has_no_active_webhooks():
     assert read_config_file(WEB_YAML)['webhooks'] == []
@@ -641,43 +674,62 @@ def test_load_subscriptions_from_yaml(tmp_path):
             format: slack
             url: https://hooks.slack.com/services/T/B/X
             timeout_s: 3
+          - name: rotating
+            url: https://erp.example.com/other
+            secret_env: ROTATING
+            retry_schedule_s: [1, 2]
     '''))
-    erp, pd, chat = load_subscriptions_file(path, env={'ERP_SECRET': 's', 'PD_KEY': 'rk'})
+    old, new = new_secret(), new_secret()
+    erp, pd, chat, rotating = load_subscriptions_file(
+        path, env={'ERP_SECRET': K, 'PD_KEY': 'rk', 'ROTATING': f'{old} {new}'})
     assert erp == Subscription('erp', 'https://erp.example.com/hook', events=('mission.*',),
-                               secret='s', max_attempts=3, backoff_base_s=0.5,
-                               backoff_max_s=30.0, client_ref='erp')
-    assert pd.options == {'routing_key': 'rk'} and pd.max_attempts == 8 and pd.secret == ''
+                               secrets=(K,), client_ref='erp',
+                               retry=RetryPolicy.exponential(3, 0.5, 30.0))
+    assert pd.options == {'routing_key': 'rk'} and pd.max_attempts == 11 and pd.secrets == ()
+    assert pd.retry == RetryPolicy()  # the default schedule (about three days)
     assert chat.format == 'slack' and chat.timeout_s == 3.0 and chat.events == ('*',)
+    assert rotating.secrets == (old, new)
+    assert rotating.retry.delays_s == (1.0, 2.0) and rotating.max_attempts == 3
 
 
 @pytest.mark.parametrize('item,key,words', [
-    ({'url': 'https://x/', 'secret': 's'}, 'webhooks[0].name', 'required'),
-    ({'name': 'a', 'secret': 's'}, 'webhooks[0].url', 'URL'),
-    ({'name': 'a', 'url': 'ftp://x/', 'secret': 's'}, 'webhooks[0].url', 'URL'),
+    ({'url': 'https://x/', 'secret': K}, 'webhooks[0].name', 'required'),
+    ({'name': 'a', 'secret': K}, 'webhooks[0].url', 'URL'),
+    ({'name': 'a', 'url': 'ftp://x/', 'secret': K}, 'webhooks[0].url', 'URL'),
     ({'name': 'a', 'url': 'https://x/'}, 'webhooks[0].secret', 'secret'),
     ({'name': 'a', 'url': 'https://x/', 'secret_env': 'UNSET'}, 'webhooks[0].secret_env',
      'UNSET'),
     ({'name': 'a', 'url': 'https://x/', 'format': 'teams'}, 'webhooks[0].format', 'teams'),
     ({'name': 'a', 'url': 'https://x/', 'format': 'pagerduty'}, 'webhooks[0].routing_key',
      'required'),
-    ({'name': 'a', 'url': 'https://x/', 'secret': 's', 'retries': 3}, 'webhooks[0].retries',
+    ({'name': 'a', 'url': 'https://x/', 'secret': K, 'retries': 3}, 'webhooks[0].retries',
      'unknown key'),
-    ({'name': 'a', 'url': 'https://x/', 'secret': 's', 'max_attempts': 0},
+    ({'name': 'a', 'url': 'https://x/', 'secret': K, 'max_attempts': 0},
      'webhooks[0].max_attempts', 'at least 1'),
-    ({'name': 'a', 'url': 'https://x/', 'secret': 's', 'backoff_base_s': 'fast'},
+    ({'name': 'a', 'url': 'https://x/', 'secret': K, 'backoff_base_s': 'fast'},
      'webhooks[0].backoff_base_s', 'number'),
-    ({'name': 'a', 'url': 'https://x/', 'secret': 's', 'backoff_base_s': 10,
+    ({'name': 'a', 'url': 'https://x/', 'secret': K, 'backoff_base_s': 10,
       'backoff_max_s': 5}, 'webhooks[0].backoff_max_s', 'backoff_base_s'),
-    ({'name': 'a', 'url': 'https://x/', 'secret': 's', 'events': []}, 'webhooks[0].events',
+    ({'name': 'a', 'url': 'https://x/', 'secret': K, 'events': []}, 'webhooks[0].events',
      'list'),
-    ({'name': 'a', 'url': 'https://x/', 'secret': 's', 'events': ['mission.*', 'incident.[ab]']},
+    ({'name': 'a', 'url': 'https://x/', 'secret': K, 'events': ['mission.*', 'incident.[ab]']},
      'webhooks[0].events[1]', 'kind pattern'),
-    ({'name': 'a', 'url': 'https://x/', 'secret': 's', 'events': ['mission.*', 7]},
+    ({'name': 'a', 'url': 'https://x/', 'secret': K, 'events': ['mission.*', 7]},
      'webhooks[0].events[1]', 'a string'),
-    ({'name': 'a', 'url': 'https://x/', 'secret': 's', 'events': 'mission.*'},
+    ({'name': 'a', 'url': 'https://x/', 'secret': K, 'events': 'mission.*'},
      'webhooks[0].events', 'list'),
-    ({'name': 'a', 'url': 'https://x/', 'secret': 's', 'secret_env': 'X'},
-     'webhooks[0].secret_env', 'not both'),
+    ({'name': 'a', 'url': 'https://x/', 'secret': K, 'secret_env': 'X'},
+     'webhooks[0].secret_env', 'not secret and secret_env'),
+    ({'name': 'a', 'url': 'https://x/', 'secret': 's3cret'}, 'webhooks[0].secret', 'whsec_'),
+    ({'name': 'a', 'url': 'https://x/', 'secret': 'whsec_!!'}, 'webhooks[0].secret', 'base64'),
+    ({'name': 'a', 'url': 'https://x/', 'secret': 'whsec_AAAA'}, 'webhooks[0].secret',
+     '16 to 64 bytes'),
+    ({'name': 'a', 'url': 'https://x/', 'secrets': [K, 'plain']}, 'webhooks[0].secrets[1]',
+     'whsec_'),
+    ({'name': 'a', 'url': 'https://x/', 'secret': K, 'retry_schedule_s': [1, -1]},
+     'webhooks[0].retry_schedule_s[1]', 'at least 0'),
+    ({'name': 'a', 'url': 'https://x/', 'secret': K, 'retry_schedule_s': [1],
+      'max_attempts': 3}, 'webhooks[0].max_attempts', 'not both'),
 ])
 def test_subscription_config_errors_name_file_and_key(item, key, words):
     with pytest.raises(ConfigError) as caught:
@@ -689,7 +741,7 @@ def test_subscription_config_errors_name_file_and_key(item, key, words):
 
 
 def test_config_file_errors(tmp_path):
-    sub = {'name': 'a', 'url': 'https://x/', 'secret': 's'}
+    sub = {'name': 'a', 'url': 'https://x/', 'secret': K}
     with pytest.raises(ConfigError, match=r'webhooks\[1\].name: duplicate'):
         load_subscriptions([sub, sub], file='f.yaml')
     with pytest.raises(ConfigError, match='webhooks: must be a list'):

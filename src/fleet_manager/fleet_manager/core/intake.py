@@ -97,7 +97,7 @@ class Intake:
             if ingested.events:
                 out.result.events.extend(ingested.events)
                 out.robots.add(rec.robot_id)
-            self._link.on_status(rec.robot_id, report.epoch, now)
+            self._link.on_status(rec.robot_id, report.epoch, report.acked_seq, now)
             if rec.current_mission_id or self._board.mission_of(rec.robot_id) is not None:
                 covered = self._link.covers(rec.robot_id, report.epoch, report.event_seq)
                 # A restarted agent never carries on a job of its previous run (it cancels

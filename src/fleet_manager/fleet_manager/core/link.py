@@ -11,9 +11,12 @@ is the next one: the same epoch and ``seq == mark + 1``. Everything else is sort
   the acknowledged mark, in order;
 - ahead by more than ``max_seq_jump``: ``JUMP``, rejected and counted, never adopted;
 - from an older epoch than the mark's: ``STALE_EPOCH``, rejected and counted;
-- from a newer epoch: adopted only when it starts that epoch (seq 1, or a drop notice that
-  covers seq 1) and the robot's latest status names the same epoch; until the status
-  confirms it the event is held back (``UNCONFIRMED``). An epoch from the future (beyond
+- from a newer epoch, or from a robot never heard from: adopted only when the robot's
+  latest status names that epoch and the event is the first one the agent still holds (the
+  status says up to which seq the agent was acknowledged: seq 1 for a new outbox, later
+  when a manager whose store was lost meets an agent that kept its outbox); until a status
+  confirms it the event is held back (``UNCONFIRMED``), so the first event that happens to
+  arrive can never skip the ones before it. An epoch from the future (beyond
   ``max_clock_skew``) is rejected.
 
 So no single message can blind the manager to a robot: nothing is adopted unless it is the
@@ -79,11 +82,13 @@ class LinkSettings:
 
 @dataclass
 class Mark:
-    """The committed high-water mark of one robot, and the epoch its status names."""
+    """The committed high-water mark of one robot, and what its latest status says: the
+    epoch of its outbox and up to which seq of it the agent was acknowledged."""
 
     epoch: int = 0
     seq: int = 0
     status_epoch: int = 0
+    status_acked: int = 0
 
 
 @dataclass(frozen=True)
@@ -108,21 +113,20 @@ class LinkBook:
     def restore(self, marks: Iterable[tuple[str, int, int]]) -> None:
         """Load persisted marks: (robot id, epoch, seq)."""
         for robot_id, epoch, seq in marks:
-            self._marks[robot_id] = Mark(epoch, seq, epoch)
+            self._marks[robot_id] = Mark(epoch, seq, epoch, seq)
 
     def mark(self, robot_id: str) -> Mark:
         """Return the robot's mark (all zero for a robot never heard from)."""
         return self._marks.get(robot_id) or Mark()
 
-    def known(self, robot_id: str) -> bool:
-        """True when an event of the robot was ever committed."""
-        return robot_id in self._marks and self._marks[robot_id].epoch != 0
 
-    def on_status(self, robot_id: str, epoch: int, now: float) -> None:
-        """Remember the epoch the robot's latest status names (ignored when implausible)."""
-        if epoch <= 0 or epoch > self._latest_epoch(now):
+    def on_status(self, robot_id: str, epoch: int, acked: int, now: float) -> None:
+        """Remember the epoch the robot's latest status names and up to which seq of it
+        the agent was acknowledged (ignored when implausible)."""
+        if epoch <= 0 or epoch > self._latest_epoch(now) or acked < 0:
             return
-        self._marks.setdefault(robot_id, Mark()).status_epoch = epoch
+        m = self._marks.setdefault(robot_id, Mark())
+        m.status_epoch, m.status_acked = epoch, acked
 
     def covers(self, robot_id: str, epoch: int, event_seq: int) -> bool:
         """True when the committed events are exactly what the robot had written when it
@@ -149,21 +153,28 @@ class LinkBook:
             return Verdict.JUMP
         m = self._marks.get(key.robot_id)
         first = key.first_seq if key.first_seq is not None else key.seq
-        if m is None or m.epoch == 0:
-            # First contact: whatever the agent still holds starts the log of this robot.
-            return Verdict.NEW_EPOCH
+        if m is None or key.epoch > m.epoch:
+            return self._start(key, first, m)
         if key.epoch < m.epoch:
             return Verdict.STALE_EPOCH
-        if key.epoch > m.epoch:
-            if first > 1:
-                return Verdict.AHEAD if key.seq - 1 <= self._settings.max_seq_jump \
-                    else Verdict.JUMP
-            return Verdict.NEW_EPOCH if key.epoch == m.status_epoch else Verdict.UNCONFIRMED
         if key.seq <= m.seq:
             return Verdict.DUPLICATE
         if first <= m.seq + 1:
             return Verdict.APPLY
         if key.seq - m.seq > self._settings.max_seq_jump:
+            return Verdict.JUMP
+        return Verdict.AHEAD
+
+    def _start(self, key: EventKey, first: int, m: Mark | None) -> Verdict:
+        """The verdict on an event that would start the robot's log or a new epoch of it."""
+        if m is None or key.epoch != m.status_epoch:
+            return Verdict.UNCONFIRMED  # wait for a status that names this epoch
+        start = m.status_acked + 1  # the first seq the agent still holds
+        if first <= start <= key.seq:
+            return Verdict.NEW_EPOCH
+        if key.seq < start:
+            return Verdict.DUPLICATE  # acknowledged before: the agent drops it
+        if key.seq - start > self._settings.max_seq_jump:
             return Verdict.JUMP
         return Verdict.AHEAD
 
@@ -173,8 +184,6 @@ class LinkBook:
         self.counts[verdict] += 1
         if verdict.applies:
             m = self._marks.setdefault(key.robot_id, Mark())
-            if verdict == Verdict.NEW_EPOCH:
-                m.status_epoch = max(m.status_epoch, key.epoch)
             m.epoch, m.seq = key.epoch, key.seq
         return verdict
 

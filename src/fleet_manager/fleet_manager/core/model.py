@@ -87,6 +87,8 @@ class StatusReport(NamedTuple):
     """The agent's outbox epoch."""
     event_seq: int = 0
     """The newest event seq the agent had written when it sent this status."""
+    acked_seq: int = 0
+    """The newest seq the agent holds as acknowledged (its outbox starts after it)."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from fleet_web import validate
-from fleet_web.api_errors import BadRequest
 from fleet_web.appkeys import CONFIG
 
 API = '/api/v1'
@@ -52,8 +51,6 @@ def list_query(request: web.Request, states: tuple[str, ...]
                ) -> tuple[int, int, str, float | None, float | None]:
     """Parse a list's query: (limit, offset, state, since, until); 400 naming the field."""
     limit, offset = page_window(request)
-    state = request.query.get('state', '')
-    if state and state not in states:
-        raise BadRequest(f'state must be one of {", ".join(states)}', 'state')
+    state = validate.query_choice(request, 'state', states)
     since, until = validate.query_range(request)
     return limit, offset, state, since, until

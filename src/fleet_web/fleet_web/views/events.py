@@ -13,9 +13,9 @@ from typing import Any
 from aiohttp import web
 
 from fleet_common.events import PatternError, check_pattern, matches_any
-from fleet_web import validate
+from fleet_web import redact, validate
 from fleet_web.api_errors import BadRequest, Unavailable
-from fleet_web.appkeys import BACKEND, CLOSING, CONFIG, STREAMS
+from fleet_web.appkeys import BACKEND, CLOSING, CONFIG, PRINCIPAL, STREAMS
 from fleet_web.ros_bridge import EventFeed, FleetBackend
 from fleet_web.views.common import json_response, scope
 
@@ -42,20 +42,26 @@ async def list_events(request: web.Request) -> web.Response:
     after = validate.query_int(request, 'after', 0, 0, 2**62)
     limit = validate.query_int(request, 'limit', cfg.page_limit, 1, cfg.max_page_limit)
     events, last_id = await request.app[BACKEND].get_events(
-        after, limit, kind_patterns(request), request.query.get('robot_id', ''))
+        after, limit, kind_patterns(request), validate.query_text(request, 'robot_id'))
     next_after = events[-1]['id'] if events else after
-    return json_response({'items': events, 'last_id': last_id, 'next_after': next_after})
+    full = redact.sees_secrets(request[PRINCIPAL])
+    return json_response({'items': [redact.event(e, full) for e in events], 'last_id': last_id,
+                          'next_after': next_after})
+
+
+MAX_CURSOR = 2**62
 
 
 def _cursor(request: web.Request) -> int:
-    raw = request.headers.get('Last-Event-ID') or request.query.get('after') or '0'
+    header = request.headers.get('Last-Event-ID')
+    field = 'Last-Event-ID' if header else 'after'
+    raw = header or request.query.get('after') or '0'
     try:
-        cursor = int(raw)
+        cursor = int(raw) if raw.isascii() else -1
     except ValueError:
         cursor = -1
-    if cursor < 0:
-        raise BadRequest('Last-Event-ID / after must be a non-negative integer',
-                         'Last-Event-ID')
+    if not 0 <= cursor <= MAX_CURSOR:
+        raise BadRequest(f'{field} must be an integer between 0 and {MAX_CURSOR}', field)
     return cursor
 
 
@@ -64,18 +70,19 @@ class _Stream:
     gaps (a lagging feed, a lost live message) from the log."""
 
     def __init__(self, resp: web.StreamResponse, backend: FleetBackend, cursor: int,
-                 patterns: list[str]) -> None:
+                 patterns: list[str], full: bool) -> None:
         self.resp = resp
         self.backend = backend
         self.cursor = cursor
         self.patterns = patterns
+        self.full = full
 
     async def send(self, event: dict[str, Any]) -> None:
         if event['id'] <= self.cursor:
             return
         self.cursor = event['id']
         if matches_any(self.patterns, event['kind']):
-            data = json.dumps(event, separators=(',', ':'))
+            data = json.dumps(redact.event(event, self.full), separators=(',', ':'))
             await self.resp.write(f'id: {event["id"]}\nevent: {event["kind"]}\n'
                                   f'data: {data}\n\n'.encode())
 
@@ -123,7 +130,8 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
                                        'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no'})
     try:
         await resp.prepare(request)
-        await _Stream(resp, backend, cursor, patterns).run(
+        await _Stream(resp, backend, cursor, patterns,
+                      redact.sees_secrets(request[PRINCIPAL])).run(
             feed, request.app[CLOSING], request.app[CONFIG].sse_heartbeat)
     except (ConnectionResetError, asyncio.CancelledError):
         pass

@@ -17,9 +17,11 @@ MAX_WHO = 128  # characters
 async def list_incidents(request: web.Request) -> web.Response:
     """A page of incidents, newest first, filtered by state, robot, type and time."""
     limit, offset, state, since, until = list_query(request, INCIDENT_STATES)
+    if validate.empty_range(since, until):
+        return json_response(page([], 0, limit, offset))
     items, total = await request.app[BACKEND].list_incidents(
-        state, request.query.get('robot_id', ''), request.query.get('type', ''), since,
-        until, offset, limit)
+        state, validate.query_text(request, 'robot_id'), validate.query_text(request, 'type'),
+        since, until, offset, limit)
     return json_response(page(items, total, limit, offset))
 
 
@@ -32,14 +34,9 @@ async def get_incident(request: web.Request) -> web.Response:
 
 async def _incident_action(request: web.Request, action: str) -> web.Response:
     body = await validate.json_body(request, required=False)
-    note = body.get('note', '')
-    if not isinstance(note, str) or len(note) > MAX_NOTE:
-        raise validate.Unprocessable(f'note must be a string of at most {MAX_NOTE} characters',
-                                     'note')
-    who = body.get('who') or request[PRINCIPAL].name
-    if not isinstance(who, str) or len(who) > MAX_WHO:
-        raise validate.Unprocessable(f'who must be a string of at most {MAX_WHO} characters',
-                                     'who')
+    validate.unknown_fields(body, ('note', 'who'))
+    note = validate.text(body.get('note', ''), 'note', MAX_NOTE)
+    who = validate.text(body.get('who') or request[PRINCIPAL].name, 'who', MAX_WHO)
     return json_response(await request.app[BACKEND].incident_action(
         action, request.match_info['incident_id'], who, note))
 

@@ -12,6 +12,7 @@ from fleet_web.appkeys import BACKEND, PRINCIPAL, ROBOTS_PAGE
 from fleet_web.views.common import json_response, page, page_window, scope
 
 CONNECTIVITY = ('online', 'stale', 'offline')
+COMMANDS = ('pause', 'resume', 'return_to_dock', 'cancel_mission')
 MAX_REASON = 1000  # characters of a command's reason
 MAX_TELEMETRY_SPAN = 7 * 24 * 3600.0  # s: the widest since..until of a telemetry query
 
@@ -20,9 +21,7 @@ MAX_TELEMETRY_SPAN = 7 * 24 * 3600.0  # s: the widest since..until of a telemetr
 async def list_robots(request: web.Request) -> web.Response:
     """A page of the registry, optionally of one connectivity."""
     limit, offset = page_window(request)
-    connectivity = request.query.get('connectivity', '')
-    if connectivity and connectivity not in CONNECTIVITY:
-        raise BadRequest('connectivity must be online, stale or offline', 'connectivity')
+    connectivity = validate.query_choice(request, 'connectivity', CONNECTIVITY)
     robots = await request.app[BACKEND].list_robots()
     key = (id(robots), len(robots), limit, offset, connectivity)
     memo = request.app[ROBOTS_PAGE]
@@ -44,12 +43,11 @@ async def get_robot(request: web.Request) -> web.Response:
 
 async def _set_service(request: web.Request, in_service: bool) -> web.Response:
     body = await validate.json_body(request, required=False)
+    validate.unknown_fields(body, ('reassign_active', 'reason'))
     reassign = body.get('reassign_active', False)
     if not isinstance(reassign, bool):
         raise validate.Unprocessable('reassign_active must be a boolean', 'reassign_active')
-    reason = body.get('reason', '')
-    if not isinstance(reason, str):
-        raise validate.Unprocessable('reason must be a string', 'reason')
+    reason = validate.text(body.get('reason', ''), 'reason', MAX_REASON)
     robot = await request.app[BACKEND].set_robot_service(
         request.match_info['robot_id'], in_service, reassign, reason)
     return json_response(robot)
@@ -71,16 +69,15 @@ async def recommission(request: web.Request) -> web.Response:
 async def robot_command(request: web.Request) -> web.Response:
     """Send a robot a command through the manager; 202 with the command's id."""
     body = await validate.json_body(request)
+    validate.unknown_fields(body, ('command', 'args', 'reason'))
     command = body.get('command')
-    if not isinstance(command, str) or not command:
-        raise validate.Unprocessable('command is required', 'command')
+    if command not in COMMANDS:
+        raise validate.Unprocessable(f'command must be one of {", ".join(COMMANDS)}',
+                                     'command')
     args = body.get('args', {})
     if not isinstance(args, dict):
         raise validate.Unprocessable('args must be an object', 'args')
-    reason = body.get('reason', '')
-    if not isinstance(reason, str) or len(reason) > MAX_REASON:
-        raise validate.Unprocessable(
-            f'reason must be a string of at most {MAX_REASON} characters', 'reason')
+    reason = validate.text(body.get('reason', ''), 'reason', MAX_REASON)
     robot_id = request.match_info['robot_id']
     command_id = await request.app[BACKEND].robot_command(
         robot_id, command, args, request[PRINCIPAL].name, reason)
@@ -92,14 +89,18 @@ async def robot_command(request: web.Request) -> web.Response:
 async def robot_telemetry(request: web.Request) -> web.Response:
     """A robot's downsampled telemetry between ``since`` and ``until``, every ``step`` s."""
     since, until = validate.query_range(request, MAX_TELEMETRY_SPAN)
+    robot_id = request.match_info['robot_id']
+    if validate.empty_range(since, until):
+        return json_response({'robot_id': robot_id, 'items': []})
     raw_step = request.query.get('step', '0')
     try:
         step = float(raw_step)
         if not 0 <= step <= 86400 or step != step:
             raise ValueError
+        if 0 < step < 1e-6:  # below float32's resolution for the manager: as stored
+            step = 0.0
     except ValueError:
         raise BadRequest('step must be a number of seconds between 0 and 86400',
                          'step') from None
-    robot_id = request.match_info['robot_id']
     items = await request.app[BACKEND].get_telemetry(robot_id, since, until, step)
     return json_response({'robot_id': robot_id, 'items': items})
