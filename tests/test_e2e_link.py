@@ -215,7 +215,7 @@ def test_manager_outage_loses_nothing_and_applies_nothing_twice(link: Link,
     link.wait_subscribed(ROBOTS)
     wait_for(lambda: len(link.statuses) == 3, 30, message='three agents reporting')
     link.chatter(ROBOTS, 20, 20.0)  # some events before the outage, while the manager is up
-    link.wait_all_logged(ROBOTS, 60)
+    before = link.wait_all_logged(ROBOTS, 60)
 
     assert link.manager is not None and link.manager.stop() == 0
     # A few more messages than events needed: an agent busy writing may miss one of them
@@ -238,8 +238,10 @@ def test_manager_outage_loses_nothing_and_applies_nothing_twice(link: Link,
     counts = link.wait_all_logged(ROBOTS, 300)
     for robot in ROBOTS:
         assert assert_exactly_once(link, robot) == counts[robot]
-    summary = link.summary.wait_for(lambda m: m.events_applied >= sum(counts.values()) - 60,
-                                    30)
+    # The restarted manager applied exactly what the first one had not.
+    expected = sum(counts.values()) - sum(before.values())
+    summary = link.summary.wait_for(lambda m: m.events_applied >= expected, 30)
+    assert summary.events_applied == expected
     assert summary.events_rejected == 0
 
 
@@ -299,9 +301,12 @@ def test_outbox_bound_drops_the_oldest_with_the_exact_count(link: Link) -> None:
     singles = [seq for _, seq, p in link.logged('robot1') if p['type'] != 'link.dropped']
     assert len(notices) == 1, notices
     seq, data = notices[0]
-    assert data['first_seq'] == 1 and data['last_seq'] == seq == last - 49
-    assert data['count'] == last - 49 == last - len(singles)
-    assert singles == list(range(last - 48, last + 1))
+    # While the manager was away the outbox held its bound: the notice and the newest 49.
+    # (An event the agent writes after the manager is back may fold one more into a new
+    # notice; the manager, which already logged the first, counts that one a duplicate.)
+    assert data['first_seq'] == 1 and data['last_seq'] == seq == written - 49
+    assert data['count'] == seq
+    assert singles == list(range(seq + 1, last + 1))
 
 
 # -- missions through gaps ------------------------------------------------------------------
@@ -370,6 +375,7 @@ def test_agent_killed_mid_mission_requeued_at_once_and_completed_once(link: Link
         link.start_agent(robot)
     missions = Missions(link)
     wait_for(lambda: len(link.statuses) == 2, 30, message='two agents reporting')
+    link.summary.wait_for(lambda m: m.online == 2, 30)  # both assignable, not only one
     mid = missions.submit(12.0, 1.0, pinned='')  # nearest to robot1: about 22 s at 0.5 m/s
     mission = missions.wait_state(mid, 'active', 20)
     assert mission.robot_id == 'robot1'

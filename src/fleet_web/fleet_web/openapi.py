@@ -84,6 +84,8 @@ def _op(summary: str, scope: str | None, responses: dict[str, Any],
         op['responses'].update({k: v for k, v in COMMON.items() if k not in responses})
     if parameters:
         op['parameters'] = parameters
+        # Any parameter may be refused (bad UTF-8 or NUL, by the strict-input middleware).
+        op['responses'].setdefault('400', _error('bad parameter (named in error.field)'))
     if body is not None:
         op['requestBody'] = body
     return op

@@ -8,6 +8,10 @@ from typing import Any
 from fleet_web.openapi import (BAD, KIND, LIMIT, NULLABLE_STR, OFFSET, _body, _error, _json,
                                _op, _p, _page_of, _q, _ref)
 
+ROLLOUT_STATES = ('progressing', 'paused', 'rolling_back', 'completed', 'rolled_back',
+                  'aborted')
+DRIFT_STATES = ('unknown', 'in_sync', 'drifted')
+MAX_REVISION = 2**53
 REASON = {'type': 'string', 'maxLength': 1000,
           'description': 'why; recorded in the audit trail with the token\'s name'}
 TIME = {'type': ['string', 'null'], 'format': 'date-time'}
@@ -49,7 +53,7 @@ ROLLOUT_SCHEMAS: dict[str, Any] = {
         'type': 'object', 'required': ['robot_id', 'state'],
         'properties': {
             'robot_id': {'type': 'string'},
-            'state': {'type': 'string', 'enum': ['unknown', 'in_sync', 'drifted']},
+            'state': {'type': 'string', 'enum': list(DRIFT_STATES)},
             'policy': {'type': 'string', 'enum': ['report', 'reconcile']},
             'groups': {'type': 'array', 'items': {'type': 'string'}},
             'revision': {'type': ['integer', 'null']},
@@ -90,8 +94,7 @@ ROLLOUT_SCHEMAS: dict[str, Any] = {
         'properties': {
             'id': {'type': 'string'}, 'release': {'type': 'string'},
             'artifact': {'type': 'string'},
-            'state': {'type': 'string', 'enum': ['progressing', 'paused', 'rolling_back',
-                                                 'completed', 'rolled_back', 'aborted']},
+            'state': {'type': 'string', 'enum': list(ROLLOUT_STATES)},
             'pause_cause': {'type': ['string', 'null'],
                             'enum': ['operator', 'inconclusive', 'error_budget', None]},
             'step': {'type': 'integer', 'description': '0-based'},
@@ -118,7 +121,9 @@ ROLLOUT_SCHEMAS: dict[str, Any] = {
                        'payload': {'type': 'object'}}},
 }
 
-NUMBER = _p('number', 'revision number')
+NUMBER = {'name': 'number', 'in': 'path', 'required': True,
+          'schema': {'type': 'integer', 'minimum': 1, 'maximum': MAX_REVISION},
+          'description': 'revision number'}
 ROLLOUT_ID = _p('rollout_id', 'rollout id (R-1, R-2, ...)')
 INVALID_STATE = _error('the files are invalid: error.field is "<file>: <key>", nothing '
                        'changed')
@@ -167,13 +172,12 @@ def rollout_paths() -> dict[str, Any]:
                 '200': _json('the robots', {'type': 'object', 'properties': {
                     'revision': {'type': 'integer'},
                     'items': {'type': 'array', 'items': _ref('RobotConfig')}}})},
-            [_q('state', {'type': 'string', 'enum': ['unknown', 'in_sync', 'drifted']},
-                'filter')], tag='config')},
+            [_q('state', {'type': 'string', 'enum': list(DRIFT_STATES)}, 'filter')], tag='config')},
         '/api/v1/rollouts': {
             'get': _op('Rollouts, newest first', 'read', {
                 '200': _json('a page of rollouts', _page_of('Rollout')),
                 '400': _error('bad query parameter')}, [LIMIT, OFFSET, _q(
-                    'state', {'type': 'string'}, 'filter')], tag='rollouts'),
+                    'state', {'type': 'string', 'enum': list(ROLLOUT_STATES)}, 'filter')], tag='rollouts'),
             'post': _op('Start a staged rollout of a declared release', 'admin', {
                 '201': _json('the rollout', _ref('Rollout')),
                 '409': _error('a robot is in another rollout, or the error budget is '

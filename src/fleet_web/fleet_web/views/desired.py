@@ -15,6 +15,7 @@ from fleet_web import validate
 from fleet_web.api_errors import BadRequest
 from fleet_web.appkeys import BACKEND, PRINCIPAL
 from fleet_web.convert import iso_from_epoch
+from fleet_web.openapi_rollouts import DRIFT_STATES, MAX_REVISION
 from fleet_web.views.common import API, json_response, page, page_window, scope
 
 MAX_REASON = 1000  # characters
@@ -54,8 +55,8 @@ def _files(body: dict[str, Any]) -> dict[str, str]:
 
 def _number(request: web.Request) -> int:
     raw = request.match_info['number']
-    if not raw.isdigit() or int(raw) < 1:
-        raise BadRequest('a revision number is an integer >= 1', 'number')
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_REVISION:
+        raise BadRequest(f'a revision number is an integer from 1 to {MAX_REVISION}', 'number')
     return int(raw)
 
 
@@ -123,7 +124,7 @@ async def robots(request: web.Request) -> web.Response:
     """Every robot's configuration: drift state, drifted parameters, versions, rollout."""
     result = await request.app[BACKEND].json_call('desired_state', 'robots', {})
     items = [iso_times(r, 'reported_at', 'sent_at', 'reconcile_at') for r in result['items']]
-    state = request.query.get('state', '')
+    state = validate.query_choice(request, 'state', DRIFT_STATES)
     if state:
         items = [r for r in items if r.get('state') == state]
     return json_response({'items': items, 'revision': result.get('revision', 0)})

@@ -9,13 +9,12 @@ from typing import Any
 from aiohttp import web
 
 from fleet_web import validate
-from fleet_web.api_errors import BadRequest
 from fleet_web.appkeys import BACKEND, PRINCIPAL
+from fleet_web.openapi_rollouts import ROLLOUT_STATES
 from fleet_web.views.common import API, json_response, page, page_window, scope
 from fleet_web.views.desired import iso_times, reason_of
 
 CREATE_FIELDS = {'release', 'strategy', 'groups', 'robots', 'reason'}
-STATES = ('progressing', 'paused', 'rolling_back', 'completed', 'rolled_back', 'aborted')
 ACTIONS = ('promote', 'pause', 'resume', 'abort')
 
 
@@ -31,9 +30,7 @@ def rollout_json(doc: dict[str, Any]) -> dict[str, Any]:
 async def list_rollouts(request: web.Request) -> web.Response:
     """A page of rollouts, newest first, optionally of one state."""
     limit, offset = page_window(request)
-    state = request.query.get('state', '')
-    if state and state not in STATES:
-        raise BadRequest(f'state must be one of {", ".join(STATES)}', 'state')
+    state = validate.query_choice(request, 'state', ROLLOUT_STATES)
     result = await request.app[BACKEND].json_call('rollouts', 'list', {})
     items = [r for r in result['items'] if not state or r['state'] == state]
     return json_response(page([rollout_json(r) for r in items[offset:offset + limit]],
