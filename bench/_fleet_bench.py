@@ -1,8 +1,10 @@
-"""Helpers shared by the event, webhook and telemetry benchmarks (not a benchmark itself).
+"""Helpers shared by the fleet benchmarks (not a benchmark itself).
 
 - the ROS domain of these benchmarks (``--domain``, default 77): overrides the domain that
   ``_common`` sets, for this process and every child it starts;
-- process CPU time from ``/proc/<pid>/stat`` (utime + stime; psutil is not installed);
+- process CPU time from ``/proc/<pid>/stat`` (utime + stime; psutil is not installed) and
+  memory from ``/proc/<pid>/status``;
+- the manager's ``/fleet/summary`` watched from a context of this process's own;
 - read-only access to the manager's SQLite store;
 - the manager's command line;
 - a small rclpy client of the manager's ``fleet/get_events`` service, in its own context and
@@ -15,6 +17,7 @@ import json
 import os
 import pathlib
 import sqlite3
+import threading
 import time
 from typing import Any, Callable
 
@@ -77,6 +80,65 @@ class CpuWindow:
 
     def used(self, name: str) -> float:
         return self.c1[name] - self.c0[name]
+
+
+# -- the manager's summary -------------------------------------------------------------------
+class SummaryWatch:
+    """Subscribes to ``/fleet/summary`` in a context of its own (no rclpy signal handlers,
+    so Ctrl-C stays with the ProcessGroup) and keeps the latest message and the extremes."""
+
+    def __init__(self) -> None:
+        import rclpy
+        from fleet_common.ros import SpinThread
+        from fleet_msgs.msg import FleetSummary
+        from rclpy.context import Context
+        from rclpy.signals import SignalHandlerOptions
+        self._rclpy = rclpy
+        self.context = Context()
+        rclpy.init(args=None, context=self.context,
+                   signal_handler_options=SignalHandlerOptions.NO)
+        self.node = rclpy.create_node('bench_scale_watch', context=self.context)
+        self._lock = threading.Lock()
+        self.latest: Any = None
+        self.tracking = False
+        self.worst_not_online = 0
+        self.min_online: int | None = None
+        self.node.create_subscription(FleetSummary, '/fleet/summary', self._on, 10)
+        self.spin = SpinThread([self.node], context=self.context, name='bench-summary')
+        self.spin.start()
+
+    def _on(self, msg: Any) -> None:
+        with self._lock:
+            self.latest = msg
+            if self.tracking:
+                self.worst_not_online = max(self.worst_not_online,
+                                            int(msg.stale) + int(msg.offline))
+                self.min_online = int(msg.online) if self.min_online is None \
+                    else min(self.min_online, int(msg.online))
+
+    def get(self) -> Any:
+        with self._lock:
+            return self.latest
+
+    def track(self) -> None:
+        """From now on, keep the largest stale + offline and the smallest online count."""
+        with self._lock:
+            self.tracking = True
+
+    def close(self) -> None:
+        self.spin.stop()
+        self.node.destroy_node()
+        self._rclpy.try_shutdown(context=self.context)
+
+
+def rss_mb(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM (peak) of ``pid`` in MiB."""
+    out = {}
+    for line in pathlib.Path(f'/proc/{pid}/status').read_text().splitlines():
+        key, _, value = line.partition(':')
+        if key in ('VmRSS', 'VmHWM'):
+            out[key] = round(int(value.split()[0]) / 1024, 1)
+    return out
 
 
 # -- the manager's store -------------------------------------------------------------------

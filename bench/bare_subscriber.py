@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """A bare rclpy subscriber of fleet_msgs/RobotStatus that only counts (benchmark baseline).
 
-Used by bench_telemetry_ingest.py as the reference for the manager's CPU per status message:
-the same topic, the same QoS as the manager's subscription (reliable, volatile, keep_last
-100), the same single-threaded executor, and a callback that counts messages per robot.
+Used by bench_telemetry_ingest.py and bench_scale.py as the reference for the manager's
+ingest: the same topic, the same QoS as the manager's status subscription (best effort,
+volatile, keep_last 10,000: ``fleet_manager.ingest.STATUS_QOS``), the same executor
+(``fleet_common.ros.make_executor``: rclpy's EventsExecutor where available) and a callback
+that counts messages per robot.
 With ``--stats FILE`` it writes ``{"written_at", "received", "robots"}`` to FILE (JSON,
 replaced atomically) every ``--stats-period`` s and at exit.
 
@@ -25,8 +27,6 @@ import time
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--topic', default='/fleet/robot_status', help='topic (default: %(default)s)')
-    p.add_argument('--depth', type=int, default=100,
-                   help='keep_last depth, as the manager (default: %(default)s)')
     p.add_argument('--stats', default='', help='write the counts to this JSON file')
     p.add_argument('--stats-period', type=float, default=0.1)
     return p
@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import rclpy
-    from rclpy.executors import ExternalShutdownException
+    from fleet_common.ros import make_executor, spin
+    from fleet_manager.ingest import STATUS_QOS
     from fleet_msgs.msg import RobotStatus
 
     per_robot: dict[str, int] = {}
@@ -56,9 +57,11 @@ def main(argv: list[str] | None = None) -> int:
 
     rclpy.init(args=None)
     node = rclpy.create_node('bench_bare_subscriber')
-    node.create_subscription(RobotStatus, args.topic, on_status, args.depth)
+    node.create_subscription(RobotStatus, args.topic, on_status, STATUS_QOS)
     if args.stats:
         node.create_timer(args.stats_period, write)
+    executor = make_executor()
+    executor.add_node(node)
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -66,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     print(f'bare_subscriber: counting RobotStatus on {args.topic}', flush=True)
     try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
+        spin(executor)
+    except KeyboardInterrupt:
         pass
     finally:
         write()

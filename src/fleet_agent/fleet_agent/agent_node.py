@@ -15,7 +15,6 @@ import json
 import math
 import os
 import sys
-from dataclasses import dataclass, fields
 from typing import Any
 
 import rclpy
@@ -24,11 +23,11 @@ from diagnostic_msgs.msg import DiagnosticArray
 from fleet_msgs.msg import Pose2D, RobotCommand, RobotEvent, RobotStatus
 from nav2_msgs.action import NavigateToPose
 from nav_msgs.msg import Odometry
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.action import ActionClient
 from rclpy.node import Node
 from sensor_msgs.msg import BatteryState
 
+from fleet_common.params import declare_params, help_text
 from fleet_common.ros import run_nodes
 from fleet_agent.config_sync import ConfigSync, SyncParams
 from fleet_agent.core import BatteryWatch, Point, SendWindow, derive_mode
@@ -36,97 +35,11 @@ from fleet_agent.core import yaw_from_quaternion
 from fleet_agent.health import AgentHealth, HealthSample, RateMeter
 from fleet_agent.link import FleetLink
 from fleet_agent.missions import MissionRunner
-from fleet_agent.nav2_watch import Nav2Watch, declare_watch_parameters
+from fleet_agent.nav2_watch import Nav2Watch, Nav2WatchConfig, declare_watch_parameters
 from fleet_agent.outbox import Outbox, OutboxError
+from fleet_agent.params import AgentParams
 
 MODE_PAUSED = 5  # RobotStatus.MODE_PAUSED
-
-
-@dataclass(frozen=True)
-class AgentParams:
-    """The agent's parameters (units in comments)."""
-
-    robot_id: str = ''  # empty: the node's namespace without the leading slash
-    software_version: str = '0.0.0'  # reported in every status
-    report_rate: float = 1.0  # Hz of RobotStatus
-    odom_topic: str = 'odom'
-    battery_topic: str = 'battery_state'
-    diagnostics_topic: str = 'diagnostics'
-    status_topic: str = '/fleet/robot_status'
-    events_topic: str = '/fleet/robot_events'
-    commands_topic: str = '/fleet/robot_commands'
-    acks_topic: str = '/fleet/robot_acks'
-    state_dir: str = ''  # outbox directory; empty: $ROS_HOME/fleet_agent/<robot_id>
-    outbox_max_events: int = 100_000  # events kept for the manager at most
-    outbox_max_age: float = 7 * 86400.0  # s an unacknowledged event is kept at most
-    outbox_sync: str = 'full'  # full: each event reaches the disk; normal: survives crashes
-    send_window: int = 100  # unacknowledged events in flight at most
-    resend_after: float = 1.0  # s without an acknowledgement before resending
-    navigate_to_pose_action: str = 'navigate_to_pose'
-    navigate_through_poses_action: str = 'navigate_through_poses'
-    nav_server_timeout: float = 5.0  # s to wait for Nav2's action server per goal
-    battery_low: float = 0.2  # 0..1
-    battery_critical: float = 0.1  # 0..1
-    frame_id: str = 'map'  # frame of the poses the agent reports and sends to Nav2
-    config_check_period: float = 5.0  # s between reads of the managed nodes' parameters
-    version_source: str = ''  # node:parameter holding the software version; empty: own
-    installer_command: str = ''  # command line of the installer; empty: no installs
-    installer_timeout: float = 900.0  # s the installer may run before it is killed
-    install_verify_timeout: float = 60.0  # s for the robot to come back healthy on it
-
-
-_DESCRIPTIONS = {
-    'robot_id': 'Robot id reported to the fleet; empty uses the node namespace.',
-    'software_version': 'Software version of the robot, reported in every status.',
-    'report_rate': 'Status reports per second (Hz).',
-    'odom_topic': 'nav_msgs/Odometry topic of the robot.',
-    'battery_topic': 'sensor_msgs/BatteryState topic of the robot.',
-    'diagnostics_topic': 'diagnostic_msgs/DiagnosticArray topic of the robot.',
-    'status_topic': 'Topic the agent publishes fleet_msgs/RobotStatus on.',
-    'events_topic': 'Topic the agent publishes fleet_msgs/RobotEvent on.',
-    'commands_topic': 'Topic the manager sends fleet_msgs/RobotCommand on.',
-    'acks_topic': 'Topic the manager acknowledges events on (fleet_msgs/RobotAcks).',
-    'state_dir': 'Directory of the durable outbox (outbox.db); empty uses '
-                 '$ROS_HOME/fleet_agent/<robot_id> (ROS_HOME defaults to ~/.ros); '
-                 ':memory: keeps it in memory only (lost on restart).',
-    'outbox_max_events': 'Most events kept for the manager; beyond it the oldest are '
-                         'replaced by one link.dropped notice.',
-    'outbox_max_age': 'Seconds an unacknowledged event is kept before it is dropped (with a '
-                      'link.dropped notice).',
-    'outbox_sync': 'full: every event is on disk before it is sent (survives power loss); '
-                   'normal: survives a crash of the agent, not of the machine.',
-    'send_window': 'Unacknowledged events in flight at most (paces replays after an '
-                   'outage).',
-    'resend_after': 'Seconds without an acknowledgement before the window is sent again '
-                    '(doubling up to 10 s).',
-    'navigate_to_pose_action': 'Nav2 NavigateToPose action name.',
-    'navigate_through_poses_action': 'Nav2 NavigateThroughPoses action name.',
-    'nav_server_timeout': 'Seconds to wait for a Nav2 action server before failing a goal.',
-    'battery_low': 'State of charge (0..1) below which a battery_low event is sent.',
-    'battery_critical': 'State of charge (0..1) below which a battery_critical event is sent.',
-    'frame_id': 'Frame of reported poses and of Nav2 goals.',
-    'config_check_period': 'Seconds between reads of the declared parameters of the managed '
-                           'nodes (through their parameter services) for drift reports.',
-    'version_source': 'node:parameter (relative to the robot namespace, e.g. '
-                      'sim:software_version) read through that node\'s parameter service as '
-                      'the software version; empty reports software_version, updated by '
-                      'successful installs.',
-    'installer_command': 'Command line run to install a release (no shell; {version}, '
-                         '{artifact}, {robot_id}, {python} are filled in), e.g. '
-                         '"/usr/local/bin/robot-update {artifact}"; exit code 0 means '
-                         'installed. Empty refuses installs.',
-    'installer_timeout': 'Seconds the installer may run before it is killed and the install '
-                         'fails.',
-    'install_verify_timeout': 'Seconds after the installer exits for the robot to report the '
-                              'new version and be healthy (odometry, no diagnostics error).',
-}
-_RANGES: dict[str, tuple[float, float]] = {
-    'report_rate': (0.01, 100.0), 'nav_server_timeout': (0.1, 600.0),
-    'battery_low': (0.0, 1.0), 'battery_critical': (0.0, 1.0),
-    'outbox_max_events': (2, 100_000_000), 'outbox_max_age': (1.0, 366 * 86400.0),
-    'send_window': (1, 100_000), 'resend_after': (0.05, 60.0),
-    'config_check_period': (0.1, 3600.0), 'installer_timeout': (1.0, 86400.0),
-    'install_verify_timeout': (0.1, 3600.0)}
 
 
 def default_state_dir(robot_id: str) -> str:
@@ -148,9 +61,6 @@ class FleetAgent(Node):
         self.robot_id = p.robot_id or self.get_namespace().strip('/')
         if not self.robot_id:
             raise ValueError('fleet_agent needs robot_id or a namespace')
-        if p.outbox_sync not in ('full', 'normal'):
-            raise ValueError(f'parameter outbox_sync: must be full or normal, not '
-                             f'{p.outbox_sync!r}')
         self._seq = 0
         self._pose = (0.0, 0.0, 0.0)
         self._heard = False
@@ -191,19 +101,8 @@ class FleetAgent(Node):
             f'{outbox.path}: epoch {outbox.epoch}, {outbox.pending()} events waiting)')
 
     def _declare(self, robot_id: str) -> AgentParams:
-        for f in fields(AgentParams):
-            desc = ParameterDescriptor(description=_DESCRIPTIONS[f.name])
-            if f.name in _RANGES:
-                lo, hi = _RANGES[f.name]
-                if isinstance(f.default, float):
-                    desc.floating_point_range = [FloatingPointRange(from_value=lo, to_value=hi)]
-                else:
-                    desc.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi),
-                                                       step=1)]
-            default = robot_id if f.name == 'robot_id' and robot_id else f.default
-            self.declare_parameter(f.name, default, desc)
-        return AgentParams(**{f.name: self.get_parameter(f.name).value
-                              for f in fields(AgentParams)})
+        return declare_params(self, AgentParams(robot_id=robot_id) if robot_id
+                              else AgentParams)
 
     def _open_outbox(self) -> Outbox:
         p = self.params
@@ -212,7 +111,7 @@ class FleetAgent(Node):
         else:
             path = os.path.join(p.state_dir or default_state_dir(self.robot_id), 'outbox.db')
         try:
-            return Outbox(path, p.outbox_max_events, p.outbox_max_age, p.outbox_sync,
+            return Outbox(path, p.outbox_max_events, p.outbox_max_age, p.outbox_sync.value,
                           clock=self._now)
         except OutboxError as exc:
             raise ValueError(f'parameter state_dir: {exc}') from None
@@ -424,8 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
                     'diagnostics to the fleet, and keeps its events in a durable outbox '
                     'until the manager acknowledges them. Run it in the robot\'s namespace, '
                     'e.g. fleet_agent --ros-args -r __ns:=/robot1 -p software_version:=1.2.0 '
-                    '-p state_dir:=/var/lib/fleet_agent; parameters are listed in '
-                    'config/params.yaml (section fleet_agent).')
+                    '-p state_dir:=/var/lib/fleet_agent.',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='ROS parameters (also in config/params.yaml, section /**/fleet_agent):\n'
+               + help_text(AgentParams) + '\n' + help_text(Nav2WatchConfig, 'nav2_watch.'))
 
 
 def main(args: list[str] | None = None) -> None:

@@ -35,12 +35,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 from action_msgs.msg import GoalStatusArray
 from nav2_msgs.msg import BehaviorTreeLog
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import CallbackGroup, MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Bool
 
+from fleet_common.params import declare_params, param
 from fleet_agent.watch_logic import (DEFAULT_BEHAVIORS, DEFAULT_BT_RECOVERY_NODES,
                                      DEFAULT_GOAL_MEMORY, BtRecoveryFilter, EdgeDetector,
                                      GoalSample, GoalTracker, RecoveryCounter, WatchEvent,
@@ -63,7 +63,6 @@ SAFETY_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
                         reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.VOLATILE)
 
-
 @dataclass(frozen=True)
 class Nav2WatchConfig:
     """What to watch; topic names are relative to the agent's namespace.
@@ -75,46 +74,29 @@ class Nav2WatchConfig:
     remembered per behavior.
     """
 
-    behaviors: tuple[str, ...] = DEFAULT_BEHAVIORS
-    bt_log_topic: str = 'behavior_tree_log'
-    bt_recovery_nodes: tuple[str, ...] = DEFAULT_BT_RECOVERY_NODES
-    safety_topic: str = ''
-    goal_memory: int = DEFAULT_GOAL_MEMORY
-
-
-_PARAMETERS: dict[str, str] = {
-    'behaviors': 'Nav2 behavior-server actions whose <name>/_action/status is watched for '
-                 'recoveries.',
-    'bt_log_topic': 'nav2_msgs/BehaviorTreeLog topic; empty disables it.',
-    'bt_recovery_nodes': 'BT node names reported as recoveries (bt_recovery) when no action '
-                         'status topic covers them.',
-    'safety_topic': 'std_msgs/Bool topic, True while a safety stop holds the robot; empty '
-                    'disables it.',
-    'goal_memory': 'Goal ids remembered per behavior (bounds memory).',
-}
-
+    behaviors: tuple[str, ...] = param(
+        DEFAULT_BEHAVIORS, 'Nav2 behavior-server actions whose <name>/_action/status is '
+        'watched for recoveries.')
+    bt_log_topic: str = param(
+        'behavior_tree_log', 'nav2_msgs/BehaviorTreeLog topic; empty disables it.')
+    bt_recovery_nodes: tuple[str, ...] = param(
+        DEFAULT_BT_RECOVERY_NODES, 'BT node names reported as recoveries (bt_recovery) when '
+        'no action status topic covers them.')
+    safety_topic: str = param(
+        '', 'std_msgs/Bool topic, True while a safety stop holds the robot; empty disables '
+        'it.')
+    goal_memory: int = param(
+        DEFAULT_GOAL_MEMORY, 'Goal ids remembered per behavior (bounds memory).',
+        unit='goals', bounds=(1, 1_000_000))
 
 def declare_watch_parameters(node: Node, prefix: str = 'nav2_watch.') -> Nav2WatchConfig:
     """Declare the watch's parameters on ``node`` (``nav2_watch.behaviors`` ...) with the
     defaults of :class:`Nav2WatchConfig` and return the configured values."""
-    defaults = Nav2WatchConfig()
-    values: dict[str, Any] = {}
-    for name, description in _PARAMETERS.items():
-        default = getattr(defaults, name)
-        if isinstance(default, tuple):
-            default = list(default)
-        param = node.declare_parameter(prefix + name, default,
-                                       ParameterDescriptor(description=description))
-        value = param.value
-        values[name] = tuple(str(v) for v in value) if isinstance(value, (list, tuple)) \
-            else value
-    return Nav2WatchConfig(**values)
-
+    return declare_params(node, Nav2WatchConfig, prefix)
 
 def status_topic(behavior: str) -> str:
     """Return the action status topic of a behavior-server action."""
     return f'{behavior}/_action/status'
-
 
 class Nav2Watch:
     """Reports Nav2 recoveries and safety stops of the robot ``node`` runs for.

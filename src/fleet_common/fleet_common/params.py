@@ -17,8 +17,8 @@ file and its ``--help`` text, so nothing is described twice::
         robot_id: str = param('', 'Robot id reported to the fleet; empty uses the namespace.')
         report_rate: float = param(1.0, 'Status reports per second.', unit='Hz',
                                    bounds=(0.01, 100.0))
-        event_buffer: int = param(1000, 'Robot events kept for an unreachable manager.',
-                                  unit='events', bounds=(1, 100_000))
+        send_window: int = param(100, 'Unacknowledged events in flight at most.',
+                                 unit='events', bounds=(1, 100_000))
         fault: Fault = param(Fault.NONE, 'Injected fault.')            # a str-valued Enum
         blocked_areas: tuple[str, ...] = param(
             (), 'Rectangles the robot cannot enter.', unit='m',

@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import sys
 from typing import Any, Callable, Iterable
 
 import rclpy
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
@@ -111,8 +113,9 @@ def run_nodes(make: Callable[[], Iterable[Any]], args: list[str] | None = None,
               before_spin: Callable[[list[Any]], None] | None = None) -> int:
     """The ``main`` shape of every node: init, build the nodes, spin, clean up.
 
-    ``make`` builds the nodes after ``rclpy.init``; a ``ValueError`` it raises is printed
-    as a usage error (exit 2). Ctrl-C and SIGTERM end the spin; the nodes are then
+    ``make`` builds the nodes after ``rclpy.init``; a ``ValueError`` it raises, or a
+    parameter override of the wrong type or out of range, is printed as a usage error
+    without a traceback (exit 2). Ctrl-C and SIGTERM end the spin; the nodes are then
     destroyed and rclpy shut down.
     """
     stop = init(args)
@@ -120,8 +123,9 @@ def run_nodes(make: Callable[[], Iterable[Any]], args: list[str] | None = None,
     try:
         try:
             nodes = list(make())
-        except ValueError as exc:
-            print(f'error: {exc}', flush=True)
+        except (ValueError, InvalidParameterTypeException,
+                InvalidParameterValueException) as exc:
+            print(f'error: {exc}', file=sys.stderr, flush=True)
             return 2
         executor = make_executor()
         for n in nodes:

@@ -27,6 +27,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from fleet_common.events import ManagerConfigured
+from fleet_common.params import help_text
 from fleet_common.paths import config_file
 from fleet_common.ros import init, make_executor, spin
 from fleet_manager import convert, params as manager_params
@@ -451,7 +452,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog='fleet_manager',
         description='The fleet manager lifecycle node (registry, missions, incidents, event '
-                    'log). Parameters come from --ros-args; see config/params.yaml.')
+                    'log). Parameters come from --ros-args (-p name:=value or '
+                    '--params-file config/params.yaml).',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='ROS parameters (also in config/params.yaml, section fleet_manager):\n'
+               + help_text(manager_params.ManagerParams))
     p.add_argument('--no-autostart', action='store_true',
                    help='stay unconfigured and let a lifecycle manager (e.g. ros2 launch) '
                         'drive the transitions; by default the node configures and '

@@ -55,8 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
                    'webhooks, rate limit; default: the shipped config/web.yaml)')
     p.add_argument('--speed', type=float, default=1.0, help='robot speed in m/s '
                    '(default: %(default)s)')
-    p.add_argument('--robots-per-process', type=int, default=50,
-                   help='simulated robots per process (default: %(default)s)')
+    p.add_argument('--robots-per-process', type=int, default=10,
+                   help='simulated robots per process (default: %(default)s; rclpy\'s '
+                        'per-node graph bookkeeping makes a process with many more nodes '
+                        'slow to start)')
     return p
 
 

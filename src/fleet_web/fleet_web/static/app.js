@@ -12,6 +12,7 @@ const POLL_MS = {robots: 5000, missions: 5000, incidents: 10000, slos: 30000, he
 const DEBOUNCE_MS = 400;
 const TELEMETRY_WINDOW_S = 15 * 60;
 const TELEMETRY_STEP_S = 5;
+const ROBOT_ROWS = 1000;  // rows of the fleet table; a larger fleet shows counts of all
 const ROBOT_EVENTS_SHOWN = 15;
 const RESOLVED_SHOWN = 10;
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
@@ -267,8 +268,14 @@ function onEvent(event) {
 
 async function loadRobots() {
   try {
-    const page = await api('/robots', {query: {limit: 1000}});
+    const page = await api('/robots', {query: {limit: ROBOT_ROWS}});
     state.robots = page.items || [];
+    state.robotTotal = page.total ?? state.robots.length;
+    // A fleet larger than the table: the counts come from the server, not from the rows.
+    state.robotCounts = state.robotTotal > state.robots.length
+      ? Object.fromEntries(await Promise.all(['online', 'stale'].map(async (c) =>
+        [c, (await api('/robots', {query: {limit: 1, connectivity: c}})).total])))
+      : null;
     showMsg($('fleet-error'), '');
     renderRobots();
     if (state.selected) renderDetailStatus();
@@ -318,11 +325,15 @@ function renderRobots() {
   const focused = document.activeElement?.dataset?.robotId;
   tbody.replaceChildren(...state.robots.map(robotRow));
   if (focused) tbody.querySelector(`tr[data-robot-id="${CSS.escape(focused)}"]`)?.focus();
-  const online = state.robots.filter((r) => r.connectivity === 'online').length;
-  const stale = state.robots.filter((r) => r.connectivity === 'stale').length;
-  const n = state.robots.length;
+  const counts = state.robotCounts;
+  const online = counts ? counts.online
+    : state.robots.filter((r) => r.connectivity === 'online').length;
+  const stale = counts ? counts.stale
+    : state.robots.filter((r) => r.connectivity === 'stale').length;
+  const n = counts ? state.robotTotal : state.robots.length;
   $('robot-count').textContent = `${n} robot${n === 1 ? '' : 's'} · ${online} online`
-    + (stale ? ` · ${stale} stale` : '');
+    + (stale ? ` · ${stale} stale` : '')
+    + (counts ? ` · the first ${state.robots.length} shown` : '');
 }
 
 // -- robot drill-down -------------------------------------------------------------------------
