@@ -188,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             dt_base, _ = timed(baseline_pass, rxy, mxy)
             t_base.append(dt_base)
         if (i + 1) % 25 == 0 or i + 1 == rounds:
-            log(f'  round {i + 1}/{rounds}: policy median {statistics.median(t_policy) * 1e3:.1f} ms, '
+            log(f'  round {i + 1}/{rounds}: '
+                f'policy median {statistics.median(t_policy) * 1e3:.1f} ms, '
                 f'board median {statistics.median(t_board) * 1e3:.1f} ms, '
                 f'baseline median {statistics.median(t_base) * 1e3:.1f} ms')
 
@@ -242,9 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f'Assignment round, {args.missions} missions x {args.robots} robots '
           f'({n_avail} available, {len(first)} assigned), {rounds} rounds:')
     print(f'  GreedyPriorityPolicy.assign  median {fmt(pol["median"], "ms")}  '
-          f'p99 {fmt(pol["p99"], "ms")}  -> {"PASS" if passed else "FAIL"} (goal < {GOAL_MS:g} ms)')
+          f'p99 {fmt(pol["p99"], "ms")}  -> {"PASS" if passed else "FAIL"} '
+          f'(goal < {GOAL_MS:g} ms)')
     print(f'  MissionBoard.assign          median {fmt(brd["median"], "ms")}  '
-          f'p99 {fmt(brd["p99"], "ms")}  ({fmt(res.data["results"]["board_vs_policy"], "x")} the policy)')
+          f'p99 {fmt(brd["p99"], "ms")}  '
+          f'({fmt(res.data["results"]["board_vs_policy"], "x")} the policy)')
     if sto:
         print(f'  FleetStore.append (1 round)  median {fmt(sto["median"], "ms")}  '
               f'({len(t_store)} rounds)')

@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--sim-procs', type=int, default=4,
                    help='fleet_sim processes with --source sim (default: %(default)s)')
     p.add_argument('--bare-mode', choices=('static', 'dumps'), default='static',
-                   help='bare server: fixed bytes, or json.dumps per request (default: %(default)s)')
+                   help='bare server: fixed bytes, or json.dumps per request '
+                        '(default: %(default)s)')
     p.add_argument('--default-web-config', action='store_true',
                    help='run the bridge with its installed config/web.yaml (its rate limit '
                         'applies; expect 429s) instead of a bench config without rate limiting')
@@ -322,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f'  bare aiohttp {fmt(bare_rps, "req/s")}  median {fmt(bare_p50, "ms")}  '
           f'p99 {fmt(bare_p99, "ms")}  ({args.bare_mode})')
     print(f'  ratio real/bare req/s {fmt(rps_ratio, "x")} -> {"PASS" if passed else "FAIL"} '
-          f'(goal >= {GOAL_RATIO:g}); p99 ratio {fmt(res.data["results"]["p99_ratio_real_vs_bare"], "x")}')
+          f'(goal >= {GOAL_RATIO:g}); '
+          f'p99 ratio {fmt(res.data["results"]["p99_ratio_real_vs_bare"], "x")}')
     print(f'  CPU s per 1000 requests: bridge {cpu_per_k["web"]}, manager {cpu_per_k["manager"]}')
     if bad:
         samples = [x for r in real_runs for x in r['non_200_samples']][:1]

@@ -55,8 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--quick', action='store_true', help='15 missions instead of 120')
     p.add_argument('--missions', type=int, default=0,
                    help='missions to measure (default: 120, or 15 with --quick)')
-    p.add_argument('--robots', type=int, default=20, help='simulated robots (default: %(default)s)')
-    p.add_argument('--speed', type=float, default=5.0, help='robot speed m/s (default: %(default)s)')
+    p.add_argument('--robots', type=int, default=20,
+                   help='simulated robots (default: %(default)s)')
+    p.add_argument('--speed', type=float, default=5.0,
+                   help='robot speed m/s (default: %(default)s)')
     p.add_argument('--tick', type=float, default=0.05,
                    help='manager tick_period in s (default: %(default)s)')
     p.add_argument('--method', choices=('sse', 'poll'), default='sse',
@@ -473,10 +475,13 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f'Submit -> assigned over HTTP ({args.method}), {args.robots} robots, '
           f'{len(out["lat"])} missions, {out["stacks"]} stack(s) ({", ".join(out["modes"])}):')
-    print(f'  submit->assigned  median {fmt(lat.get("median"), "ms")}  p99 {fmt(lat.get("p99"), "ms")}')
-    print(f'  POST round trip   median {fmt(post.get("median"), "ms")}  p99 {fmt(post.get("p99"), "ms")}'
+    print(f'  submit->assigned  median {fmt(lat.get("median"), "ms")}  '
+          f'p99 {fmt(lat.get("p99"), "ms")}')
+    print(f'  POST round trip   median {fmt(post.get("median"), "ms")}  '
+          f'p99 {fmt(post.get("p99"), "ms")}'
           f'  ({out["in_response"]} answered already assigned)')
-    print(f'  GET /health (baseline) median {fmt(hl.get("median"), "ms")}  p99 {fmt(hl.get("p99"), "ms")}')
+    print(f'  GET /health (baseline) median {fmt(hl.get("median"), "ms")}  '
+          f'p99 {fmt(hl.get("p99"), "ms")}')
     print(f'  ratio to baseline: median {fmt(r["ratio_median_vs_health"], "x")}, '
           f'p99 {fmt(r["ratio_p99_vs_health"], "x")}; timeouts {out["timeouts"]}')
     for c in out['crashes']:

@@ -174,7 +174,7 @@ def measure(args: argparse.Namespace, group: ProcessGroup, workdir: pathlib.Path
     ages: list[float] = []
     per_probe: list[dict[str, Any]] = []
     no_sample = 0
-    for i in range(n_probes):
+    for _ in range(n_probes):
         group.check_alive()
         conn = open_ro(db)
         try:

@@ -315,7 +315,7 @@ async def measure(args: argparse.Namespace, group: ProcessGroup, workdir: pathli
     service = [(eid, t_log) for eid, t_log, kind in rows if kind == 'robot.service']
     to_log, to_answer = [], []
     if len(service) == len(api_sent):
-        for (eid, t_log), (sent, answered) in zip(service, api_sent):
+        for (_, t_log), (sent, answered) in zip(service, api_sent):
             to_log.append(t_log - sent)
             to_answer.append(answered - t_log)
     retried = sum(1 for h in rx.hooks.values() if h.get('attempt') not in ('1', None))

@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--quick', action='store_true', help='pass --quick to every benchmark')
     p.add_argument('--only', nargs='+', choices=BENCHMARKS, metavar='NAME',
                    help=f'run only these ({", ".join(BENCHMARKS)})')
-    p.add_argument('--json', action='store_true', help='print the combined JSON instead of a table')
+    p.add_argument('--json', action='store_true',
+                   help='print the combined JSON instead of a table')
     return p
 
 

@@ -24,7 +24,8 @@ import time
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--robots', type=int, default=100, help='number of robots (default: %(default)s)')
+    p.add_argument('--robots', type=int, default=100,
+                   help='number of robots (default: %(default)s)')
     p.add_argument('--rate', type=float, default=1.0,
                    help='status reports per robot per second (default: %(default)s)')
     p.add_argument('--prefix', default='robot', help='robot id prefix (default: %(default)s)')

@@ -24,7 +24,8 @@ LEVEL_TIMEOUT = 3.0  # s before an unacknowledged incident goes to the next leve
 
 
 def make_workflows(tmp_path: pathlib.Path) -> pathlib.Path:
-    data = yaml.safe_load((REPO / 'src' / 'fleet_bringup' / 'config' / 'workflows.yaml').read_text())
+    data = yaml.safe_load(
+        (REPO / 'src' / 'fleet_bringup' / 'config' / 'workflows.yaml').read_text())
     data['escalation_policies']['default'] = {
         'levels': [{'targets': ['oncall:operators'], 'timeout': LEVEL_TIMEOUT},
                    {'targets': ['shift_lead'], 'timeout': LEVEL_TIMEOUT}],

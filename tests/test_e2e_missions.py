@@ -15,7 +15,6 @@ import math
 import pathlib
 import random
 import re
-import time
 import uuid
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -479,7 +478,7 @@ def test_manager_sigkill_mid_run_loses_and_repeats_nothing(fleet: Fleet) -> None
 
     boundaries: list[int] = []
     for kill in range(1, KILLS + 1):
-        def progressed_some_in_flight() -> bool:
+        def progressed_some_in_flight(kill: int = kill) -> bool:
             snapshot = fleet.missions()
             done = sum(1 for i in ids if snapshot.get(i, {}).get('state') == 'succeeded')
             in_flight = [i for i in dwell_ids if snapshot.get(i, {}).get('state') == 'active']
@@ -490,7 +489,8 @@ def test_manager_sigkill_mid_run_loses_and_repeats_nothing(fleet: Fleet) -> None
         assert old is not None
         old.kill()
         restarted = fleet.start_manager(f'manager_restarted{kill}')
-        m = fleet.wait(lambda: re.search(r'configured: .* last event (\d+)', restarted.output()),
+        m = fleet.wait(lambda proc=restarted: re.search(r'configured: .* last event (\d+)',
+                                                        proc.output()),
                        30.0, f'manager restart {kill} to configure')
         # The newest event in the store when the restarted manager configured: every event
         # up to it was written by the manager killed before.

@@ -219,7 +219,7 @@ def test_hand_set_parameters_drift_then_reconcile_or_open_an_incident(
                      and e['payload']['state'] == 'drifted'
                      and epoch_from_iso(e['time']) >= set_at), None)
     for robot, policy in (('robot1', 'reconcile'), ('robot3', 'report')):
-        event = wait_for(lambda: drifted(robot), 15, message=f'{robot} drift')
+        event = wait_for(lambda robot=robot: drifted(robot), 15, message=f'{robot} drift')
         assert event['payload']['policy'] == policy
         assert event['payload']['params'] == [{'node': 'controller_server', 'name': NAV_PARAM,
                                                'declared': 0.8, 'actual': 1.5}]

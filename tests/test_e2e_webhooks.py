@@ -237,7 +237,8 @@ def test_bridge_sigkill_mid_stream_loses_nothing(setup: Setup) -> None:
     setup.bridge = setup.start_bridge('web2')
     wait_for(lambda: setup.get('/health') is not None, timeout=30, message='bridge back')
     for m in missions:
-        wait_for(lambda: (setup.get(f'/missions/{m["id"]}') or {}).get('state') == 'succeeded',
+        wait_for(lambda m=m: (setup.get(f'/missions/{m["id"]}') or {}).get('state') ==
+                 'succeeded',
                  timeout=90, message=f'mission {m["id"]} succeeded')
     expected = setup.log_ids()
     wait_for(lambda: expected <= setup.all.ids(), timeout=30,
@@ -295,7 +296,7 @@ def test_receiver_down_for_a_while_gets_every_event_once_back(setup: Setup) -> N
     try:
         missions = [setup.submit(5.0 + i, 7.0, f'WMS-5{i:02d}') for i in range(2)]
         for m in missions:
-            wait_for(lambda: (setup.get(f'/missions/{m["id"]}') or {}).get('state') ==
+            wait_for(lambda m=m: (setup.get(f'/missions/{m["id"]}') or {}).get('state') ==
                      'succeeded', timeout=90, message=f'mission {m["id"]} succeeded')
         wait_for(lambda: any(d['attempts'] >= 4 and d['last_error'] == 'connection failed'
                              for d in (setup.get(all_pending()) or {}).get('items', [])),
@@ -318,7 +319,7 @@ def test_secret_rotation_mid_stream_loses_nothing(setup: Setup) -> None:
     setup.all.secret = ROTATED  # 2. the receiver switches to the new secret
     second = setup.submit(7.0, 6.0, 'WMS-602')
     for m in (first, second):
-        wait_for(lambda: (setup.get(f'/missions/{m["id"]}') or {}).get('state') ==
+        wait_for(lambda m=m: (setup.get(f'/missions/{m["id"]}') or {}).get('state') ==
                  'succeeded', timeout=90, message=f'mission {m["id"]} succeeded')
     setup.write_config([ROTATED])  # 3. the old secret goes
     setup.restart_bridge('web-rotate-2')

@@ -187,7 +187,7 @@ class FleetAgent(Node):
         # written in between only makes the status name a later seq, never an earlier one.
         job = self.runner.job
         navigating = job is not None or self._dock_handle is not None
-        mode = derive_mode(self._diag_level, navigating, self._charging, self._heard)
+        mode: int = derive_mode(self._diag_level, navigating, self._charging, self._heard)
         if job is not None and job.paused and int(mode) != 4:
             mode = MODE_PAUSED
         x, y, theta = self._pose

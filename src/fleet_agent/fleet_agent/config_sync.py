@@ -130,8 +130,8 @@ class ConfigSync:
 
     def set_parameters(self, args: dict[str, Any]) -> None:
         """Set declared values (reported as ``config.reconciled``), only while idle."""
-        nodes = args.get('nodes')
-        revision = args.get('revision') if isinstance(args.get('revision'), int) else 0
+        nodes = args.get('nodes') or {}
+        revision = r if isinstance(r := args.get('revision'), int) else 0
         busy = self._busy() or ('installing' if self.installing else '') or \
             ('parameters are being set' if self._setting is not None else '')
         if not isinstance(nodes, dict) or not nodes or not all(
@@ -157,7 +157,8 @@ class ConfigSync:
 
     def _on_set(self, node: str, future: Any) -> None:
         setting = self._setting
-        if setting is None or setting.pending.get(node, (None, None, None))[1] is not future:
+        if setting is None or node not in setting.pending \
+                or setting.pending[node][1] is not future:
             return
         _, _, values = setting.pending.pop(node)
         resp = future.result()

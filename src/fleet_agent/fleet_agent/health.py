@@ -91,6 +91,7 @@ class AgentHealth:
     def _publish(self) -> None:
         msg = DiagnosticArray(status=[self.status()])
         msg.header.stamp = self._node.get_clock().now().to_msg()
+        assert self._pub is not None  # created with the timer that calls this
         self._pub.publish(msg)
 
 

@@ -227,7 +227,7 @@ def test_stuck_sim_robot_recoveries_are_reported_once_each(graph: Any) -> None:
     watch = Nav2Watch(node, emitted, context=lambda: {'mission_id': 'm-7'})
     for behavior in ('spin', 'backup', 'wait'):
         topic = f'/{robot}/{status_topic(behavior)}'
-        wait_for(lambda: node.count_publishers(topic) > 0
+        wait_for(lambda topic=topic: node.count_publishers(topic) > 0
                  and sim.count_subscribers(topic) > 0, TIMEOUT, message=f'{topic} discovered')
     navigate = ActionClient(node, NavigateToPose, 'navigate_to_pose')
     assert navigate.wait_for_server(timeout_sec=TIMEOUT)

@@ -146,7 +146,7 @@ def _layout(cls: type) -> tuple[tuple[str, str, bool], ...]:
     if layout is None:
         layout = _LAYOUTS[cls] = tuple(
             (f.name, _json_name(f), f.default is None)
-            for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+            for f in dataclasses.fields(cls))
     return layout
 
 

@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import array
+import builtins
 import dataclasses
 import enum
 import importlib
@@ -131,9 +132,9 @@ class ParamSpec:
     bounds: tuple[float, float] | None = None
     read_only: bool = False
     constraints: str = ''
-    choices: type[enum.Enum] | None = None
+    choices: builtins.type[enum.Enum] | None = None
     """The enum of an enum-typed field (declared as a string parameter)."""
-    item: type | None = None
+    item: builtins.type | None = None
     """The item type of an array field."""
 
     def to_ros(self, value: Any) -> Any:

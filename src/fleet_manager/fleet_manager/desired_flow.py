@@ -154,7 +154,8 @@ class DesiredFlow:
     def _drift(self, robot_id: str, change: DriftChange | None) -> Changes:
         rec = self.book.get(robot_id)
         changes = Changes()
-        changes.writes.append(lambda tx, doc=rec.to_dict(): tx.save_robot_configs([doc]))
+        doc = rec.to_dict()  # the record as it is now, not when the write runs
+        changes.writes.append(lambda tx: tx.save_robot_configs([doc]))
         if change is None:
             return changes
         changes.events.append(NewEvent.of(ConfigDrift(

@@ -198,7 +198,11 @@ class IncidentsFeature:
         out.incidents = [i.to_dict() for i in res.incidents]
         messages = [incident_msg(i) for i in res.incidents]
         pub = self._pub
-        out.publish.append(lambda: [pub.publish(m) for m in messages])
+
+        def publish() -> None:
+            for m in messages:
+                pub.publish(m)
+        out.publish.append(publish)
         for robot_id, command, args in res.commands:
             out.commands.append(RobotCommandRequest(
                 robot_id, command, dict(args), 'rule', 'incident workflow',

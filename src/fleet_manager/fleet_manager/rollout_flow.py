@@ -99,7 +99,7 @@ class RolloutFlow:
         if e.kind != 'robot.event':
             return None
         kind = str(p.get('type', ''))
-        data = p.get('data') if isinstance(p.get('data'), dict) else {}
+        data = d if isinstance(d := p.get('data'), dict) else {}
         if kind == 'diagnostics_level' and _int(data.get('to')) >= DIAG_ERROR \
                 and _int(data.get('from')) < DIAG_ERROR:
             self.controller.on_diagnostics_error(e.robot_id, version_of(e.robot_id), e.time)

@@ -153,7 +153,7 @@ class RolloutsFeature:
             if e.kind.startswith(OWN_KINDS):
                 continue
             p = e.payload
-            data = p.get('data') if isinstance(p.get('data'), dict) else {}
+            data = d if isinstance(d := p.get('data'), dict) else {}
             if e.kind == 'robot.event' and p.get('type') == 'config.report':
                 out.add(self.desired.on_report(e.robot_id, data, e.time))
             elif e.kind == 'robot.event' and p.get('type') == 'config.reconciled':

@@ -92,7 +92,7 @@ class Transaction:
         """Save missions."""
         rows = [FleetStore._mission_row(m) for m in missions]
         if rows:
-            self._db['missions'].upsert_all(rows, pk='id')
+            self._db.table('missions').upsert_all(rows, pk='id')
 
     def save_incidents(self, incidents: Iterable[dict[str, Any]]) -> None:
         """Save incidents (``Incident.to_dict()`` shapes)."""
@@ -101,13 +101,13 @@ class Transaction:
                  'type': d.get('type', ''), 'opened_at': d.get('opened_at', 0.0),
                  'data': json.dumps(d, default=str)} for d in incidents]
         if rows:
-            self._db['incidents'].upsert_all(rows, pk='id')
+            self._db.table('incidents').upsert_all(rows, pk='id')
 
     def save_marks(self, marks: dict[str, tuple[int, int]]) -> None:
         """Save robots' committed event marks: robot id -> (epoch, seq)."""
         rows = [{'robot_id': r, 'epoch': e, 'seq': q} for r, (e, q) in marks.items()]
         if rows:
-            self._db['links'].upsert_all(rows, pk='robot_id')
+            self._db.table('links').upsert_all(rows, pk='robot_id')
 
     def add_telemetry(self, samples: Sequence[dict[str, Any]]) -> None:
         """Append telemetry samples (keys: the telemetry table's columns)."""
@@ -120,7 +120,7 @@ class Transaction:
     def save_revision(self, rev: dict[str, Any]) -> None:
         """Save a desired-state revision: number, time, who, reason, digest, files (name ->
         text), diff and restored_from (None unless it restores an older one)."""
-        self._db['revisions'].upsert({
+        self._db.table('revisions').upsert({
             'number': int(rev['number']), 'time': float(rev['time']), 'who': rev['who'],
             'reason': rev['reason'], 'digest': rev['digest'],
             'restored_from': rev.get('restored_from'), 'files': json.dumps(rev['files']),
@@ -132,14 +132,14 @@ class Transaction:
                  'updated_at': d['updated_at'], 'data': json.dumps(d, default=str)}
                 for d in rollouts]
         if rows:
-            self._db['rollouts'].upsert_all(rows, pk='id')
+            self._db.table('rollouts').upsert_all(rows, pk='id')
 
     def save_robot_configs(self, records: Iterable[dict[str, Any]]) -> None:
         """Save robots' configuration records (``RobotConfig.to_dict()`` shapes)."""
         rows = [{'robot_id': d['robot_id'], 'data': json.dumps(d, default=str)}
                 for d in records]
         if rows:
-            self._db['robot_config'].upsert_all(rows, pk='robot_id')
+            self._db.table('robot_config').upsert_all(rows, pk='robot_id')
 
 
 class FleetStore:
@@ -179,27 +179,30 @@ class FleetStore:
             robot_id TEXT NOT NULL DEFAULT '',
             mission_id TEXT NOT NULL DEFAULT '',
             payload TEXT NOT NULL)""")
-        db['events'].create_index(['mission_id'], if_not_exists=True)
-        db['events'].create_index(['kind'], if_not_exists=True)
-        db['robots'].create({'robot_id': str, 'data': str}, pk='robot_id', if_not_exists=True)
-        db['missions'].create({
+        db.table('events').create_index(['mission_id'], if_not_exists=True)
+        db.table('events').create_index(['kind'], if_not_exists=True)
+        db.table('robots').create({'robot_id': str, 'data': str}, pk='robot_id',
+                                  if_not_exists=True)
+        db.table('missions').create({
             'id': str, 'state': str, 'robot_id': str, 'priority': int, 'created_at': float,
             'updated_at': float, 'client_ref': str, 'idempotency_key': str, 'data': str,
         }, pk='id', if_not_exists=True)
-        db['missions'].create_index(['state'], if_not_exists=True)
-        db['missions'].create_index(['created_at'], if_not_exists=True)
-        db['telemetry'].create({
+        db.table('missions').create_index(['state'], if_not_exists=True)
+        db.table('missions').create_index(['created_at'], if_not_exists=True)
+        db.table('telemetry').create({
             'robot_id': str, 'time': float, 'battery': float, 'x': float, 'y': float,
             'theta': float, 'mode': int, 'diagnostics_level': int, 'connectivity': str,
         }, if_not_exists=True)
-        db['telemetry'].create_index(['robot_id', 'time'], if_not_exists=True)
-        db['incidents'].create({'id': str, 'state': str, 'robot_id': str, 'type': str,
-                                'opened_at': float, 'data': str}, pk='id', if_not_exists=True)
-        db['links'].create({'robot_id': str, 'epoch': int, 'seq': int}, pk='robot_id',
-                           if_not_exists=True)
-        db['meta'].create({'key': str, 'value': str}, pk='key', if_not_exists=True)
+        db.table('telemetry').create_index(['robot_id', 'time'], if_not_exists=True)
+        db.table('incidents').create({'id': str, 'state': str, 'robot_id': str, 'type': str,
+                                      'opened_at': float, 'data': str},
+                                     pk='id', if_not_exists=True)
+        db.table('links').create({'robot_id': str, 'epoch': int, 'seq': int}, pk='robot_id',
+                                 if_not_exists=True)
+        db.table('meta').create({'key': str, 'value': str}, pk='key', if_not_exists=True)
         self._create_config_tables()
-        db['meta'].upsert({'key': 'schema_version', 'value': str(SCHEMA_VERSION)}, pk='key')
+        db.table('meta').upsert({'key': 'schema_version', 'value': str(SCHEMA_VERSION)},
+                                pk='key')
 
     def close(self) -> None:
         """Checkpoint the WAL and close the database; safe to call twice."""
@@ -279,7 +282,8 @@ class FleetStore:
     # -- registry ----------------------------------------------------------------------------
     def load_robots(self) -> list[RobotRecord]:
         """Return every persisted robot record."""
-        return [RobotRecord.from_dict(json.loads(r['data'])) for r in self._db['robots'].rows]
+        return [RobotRecord.from_dict(json.loads(r['data']))
+                for r in self._db.table('robots').rows]
 
     def load_marks(self) -> list[tuple[str, int, int]]:
         """Return every robot's committed event mark: (robot id, epoch, seq)."""
@@ -372,13 +376,14 @@ class FleetStore:
     # -- desired state, rollouts, audit ------------------------------------------------------
     def _create_config_tables(self) -> None:
         db = self._db
-        db['revisions'].create({'number': int, 'time': float, 'who': str, 'reason': str,
-                                'digest': str, 'restored_from': int, 'files': str,
-                                'diff': str}, pk='number', if_not_exists=True)
-        db['rollouts'].create({'id': str, 'state': str, 'created_at': float,
-                               'updated_at': float, 'data': str}, pk='id', if_not_exists=True)
-        db['robot_config'].create({'robot_id': str, 'data': str}, pk='robot_id',
-                                  if_not_exists=True)
+        db.table('revisions').create({'number': int, 'time': float, 'who': str, 'reason': str,
+                                      'digest': str, 'restored_from': int, 'files': str,
+                                      'diff': str}, pk='number', if_not_exists=True)
+        db.table('rollouts').create({'id': str, 'state': str, 'created_at': float,
+                                     'updated_at': float, 'data': str},
+                                    pk='id', if_not_exists=True)
+        db.table('robot_config').create({'robot_id': str, 'data': str}, pk='robot_id',
+                                        if_not_exists=True)
 
     @staticmethod
     def _revision(row: Any, with_files: bool) -> dict[str, Any]:

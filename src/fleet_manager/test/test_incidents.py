@@ -143,7 +143,8 @@ def test_acknowledged_incident_still_correlates() -> None:
 
 def test_runbook_attached_on_open() -> None:
     clock = FakeClock(0.0)
-    book = IncidentBook(clock=clock, runbooks=load_runbooks(REPO / 'src' / 'fleet_bringup' / 'config' / 'runbooks'))
+    book = IncidentBook(clock=clock, runbooks=load_runbooks(
+        REPO / 'src' / 'fleet_bringup' / 'config' / 'runbooks'))
     inc, _ = observe(book, clock)
     assert inc.runbook is not None and inc.runbook['type'] == 'robot_stuck'
     assert inc.runbook['steps'][0]['text'].startswith('Open the robot')

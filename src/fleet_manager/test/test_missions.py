@@ -69,7 +69,8 @@ def test_offline_robot_mission_requeued_after_grace_and_cancelled_on_return() ->
     res = b.on_robot_status(make_robot('r1', mission='m1', mode=Mode.WORKING), True, 31.0)
     assert res.commands == [CancelOnRobot('r1', 'm1',
                                           'the mission is no longer assigned to this robot', 1)]
-    assert b.on_robot_status(make_robot('r1', mission='m1'), True, 32.0).commands == []  # rate limit
+    # rate limited: no second cancel a second later
+    assert b.on_robot_status(make_robot('r1', mission='m1'), True, 32.0).commands == []
 
 
 def test_restart_readopts_missions_the_robot_reports() -> None:

@@ -87,7 +87,8 @@ def test_shipped_workflows_load() -> None:
 
 
 def test_shipped_stuck_rule_opens_sev2_and_pauses() -> None:
-    engine = RuleEngine(load_workflows(REPO / 'src' / 'fleet_bringup' / 'config' / 'workflows.yaml'))
+    engine = RuleEngine(load_workflows(
+        REPO / 'src' / 'fleet_bringup' / 'config' / 'workflows.yaml'))
     out = [engine.on_fact(fact('recovery_started', T0 + t)) for t in (0.0, 100.0, 200.0)]
     assert out[0] == [] and out[1] == []
     kinds = [(type(a).__name__, getattr(a, 'type', getattr(a, 'command', None)))

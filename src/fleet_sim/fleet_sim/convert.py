@@ -158,7 +158,7 @@ def diagnostics(nanoseconds: int, hardware_id: str, base: SimBase, fault: str,
     return msg
 
 
-def _key_values(pairs: Iterable[Tuple[str, str]]) -> list:
+def _key_values(pairs: Iterable[Tuple[str, str]]) -> list[KeyValue]:
     return [KeyValue(key=key, value=value) for key, value in pairs]
 
 

@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         base = read_yaml(base_path)
     except ConfigError as exc:
         print(f'fleet_demo: {exc}', file=sys.stderr)
-        raise SystemExit(2)
+        raise SystemExit(2) from None
     database = pathlib.Path(args.database).absolute()
     home = database.parent
     logs = home / 'logs'

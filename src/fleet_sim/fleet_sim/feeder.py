@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import random
 from typing import Any
 
@@ -59,8 +60,7 @@ class MissionFeeder(Node):
             self.get_logger().warning(f'mission refused: {resp.error_msg}')
 
 
-def build_parser() -> 'argparse.ArgumentParser':
-    import argparse
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog='fleet_feeder',
         description='Submit generated aisle-to-packing missions to the fleet manager, keeping '
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         fleet = load_fleet_config(args.fleet_config or config_file('fleet.yaml'))
     except ConfigError as exc:
         print(f'fleet_feeder: {exc}', file=sys.stderr)
-        raise SystemExit(2)
+        raise SystemExit(2) from None
     robots = max(1, args.robots)
     interval = min(2.0, max(0.1, 10.0 / robots))
     raise SystemExit(run_nodes(lambda: [MissionFeeder(

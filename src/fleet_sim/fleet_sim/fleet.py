@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         fleet = load_fleet_config(args.fleet_config or default_fleet_config())
     except ConfigError as exc:
         print(f'fleet_sim: {exc}', file=sys.stderr)
-        raise SystemExit(2)
+        raise SystemExit(2) from None
     stop = init(argv)
     executor = make_executor()
     robots = []

@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f'installed {args.artifact or args.version}: {done}', flush=True)
     except InstallError as exc:
         print(f'fleet_sim_install: {exc}', file=sys.stderr, flush=True)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     finally:
         rclpy.try_shutdown(context=context)
 

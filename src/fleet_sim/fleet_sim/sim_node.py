@@ -230,7 +230,7 @@ class SimRobot(Node):
             return
         try:
             run.tick(now)
-        except Exception as error:  # noqa: B902 - a bug in one goal aborts that goal, as in rclpy
+        except Exception as error:  # noqa: BLE001 - a bug in one goal aborts that goal, as in rclpy
             self.get_logger().error(f'Goal failed: {error!r}\n{traceback.format_exc()}')
             run.fail()
 
@@ -314,7 +314,7 @@ class SimRobot(Node):
         self.get_logger().info(f'Robot is {state}; calling the network hook')
         try:
             hook(up)
-        except Exception as error:  # noqa: B902 - a faulty hook must not break the parameters
+        except Exception as error:  # noqa: BLE001 - a faulty hook must not break the parameters
             self.get_logger().error(f'Network hook raised {error!r}')
 
     def _set_own_parameter(self, name: str, value: Any) -> None:

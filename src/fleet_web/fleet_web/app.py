@@ -34,7 +34,7 @@ STOP_TIMEOUT_S = 5.0
 async def _close_streams(app: web.Application) -> None:
     """On shutdown, end the open SSE streams at once (clients reconnect with their id)."""
     app[CLOSING].set()
-    for task in list(app[STREAMS]):
+    for task in app[STREAMS].copy():
         task.cancel()
 
 

@@ -143,7 +143,7 @@ class EgressPolicy:
         loop = asyncio.get_running_loop()
         infos = await asyncio.wait_for(
             loop.getaddrinfo(host, None, type=socket.SOCK_STREAM), timeout_s)
-        self.check_addresses(info[4][0] for info in infos)
+        self.check_addresses(str(info[4][0]) for info in infos)
 
 
 class GuardedResolver(AbstractResolver):

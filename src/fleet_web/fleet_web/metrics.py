@@ -121,9 +121,8 @@ class Metrics:
     def set_kpis(self, report: dict[str, Any]) -> None:
         """Refresh the KPI gauges from the manager's ``kpis`` report (GET /api/v1/kpis)."""
         missions = report.get('missions') or {}
-        for gauge, table, key in ((self.kpi_success, missions.get('per_robot'), 'robot'),
-                                  (self.kpi_success_version,
-                                   missions.get('per_software_version'), 'software_version')):
+        for gauge, table in ((self.kpi_success, missions.get('per_robot')),
+                             (self.kpi_success_version, missions.get('per_software_version'))):
             gauge.clear()
             for name, row in (table or {}).items():
                 if row.get('success_rate') is not None:

@@ -172,12 +172,14 @@ def rollout_paths() -> dict[str, Any]:
                 '200': _json('the robots', {'type': 'object', 'properties': {
                     'revision': {'type': 'integer'},
                     'items': {'type': 'array', 'items': _ref('RobotConfig')}}})},
-            [_q('state', {'type': 'string', 'enum': list(DRIFT_STATES)}, 'filter')], tag='config')},
+            [_q('state', {'type': 'string', 'enum': list(DRIFT_STATES)}, 'filter')],
+            tag='config')},
         '/api/v1/rollouts': {
             'get': _op('Rollouts, newest first', 'read', {
                 '200': _json('a page of rollouts', _page_of('Rollout')),
                 '400': _error('bad query parameter')}, [LIMIT, OFFSET, _q(
-                    'state', {'type': 'string', 'enum': list(ROLLOUT_STATES)}, 'filter')], tag='rollouts'),
+                    'state', {'type': 'string', 'enum': list(ROLLOUT_STATES)}, 'filter')],
+                tag='rollouts'),
             'post': _op('Start a staged rollout of a declared release', 'admin', {
                 '201': _json('the rollout', _ref('Rollout')),
                 '409': _error('a robot is in another rollout, or the error budget is '

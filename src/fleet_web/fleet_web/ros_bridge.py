@@ -70,15 +70,6 @@ class FleetBackend(Protocol):
     async def set_robot_service(self, robot_id: str, in_service: bool, reassign_active: bool,
                                 reason: str) -> dict[str, Any]: ...
 
-    async def manager_state(self) -> str:
-        """The manager's lifecycle state from its ``get_state`` service (``unreachable`` when
-        the service is not there or does not answer in time)."""
-        try:
-            resp = await self._call(self._srv['get_state'], GetState.Request())
-        except Unavailable:
-            return 'unreachable'
-        return LIFECYCLE_LABELS.get(resp.current_state.id, 'transitioning')
-
     async def robot_command(self, robot_id: str, command: str, args: dict[str, Any],
                             who: str, reason: str) -> int: ...
 
@@ -98,6 +89,7 @@ class FleetBackend(Protocol):
 
     async def json_call(self, service: str, action: str, body: dict[str, Any],
                         who: str = '', reason: str = '') -> dict[str, Any]: ...
+
     async def manager_state(self) -> str:
         """Return the manager's lifecycle state: ``active``, ``inactive``, ``unconfigured``,
         ``finalized``, ``transitioning``, or ``unreachable`` when it does not answer."""

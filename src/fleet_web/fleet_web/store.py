@@ -329,7 +329,7 @@ class Store:
         with self._lock, self._db.atomic():
             for entry in entries:
                 subscription, event = entry[0], entry[1]
-                destination = entry[2] if len(entry) > 2 else ''  # type: ignore[misc]
+                destination = entry[2] if len(entry) > 2 else ''
                 event_id = event.get('id')
                 if not isinstance(event_id, int) or isinstance(event_id, bool):
                     raise ValueError(f'event without an integer id: {event_id!r}')

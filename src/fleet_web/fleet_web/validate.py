@@ -165,10 +165,11 @@ def mission_body(data: dict[str, Any]) -> dict[str, Any]:
         for k in ('x', 'y'):
             if k not in w:
                 raise Unprocessable(f'{f}.{k} is required', f'{f}.{k}')
-        wp = {'x': _number(w['x'], f'{f}.x', -MAX_COORDINATE, MAX_COORDINATE),
-              'y': _number(w['y'], f'{f}.y', -MAX_COORDINATE, MAX_COORDINATE),
-              'theta': _number(w.get('theta', 0.0), f'{f}.theta', -MAX_THETA, MAX_THETA),
-              'dwell': _number(w.get('dwell', 0.0), f'{f}.dwell', 0.0, MAX_DWELL)}
+        wp: dict[str, Any] = {
+            'x': _number(w['x'], f'{f}.x', -MAX_COORDINATE, MAX_COORDINATE),
+            'y': _number(w['y'], f'{f}.y', -MAX_COORDINATE, MAX_COORDINATE),
+            'theta': _number(w.get('theta', 0.0), f'{f}.theta', -MAX_THETA, MAX_THETA),
+            'dwell': _number(w.get('dwell', 0.0), f'{f}.dwell', 0.0, MAX_DWELL)}
         if 'frame_id' in w:
             wp['frame_id'] = _string(w['frame_id'], f'{f}.frame_id', 64)
         out_wps.append(wp)

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         services = load_services(args.config or default_config(), args.state)
     except ConfigError as exc:
         print(f'fleet_web: {exc}', file=sys.stderr)
-        raise SystemExit(2)
+        raise SystemExit(2) from None
     if not services.keys.names():
         print('fleet_web: no API keys configured (config api_keys or FLEET_TOKEN): every '
               'protected route will answer 401', file=sys.stderr)
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:
         print(f'fleet_web: cannot serve on {args.host}:{args.port}: {exc.strerror}',
               file=sys.stderr)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     finally:
         spinner.stop()
         node.destroy_node()

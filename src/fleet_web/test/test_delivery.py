@@ -13,7 +13,6 @@ import time
 from types import SimpleNamespace
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
-import aiohttp
 import pytest
 import standardwebhooks
 from aiohttp import web

@@ -14,7 +14,7 @@ import json
 import os
 import pathlib
 import subprocess
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 import standardwebhooks
@@ -92,17 +92,17 @@ def test_disk_full_then_freed_resumes_without_restart(tmp_path: pathlib.Path) ->
                 backend.append('mission.state')
                 backend.events[-1]['payload'] = {'note': 'x' * 200}
 
-            async def health() -> dict:
-                status, body, _ = await s.req('GET', '/api/v1/health', token=None)
+            async def health(served: Any = s) -> dict:
+                status, body, _ = await served.req('GET', '/api/v1/health', token=None)
                 assert status == 200
                 return body
             degraded: list[dict] = []
 
-            async def shows_degraded() -> bool:
+            async def shows_degraded(seen: list[dict] = degraded) -> bool:
                 body = await health()
                 if body['status'] == 'degraded':
-                    degraded.append(body)
-                return bool(degraded)
+                    seen.append(body)
+                return bool(seen)
             deadline = 30.0
             while not await shows_degraded():
                 deadline -= 0.2

@@ -6,7 +6,8 @@ import re
 
 from fleet_web.metrics import Metrics
 
-DASHBOARD = pathlib.Path(__file__).resolve().parents[3] / 'src' / 'fleet_bringup' / 'config' / 'grafana_dashboard.json'
+DASHBOARD = (pathlib.Path(__file__).resolve().parents[3] / 'src' / 'fleet_bringup' / 'config'
+             / 'grafana_dashboard.json')
 
 
 def test_dashboard_queries_exported_metrics() -> None:

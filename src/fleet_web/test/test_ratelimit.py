@@ -11,7 +11,8 @@ from fleet_web.ratelimit import RateLimiter
 
 pytestmark = pytest.mark.timeout(60)
 
-WEB_YAML = pathlib.Path(__file__).resolve().parents[3] / 'src' / 'fleet_bringup' / 'config' / 'web.yaml'
+WEB_YAML = (pathlib.Path(__file__).resolve().parents[3] / 'src' / 'fleet_bringup' / 'config'
+            / 'web.yaml')
 
 
 def test_burst_then_refusal_with_retry_after():

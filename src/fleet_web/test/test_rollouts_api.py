@@ -7,7 +7,10 @@ import pathlib
 from typing import Any
 
 from fleet_web.api_errors import ConflictError, NotFoundError, Unprocessable
-from test_app import FakeBackend, run, serve, web_yaml  # noqa: F401 (a fixture)
+import test_app
+from test_app import FakeBackend, run, serve
+
+web_yaml = test_app.web_yaml  # the fixture, shared with test_app
 
 ROLLOUT = {'id': 'R-1', 'release': '1.1.0', 'state': 'progressing', 'step': 0, 'steps': 3,
            'target': 1, 'scope': 4, 'created_at': 1767225600.0, 'updated_at': 1767225601.5,

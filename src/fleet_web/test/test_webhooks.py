@@ -248,7 +248,7 @@ def test_failing_receiver_backs_off_then_dead_letters(tmp_path):
             [delivery] = h.store.list_deliveries().items
             for attempt in range(1, attempts + 1):
                 await wait_until(
-                    lambda: (len(h.receiver.got('flaky')) == attempt
+                    lambda attempt=attempt: (len(h.receiver.got('flaky')) == attempt
                              and h.store.get(delivery.id).attempts == attempt),
                     f'attempt {attempt}')
                 row = h.store.get(delivery.id)

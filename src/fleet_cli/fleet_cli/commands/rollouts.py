@@ -51,8 +51,8 @@ def _num(value: Any) -> str:
 
 def _print(r: dict[str, Any], out: TextIO) -> None:
     fields([('id', r.get('id')), ('release', f'{r.get("release")} ({r.get("artifact")})'),
-            ('state', r.get('state') + (f' ({r["pause_cause"]})' if r.get('pause_cause')
-                                        else '')),
+            ('state', str(r.get('state', ''))
+             + (f' ({r["pause_cause"]})' if r.get('pause_cause') else '')),
             ('step', f'{r.get("step", 0) + 1} of {r.get("steps")}: {r.get("step_name")} '
                      f'({r.get("target")} of {r.get("scope")} robots)'),
             ('progress', _progress(r)), ('created', f'{clock(r.get("created_at"))} by '

@@ -396,9 +396,10 @@ class IncidentBook:
 
     def _recurrence(self, inc: Incident, now: float) -> dict[str, Any]:
         lookback = self.settings.recurrence_lookback
-        by_area = self.settings.recurrence_by == 'area' and bool(inc.area)
+        area = inc.area if self.settings.recurrence_by == 'area' else None
+        by_area = bool(area)
         since = now - lookback
-        scope = (inc.type, 'area', inc.area) if by_area else (inc.type, 'robot', inc.robot_id)
+        scope = (inc.type, 'area', area) if area else (inc.type, 'robot', inc.robot_id)
         ids = self._by_scope.get(scope, [])
         candidates = [self._incidents[i] for i in ids if i in self._incidents]
         if len(candidates) != len(ids):

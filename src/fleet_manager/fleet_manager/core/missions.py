@@ -632,7 +632,7 @@ class MissionBoard:
                     lost is not None and now - lost >= self._settings.robot_lost_after:
                 robot = m.robot_id
                 res.events.append(self._attempt_failed(
-                    m, f'robot {robot} out of reach for {now - m.lost_since:.0f} s', now))
+                    m, f'robot {robot} out of reach for {now - lost:.0f} s', now))
             elif m.state == MissionState.QUEUED and m.deadline is not None and now > m.deadline:
                 m.failure_reason = 'deadline passed while queued'
                 res.events.append(self._set(m, MissionState.FAILED, now, m.failure_reason))

@@ -23,7 +23,7 @@ Pure Python, no clock: the caller gives the counters and the window.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 HOUR = 3600.0
@@ -239,12 +239,12 @@ def evaluate_gate(template: AnalysisTemplate, canary: CohortStats, baseline: Coh
             and fallback_baseline.attempts >= template.min_baseline_missions:
         baseline, scope = fallback_baseline, 'rollout'
     usable = baseline if baseline.attempts >= template.min_baseline_missions else None
-    common = dict(canary_missions=canary.attempts, baseline_missions=baseline.attempts,
-                  window_s=window_s, baseline_scope=scope, canary_stats=canary,
-                  baseline_stats=baseline)
+    sample = GateResult(Verdict.INCONCLUSIVE, (), canary_missions=canary.attempts,
+                        baseline_missions=baseline.attempts, window_s=window_s,
+                        baseline_scope=scope, canary_stats=canary, baseline_stats=baseline)
     if canary.attempts < template.min_missions:
-        return GateResult(Verdict.INCONCLUSIVE, (), detail=(
-            f'{canary.attempts} of {template.min_missions} missions needed'), **common)
+        return replace(sample, detail=(
+            f'{canary.attempts} of {template.min_missions} missions needed'))
     checks = tuple(_check(c, canary, usable) for c in template.checks)
     verdicts = {c.verdict for c in checks}
     if Verdict.FAIL in verdicts:
@@ -253,4 +253,4 @@ def evaluate_gate(template: AnalysisTemplate, canary: CohortStats, baseline: Coh
         verdict = Verdict.INCONCLUSIVE
     else:
         verdict = Verdict.PASS
-    return GateResult(verdict, checks, **common)
+    return replace(sample, verdict=verdict, checks=checks)

@@ -24,9 +24,10 @@ Every change is a ``rollout.*`` event in :attr:`Output.events`; installs to send
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence, TypedDict
 
 from fleet_common.events import (GateCheck, Payload, RolloutAborted, RolloutCompleted,
                                  RolloutCreated, RolloutGate, RolloutPaused, RolloutPromoted,
@@ -111,6 +112,17 @@ def draw_order(robots: Sequence[RobotView], spread_by: Sequence[str]) -> list[st
         order.extend(q[depth] for q in queues if depth < len(q))
         depth += 1
     return order
+
+
+class _Ref(TypedDict):
+    """The fields every rollout event starts with."""
+
+    id: str
+    release: str
+    state: str
+    step: int
+    who: str
+    reason: str
 
 
 @dataclass
@@ -220,7 +232,7 @@ class RolloutController:
         """Every rollout, newest first."""
         return sorted(self._rollouts.values(), key=lambda r: (-r.created_at, r.id))
 
-    def active(self) -> list[Rollout]:
+    def active(self) -> builtins.list[Rollout]:
         """The rollouts not yet ended."""
         return [r for r in self._rollouts.values() if not r.state.terminal]
 
@@ -565,6 +577,6 @@ class RolloutController:
         return out
 
     @staticmethod
-    def _ref(r: Rollout, who: str, reason: str) -> dict[str, object]:
+    def _ref(r: Rollout, who: str, reason: str) -> _Ref:
         return {'id': r.id, 'release': r.release, 'state': r.state.value, 'step': r.step,
                 'who': who, 'reason': reason}

@@ -52,7 +52,8 @@ async def create_rollout(request: web.Request) -> web.Response:
         value = body.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise validate.Unprocessable(f'{key} must be a list of names', key)
-    args = {k: body[k] for k in ('release', 'strategy', 'groups', 'robots') if k in body}
+    args: dict[str, Any] = {k: body[k] for k in ('release', 'strategy', 'groups', 'robots')
+                            if k in body}
     doc = await request.app[BACKEND].json_call('rollouts', 'create', args,
                                                request[PRINCIPAL].name, reason_of(body))
     return json_response(rollout_json(doc), 201, {'Location': f'{API}/rollouts/{doc["id"]}'})
