@@ -104,7 +104,7 @@ def run_mode(group: ProcessGroup, workdir: pathlib.Path, mode: str,
     watch = SummaryWatch()
     try:
         wait_until(lambda: watch.get() is not None, 60, "the manager's first summary",
-                   group.check_alive)
+                   group=group)
         before = {n: cpu_seconds(p) for n, p in pids.items()}
         started = time.monotonic()
         for k in range(0, len(robots), args.per_process):
@@ -122,7 +122,7 @@ def run_mode(group: ProcessGroup, workdir: pathlib.Path, mode: str,
                 log(f'  {mode}: {s.online} of {len(robots)} online')
             return int(s.online) == len(robots)
 
-        wait_until(online, 300, f'all {len(robots)} robots online', group.check_alive)
+        wait_until(online, 300, f'all {len(robots)} robots online', group=group)
         online_s = time.monotonic() - started
         startup_cpu = sum(cpu_seconds(p) - before.get(n, 0.0) for n, p in pids.items())
         log(f'{mode}: all online after {online_s:.1f} s, {startup_cpu:.1f} CPU s')
@@ -159,10 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     for mode in args.modes:
         workdir = root / mode
         workdir.mkdir()
-        out, stop = run_stack(res, workdir, args.allow_foreign_nodes,
+        # This process's own summary watcher of the previous stack may linger in the graph.
+        out, stop = run_stack(res, workdir, args.allow_foreign_nodes or bool(stops),
                               lambda group, m=mode, wd=workdir: run_mode(group, wd, m, args))
         rows.append(out)
-        stops.append(stop)
+        stops.extend(stop)
     res.data['results'] = {'modes': rows}
     for n in stop_notes(stops):
         res.note(n)

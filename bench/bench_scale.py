@@ -176,9 +176,9 @@ def run_size(group: ProcessGroup, workdir: pathlib.Path, robots: int, window: fl
     watch = SummaryWatch()
     try:
         wait_until(lambda: watch.get() is not None, 60, 'the manager\'s first summary',
-                   group.check_alive)
+                   group=group)
         wait_until(lambda: http_json('GET', f'{base}/api/v1/health')[0] == 200, 60,
-                   'the bridge to answer', group.check_alive)
+                   'the bridge to answer', group=group)
         publishers = []
         started = time.monotonic()
         for k in range(math.ceil(robots / PER_PUBLISHER)):
@@ -198,7 +198,7 @@ def run_size(group: ProcessGroup, workdir: pathlib.Path, robots: int, window: fl
                 log(f'  online {s.online} of {robots}')
             return int(s.online) == robots
 
-        wait_until(all_online, 180, f'all {robots} robots online', group.check_alive)
+        wait_until(all_online, 180, f'all {robots} robots online', group=group)
         online_s = time.monotonic() - started
         log(f'{robots} robots online after {online_s:.1f} s; measuring {window:g} s')
         watch.track()
@@ -270,11 +270,12 @@ def main(argv: list[str] | None = None) -> int:
         workdir = root / str(robots)
         workdir.mkdir()
         w = top_window if robots == args.robots[-1] else window
-        out, stop = run_stack(res, workdir, args.allow_foreign_nodes,
+        # This process's own summary watcher of the previous stack may linger in the graph.
+        out, stop = run_stack(res, workdir, args.allow_foreign_nodes or bool(stops),
                               lambda group, r=robots, wd=workdir, w=w:
                               run_size(group, wd, r, w, args))
         sizes.append(out)
-        stops.append(stop)
+        stops.extend(stop)
     res.data['results'] = {'sizes': sizes}
     for n in stop_notes(stops):
         res.note(n)

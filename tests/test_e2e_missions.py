@@ -455,7 +455,7 @@ def test_fifty_missions_succeed_each_executed_once(fleet: Fleet) -> None:
 
 
 KILLS = 3
-SIGKILL_MISSIONS = 200
+SIGKILL_MISSIONS = 120
 
 
 def test_manager_sigkill_mid_run_loses_and_repeats_nothing(fleet: Fleet) -> None:
