@@ -2,7 +2,7 @@
 
 A real demo fleet (simulated robots, manager, bridge) on 127.0.0.1; the schemathesis CLI
 runs every phase (examples, coverage, fuzzing and the stateful phase, which follows the
-document's links) with every check, at least ``FLEET_FUZZ_EXAMPLES`` (default 100) examples
+document's links) with every check, at least ``FLEET_FUZZ_EXAMPLES`` (default 200) examples
 per operation, over every operation but the endless SSE stream, and must find nothing.
 
 One setting is ours (``schemathesis.toml`` below): a schema-valid request may also be
@@ -29,7 +29,7 @@ from fleet_testing import Proc, fleet_env, free_port, get_json, wait_for
 
 TOKEN = 'fuzz-token'
 AUTH = {'Authorization': f'Bearer {TOKEN}'}
-EXAMPLES = int(os.environ.get('FLEET_FUZZ_EXAMPLES', '100'))
+EXAMPLES = int(os.environ.get('FLEET_FUZZ_EXAMPLES', '200'))
 CONFIG = '''
 [checks.positive_data_acceptance]
 expected-statuses = ["2XX", "401", "403", "404", "409", "422", "429"]
