@@ -1,9 +1,11 @@
 """The glue between the manager's facts and the incident cores; plain Python, no rclpy.
 
 :class:`IncidentFlow` owns the rule engine, the incident book and the escalator, and keeps
-what an incident needs to be useful to the person who opens it: per robot a bounded ring of
-the last status samples (the trajectory), the last diagnostics event, the software version
-and the recent events, plus the recent configuration changes of the site.
+what an incident needs to be useful to the person who opens it
+(:class:`~fleet_manager.incident_context.RobotContext`): per robot a bounded ring of the
+last status samples (the trajectory), the last diagnostics event, the software version and
+the recent events, plus the recent configuration changes of the site. The notifications it
+hands to the node are formatted by :func:`deliver`.
 
 The node calls it with what it already has and carries out what comes back::
 
@@ -36,24 +38,26 @@ once per ``action_cooldown`` seconds per rule, robot and command/channel.
 from __future__ import annotations
 
 import builtins
-import collections
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 from fleet_manager.core.config import FleetConfig
-from fleet_manager.core.escalation import Escalator, Notification, NotifyReason
+from fleet_manager.core.escalation import (EscalationConfig, Escalator, Notification,
+                                           NotifyReason)
 from fleet_manager.core.incident_model import (Action, Command, CommandAction, EscalateAction,
                                                FleetFact, NotifyAction, OpenIncidentAction,
                                                Telemetry)
 from fleet_manager.core.incidents import Incident, IncidentBook, IncidentState
-from fleet_manager.core.model import Event, NewEvent, Pose, RobotRecord
+from fleet_manager.core.model import Event, NewEvent, RobotRecord
 from fleet_manager.core.rules import CountTrigger, EventTrigger, Rule, RuleEngine, Workflows
 from fleet_manager.core.runbooks import Runbook
+from fleet_manager.incident_context import RobotContext, pose_from_data
 
 __all__ = [
-    'BagRequest', 'CommandRequest', 'FlowResult', 'IncidentFlow', 'incident_summary',
+    'BagRequest', 'CommandRequest', 'FlowResult', 'IncidentFlow', 'command_args',
+    'counts_toward', 'deliver', 'incident_summary', 'next_sequence', 'notification_address',
+    'notification_message',
     'INCIDENT_ACKNOWLEDGED', 'INCIDENT_ESCALATED', 'INCIDENT_OPENED', 'INCIDENT_RESOLVED',
     'INCIDENT_UPDATED', 'NOTIFICATION_SENT', 'ROBOT_EVENT_KIND',
 ]
@@ -70,6 +74,7 @@ NOTIFICATION_SENT = 'notification.sent'
 OWN_KIND_PREFIXES = ('incident.', 'notification.')
 DIAGNOSTICS_EVENT_TYPE = 'diagnostics_level'
 _PRUNE_PERIOD = 600.0  # s between IncidentBook.prune calls from tick
+_MISSING = object()
 
 
 class CommandRequest(NamedTuple):
@@ -147,42 +152,111 @@ def incident_summary(inc: Incident) -> dict[str, Any]:
     }
 
 
-@dataclass
-class _RobotMemory:
-    """What the flow remembers about one robot for incident context (bounded)."""
-
-    samples: collections.deque[dict[str, Any]]
-    events: collections.deque[dict[str, Any]]
-    diagnostics: dict[str, Any] | None = None
-    software_version: str = ''
-    record: RobotRecord | None = None
-    evaluated: tuple[Any, ...] | None = None
-    """What the rules last saw of the robot (see IncidentFlow.on_status)."""
-
-
-def _finite(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+def next_sequence(dicts: Iterable[Mapping[str, Any]], prefix: str = 'INC-') -> int:
+    """Return the first free number for ``sequential_ids(prefix, start)`` after the
+    stored incidents ``dicts`` (1 when none use the prefix)."""
+    pattern = re.compile(rf'^{re.escape(prefix)}(\d+)$')
+    highest = 0
+    for d in dicts:
+        m = pattern.match(str(d.get('id', '')))
+        if m:
+            highest = max(highest, int(m.group(1)))
+    return highest + 1
 
 
-def _pose_from_data(data: Mapping[str, Any]) -> Pose | None:
-    """Return the pose an event's data carries (``pose: [x, y, theta]`` or a mapping)."""
-    raw = data.get('pose')
-    if isinstance(raw, (list, tuple)) and len(raw) >= 2:
-        values = [_finite(v) for v in raw[:3]]
-    elif isinstance(raw, Mapping):
-        values = [_finite(raw.get(k, 0.0)) for k in ('x', 'y', 'theta')]
-    else:
-        return None
-    if any(v is None for v in values[:2]):
-        return None
-    theta = values[2] if len(values) > 2 and values[2] is not None else 0.0
-    return Pose(float(values[0]), float(values[1]), float(theta))  # type: ignore[arg-type]
+def notification_address(config: EscalationConfig, target: str) -> str:
+    """Return the address of a notification target: a user's, else a channel's, else ''."""
+    if target in config.users:
+        return config.users[target].address
+    channel = config.channels.get(target)
+    return channel.address if channel else ''
+
+
+def notification_message(inc: Incident) -> str:
+    """Return the one-line text of a page about ``inc``."""
+    where = f' in {inc.area}' if inc.area else ''
+    recur = inc.recurrence.get('text', '')
+    recur = f' ({recur})' if recur and inc.recurrence.get('count', 1) > 1 else ''
+    return (f'{inc.severity.value} {inc.title}: {inc.robot_id}{where}{recur} '
+            f'[{inc.id}, x{inc.count}]')
+
+
+def deliver(book: IncidentBook, config: EscalationConfig,
+            notifications: Iterable[Notification], res: FlowResult) -> None:
+    """Record each notification attempt (timeline, ``notification.sent``) and hand it to
+    the node in ``res``; an escalation (not the opening page) is logged once per incident."""
+    escalated: set[str] = set()
+    for n in notifications:
+        inc = book.get(n.incident_id)
+        if n.reason != NotifyReason.OPENED and inc.id not in escalated:
+            escalated.add(inc.id)
+            _incident_event(res, INCIDENT_ESCALATED, inc, {
+                'level': n.level, 'repeat': n.repeat, 'reason': n.reason.value,
+                'policy': n.policy})
+        note = n.to_dict()
+        channel = config.channels.get(n.channel)
+        note.update({'channel_type': channel.type if channel else '',
+                     'address': notification_address(config, n.target),
+                     'message': notification_message(inc),
+                     'robot_id': inc.robot_id, 'rule': inc.rule})
+        book.add_note(inc.id, 'escalation',
+                      f'notified {n.target} via {n.channel} (level {n.level}, '
+                      f'{n.reason.value})', kind='notified', data=n.to_dict())
+        res.events.append(NewEvent(NOTIFICATION_SENT, inc.robot_id, note,
+                                   inc.mission_id or ''))
+        res.notifications.append(note)
+        res.changed(inc)
+
+
+def _incident_event(res: FlowResult, kind: str, inc: Incident,
+                    extra: Mapping[str, Any]) -> None:
+    """Add a ``kind`` event about ``inc`` (its summary plus ``extra``) to ``res``."""
+    payload = incident_summary(inc)
+    payload.update(extra)
+    res.events.append(NewEvent(kind, inc.robot_id, payload, inc.mission_id or ''))
+    res.changed(inc)
+
+
+def counts_toward(rule: Rule, fact: FleetFact) -> bool:
+    """True if ``rule``'s event/count trigger would count ``fact`` (kind, ``match`` and the
+    rule's conditions), whether or not it fires."""
+    trigger = rule.trigger
+    if not isinstance(trigger, (CountTrigger, EventTrigger)):
+        return False
+    if fact.kind not in trigger.kinds or not rule.applies_to(fact):
+        return False
+    for name, expected in trigger.match.items():
+        actual = fact.data.get(name, _MISSING)
+        if actual is _MISSING or (actual not in expected if isinstance(expected, list)
+                                  else actual != expected):
+            return False
+    return True
+
+
+def command_args(action: CommandAction, record: RobotRecord | None,
+                 fleet: FleetConfig) -> tuple[dict[str, Any], str]:
+    """Return the arguments of a rule's command to its robot (``record`` is the robot's
+    last registry record) and why it is skipped ('' to send it): ``cancel_mission`` gets
+    the current mission, ``return_to_dock`` the robot's dock and its pose."""
+    robot = action.robot_id
+    args = dict(action.args)
+    args.setdefault('reason', f'{action.rule}: {action.reason}')
+    skipped = ''
+    if action.command == Command.CANCEL_MISSION:
+        mission = str(args.get('mission_id') or (record.current_mission_id if record
+                                                 else '') or action.fact.mission_id or '')
+        if mission:
+            args['mission_id'] = mission
+    elif action.command == Command.RETURN_TO_DOCK:
+        dock = str(args.get('dock') or (record.dock if record else '')
+                   or fleet.spec_for(robot).dock)
+        pose = fleet.docks.get(dock)
+        if pose is None:
+            skipped = f'no dock configured for {robot}' if not dock else \
+                f'unknown dock {dock!r}'
+        else:
+            args.update({'dock': dock, 'x': pose.x, 'y': pose.y, 'theta': pose.theta})
+    return args, skipped
 
 
 class IncidentFlow:
@@ -205,14 +279,13 @@ class IncidentFlow:
                  history: int = 60, recent_events: int = 20, config_changes: int = 20,
                  bag_seconds: float = 60.0, action_cooldown: float = 60.0,
                  update_event_every: int = 100) -> None:
-        if history < 1 or recent_events < 1 or config_changes < 1:
-            raise ValueError('history, recent_events and config_changes must be at least 1')
         if update_event_every < 1:
             raise ValueError('update_event_every must be at least 1')
         self.workflows = workflows
         self.fleet = fleet
-        self.history = history
-        self.recent_events = recent_events
+        self.context = RobotContext(fleet, history=history, recent_events=recent_events,
+                                    config_changes=config_changes)
+        """Per-robot memory and configuration changes for incident context."""
         self.bag_seconds = float(bag_seconds)
         self.action_cooldown = float(action_cooldown)
         self.update_event_every = update_event_every
@@ -224,14 +297,10 @@ class IncidentFlow:
                                  ids=self._fresh_id, runbooks=runbooks)
         self.escalator = Escalator(workflows.escalation)
         self._rules: dict[str, Rule] = {r.name: r for r in workflows.rules}
-        self._robots: dict[str, _RobotMemory] = {}
         self._open_by_robot: dict[str, set[str]] = {}
         self._incident_actions: dict[str, set[tuple[str, ...]]] = {}
         self._cooldowns: dict[tuple[str, ...], float] = {}
         self._last_prune = self._now
-        self.config_changes: collections.deque[dict[str, Any]] = collections.deque(
-            maxlen=config_changes)
-        """Recent configuration changes (newest last); see :meth:`record_config_change`."""
 
     # -- inputs ----------------------------------------------------------------------------
     def on_event(self, event: NewEvent | Event, record: RobotRecord | None = None,
@@ -247,8 +316,7 @@ class IncidentFlow:
         kind, robot = event.kind, event.robot_id
         if not robot or kind.startswith(OWN_KIND_PREFIXES):
             return FlowResult()
-        mem = self._memory(robot)
-        self._remember_record(mem, record)
+        mem = self.context.remember(robot, record)
         record = record or mem.record
         payload = dict(event.payload or {})
         if kind == ROBOT_EVENT_KIND:
@@ -267,12 +335,12 @@ class IncidentFlow:
             return FlowResult()
         mission_id = (event.mission_id or str(data.get('mission_id') or '')
                       or (record.current_mission_id if record else ''))
-        mem.events.append({'time': now, 'kind': fact_kind, 'severity': severity,
-                           'message': message, 'data': data})
+        self.context.add_event(mem, now, fact_kind, severity, message, data)
         pose = record.pose if record is not None and record.pose.is_finite() \
-            else _pose_from_data(data)
+            else pose_from_data(data)
         fact = FleetFact(kind=fact_kind, robot_id=robot, time=now, data=data,
-                         area=self._area(pose), group=self._group(robot, record),
+                         area=self.context.area(pose),
+                         group=self.context.group(robot, record),
                          site=self.fleet.site, mission_id=mission_id or None, pose=pose,
                          severity=severity, message=message)
         return self._perform(self.engine.on_fact(fact), now, fact)
@@ -281,14 +349,11 @@ class IncidentFlow:
         """Evaluate a robot's telemetry (an accepted status: battery thresholds, offline)
         and add a sample (time, x, y, theta, battery, mode) to its trajectory ring."""
         now = self._begin(now)
-        mem = self._memory(record.robot_id)
-        self._remember_record(mem, record)
-        pose = record.pose
-        finite = pose.is_finite()
+        mem = self.context.remember(record.robot_id, record)
+        finite = record.pose.is_finite()
         if finite:
-            mem.samples.append({'time': now, 'x': pose.x, 'y': pose.y, 'theta': pose.theta,
-                                'battery': _finite(record.battery), 'mode': record.mode.label})
-        area = self._area(pose if finite else None)
+            self.context.add_sample(mem, record, now)
+        area = self.context.area(record.pose if finite else None)
         # The rules see only what telemetry fields say (and the time of day, through shift
         # and hours conditions): an unchanged robot in the same minute cannot make them
         # fire, so it is not evaluated again. This keeps a large fleet's statuses cheap.
@@ -309,7 +374,7 @@ class IncidentFlow:
         incidents = sorted((self.book.get(i) for ids in self._open_by_robot.values()
                             for i in ids), key=lambda i: (i.opened_at, i.id))
         before = {i.id: (i.state, i.escalation.to_dict()) for i in incidents}
-        self._deliver(self.escalator.tick(now, incidents), res, now)
+        self._deliver(self.escalator.tick(now, incidents), res)
         for inc in incidents:
             if before[inc.id] != (inc.state, inc.escalation.to_dict()):
                 res.changed(inc)
@@ -324,12 +389,7 @@ class IncidentFlow:
                              now: float | None = None) -> None:
         """Remember a configuration change (e.g. ``{'what': 'workflows', 'by': 'alice'}``)
         for the context of incidents opened later; the oldest beyond the bound drop out."""
-        self.config_changes.append({'time': self._begin(now), **dict(change)})
-
-    def forget_robot(self, robot_id: str) -> None:
-        """Drop the robot's context memory and trigger memory (decommissioned robot)."""
-        self._robots.pop(robot_id, None)
-        self.engine.forget_robot(robot_id)
+        self.context.record_config_change(change, self._begin(now))
 
     # -- operator actions ------------------------------------------------------------------
     def acknowledge(self, incident_id: str, who: str, note: str = '',
@@ -339,7 +399,7 @@ class IncidentFlow:
         self._begin(now)
         inc = self.book.acknowledge(incident_id, who, note)
         res = FlowResult()
-        self._incident_event(res, INCIDENT_ACKNOWLEDGED, inc, {'who': who, 'note': note})
+        _incident_event(res, INCIDENT_ACKNOWLEDGED, inc, {'who': who, 'note': note})
         return res
 
     def resolve(self, incident_id: str, who: str, note: str = '',
@@ -351,7 +411,7 @@ class IncidentFlow:
         inc = self.book.resolve(incident_id, who, note)
         self._unindex(inc)
         res = FlowResult()
-        self._incident_event(res, INCIDENT_RESOLVED, inc, {'who': who, 'note': note})
+        _incident_event(res, INCIDENT_RESOLVED, inc, {'who': who, 'note': note})
         return res
 
     # -- reading and persistence -----------------------------------------------------------
@@ -373,17 +433,7 @@ class IncidentFlow:
                 self._open_by_robot.setdefault(inc.robot_id, set()).add(inc.id)
         return len(incidents)
 
-    @staticmethod
-    def next_sequence(dicts: Iterable[Mapping[str, Any]], prefix: str = 'INC-') -> int:
-        """Return the first free number for ``sequential_ids(prefix, start)`` after the
-        stored incidents ``dicts`` (1 when none use the prefix)."""
-        pattern = re.compile(rf'^{re.escape(prefix)}(\d+)$')
-        highest = 0
-        for d in dicts:
-            m = pattern.match(str(d.get('id', '')))
-            if m:
-                highest = max(highest, int(m.group(1)))
-        return highest + 1
+    next_sequence = staticmethod(next_sequence)
 
     # -- internals: facts to actions -------------------------------------------------------
     def _begin(self, now: float | None) -> float:
@@ -396,29 +446,6 @@ class IncidentFlow:
             if candidate not in self.book:
                 return candidate
         raise RuntimeError('the incident id generator keeps returning used ids')
-
-    def _memory(self, robot_id: str) -> _RobotMemory:
-        mem = self._robots.get(robot_id)
-        if mem is None:
-            mem = _RobotMemory(collections.deque(maxlen=self.history),
-                               collections.deque(maxlen=self.recent_events))
-            self._robots[robot_id] = mem
-        return mem
-
-    @staticmethod
-    def _remember_record(mem: _RobotMemory, record: RobotRecord | None) -> None:
-        if record is not None:
-            mem.record = record
-            if record.software_version:
-                mem.software_version = record.software_version
-
-    def _area(self, pose: Pose | None) -> str | None:
-        return None if pose is None else self.fleet.area_at(pose.x, pose.y)
-
-    def _group(self, robot_id: str, record: RobotRecord | None) -> str | None:
-        if record is not None and record.group:
-            return record.group
-        return self.fleet.spec_for(robot_id).group or None
 
     def _perform(self, actions: Iterable[Action], now: float,
                  fact: FleetFact | None) -> FlowResult:
@@ -459,15 +486,15 @@ class IncidentFlow:
             if inc.type == action.type:
                 severity = inc.severity
         inc, created = self.book.observe(action, action.fact,
-                                         self._context(action.robot_id, now))
+                                         self.context.snapshot(action.robot_id, now))
         if created:
             # The flow owns the book; an incident stands for the facts that opened it.
             inc.count = max(inc.count, self._facts_behind(action))
             self._open_by_robot.setdefault(inc.robot_id, set()).add(inc.id)
-            self._incident_event(res, INCIDENT_OPENED, inc, {'reason': action.reason})
+            _incident_event(res, INCIDENT_OPENED, inc, {'reason': action.reason})
             res.bags.append(BagRequest(inc.id, inc.robot_id, now - self.bag_seconds, now))
             # Page level 1 with the opening rather than at the next tick.
-            self._deliver(self.escalator.tick(now, [inc]), res, now)
+            self._deliver(self.escalator.tick(now, [inc]), res)
         else:
             self._updated(inc, res, action.reason, raised=severity is not None
                           and severity != inc.severity)
@@ -476,27 +503,14 @@ class IncidentFlow:
     def _updated(self, inc: Incident, res: FlowResult, reason: str, raised: bool) -> None:
         res.changed(inc)
         if raised or inc.suppressed_repeats == 0 or inc.count % self.update_event_every == 0:
-            self._incident_event(res, INCIDENT_UPDATED, inc, {'reason': reason})
-
-    def _counts_toward(self, rule: Rule, fact: FleetFact) -> bool:
-        trigger = rule.trigger
-        if not isinstance(trigger, (CountTrigger, EventTrigger)):
-            return False
-        if fact.kind not in trigger.kinds or not rule.applies_to(fact):
-            return False
-        for name, expected in trigger.match.items():
-            actual = fact.data.get(name, _MISSING)
-            if actual is _MISSING or (actual not in expected if isinstance(expected, list)
-                                      else actual != expected):
-                return False
-        return True
+            _incident_event(res, INCIDENT_UPDATED, inc, {'reason': reason})
 
     def _fold(self, fact: FleetFact, counted: set[str], res: FlowResult, now: float) -> None:
         window = self.book.settings.dedup_window
         for inc_id in sorted(self._open_by_robot.get(fact.robot_id, set()) - counted):
             inc = self.book.get(inc_id)
             rule = self._rules.get(inc.rule)
-            if (not inc.is_open or rule is None or not self._counts_toward(rule, fact)
+            if (not inc.is_open or rule is None or not counts_toward(rule, fact)
                     or now - inc.last_seen > window
                     or self.book.key_for(inc.type, fact.robot_id, fact.area) != inc.dedup_key):
                 continue
@@ -508,7 +522,7 @@ class IncidentFlow:
             got, created = self.book.observe(action, fact)
             if created:  # only if the dedup index disagreed; treat it as a new incident
                 self._open_by_robot.setdefault(got.robot_id, set()).add(got.id)
-                self._incident_event(res, INCIDENT_OPENED, got, {'reason': action.reason})
+                _incident_event(res, INCIDENT_OPENED, got, {'reason': action.reason})
             else:
                 self._updated(got, res, action.reason, raised=False)
 
@@ -533,24 +547,7 @@ class IncidentFlow:
         if not self._once(incident_id, (action.rule, robot, 'command', action.command.value),
                           now):
             return
-        args = dict(action.args)
-        args.setdefault('reason', f'{action.rule}: {action.reason}')
-        record = self._memory(robot).record
-        skipped = ''
-        if action.command == Command.CANCEL_MISSION:
-            mission = str(args.get('mission_id') or (record.current_mission_id if record
-                                                     else '') or action.fact.mission_id or '')
-            if mission:
-                args['mission_id'] = mission
-        elif action.command == Command.RETURN_TO_DOCK:
-            dock = str(args.get('dock') or (record.dock if record else '')
-                       or self.fleet.spec_for(robot).dock)
-            pose = self.fleet.docks.get(dock)
-            if pose is None:
-                skipped = f'no dock configured for {robot}' if not dock else \
-                    f'unknown dock {dock!r}'
-            else:
-                args.update({'dock': dock, 'x': pose.x, 'y': pose.y, 'theta': pose.theta})
+        args, skipped = command_args(action, self.context.memory(robot).record, self.fleet)
         if not skipped:
             res.commands.append(CommandRequest(robot, action.command.value, args))
         if incident_id is not None:
@@ -602,55 +599,10 @@ class IncidentFlow:
             except KeyError:  # the policy was validated at load; nothing else to do
                 continue
             res.changed(inc)
-            self._deliver(notes, res, now)
+            self._deliver(notes, res)
 
-    # -- internals: notifications and events -----------------------------------------------
-    def _address(self, target: str) -> str:
-        config = self.workflows.escalation
-        if target in config.users:
-            return config.users[target].address
-        channel = config.channels.get(target)
-        return channel.address if channel else ''
-
-    def _message(self, inc: Incident) -> str:
-        where = f' in {inc.area}' if inc.area else ''
-        recur = inc.recurrence.get('text', '')
-        recur = f' ({recur})' if recur and inc.recurrence.get('count', 1) > 1 else ''
-        return (f'{inc.severity.value} {inc.title}: {inc.robot_id}{where}{recur} '
-                f'[{inc.id}, x{inc.count}]')
-
-    def _deliver(self, notifications: Iterable[Notification], res: FlowResult,
-                 now: float) -> None:
-        """Record each notification attempt (timeline, ``notification.sent``) and hand it
-        to the node; an escalation (not the opening page) is logged once per incident."""
-        escalated: set[str] = set()
-        channels = self.workflows.escalation.channels
-        for n in notifications:
-            inc = self.book.get(n.incident_id)
-            if n.reason != NotifyReason.OPENED and inc.id not in escalated:
-                escalated.add(inc.id)
-                self._incident_event(res, INCIDENT_ESCALATED, inc, {
-                    'level': n.level, 'repeat': n.repeat, 'reason': n.reason.value,
-                    'policy': n.policy})
-            note = n.to_dict()
-            channel = channels.get(n.channel)
-            note.update({'channel_type': channel.type if channel else '',
-                         'address': self._address(n.target), 'message': self._message(inc),
-                         'robot_id': inc.robot_id, 'rule': inc.rule})
-            self.book.add_note(inc.id, 'escalation',
-                               f'notified {n.target} via {n.channel} (level {n.level}, '
-                               f'{n.reason.value})', kind='notified', data=n.to_dict())
-            res.events.append(NewEvent(NOTIFICATION_SENT, inc.robot_id, note,
-                                       inc.mission_id or ''))
-            res.notifications.append(note)
-            res.changed(inc)
-
-    def _incident_event(self, res: FlowResult, kind: str, inc: Incident,
-                        extra: Mapping[str, Any]) -> None:
-        payload = incident_summary(inc)
-        payload.update(extra)
-        res.events.append(NewEvent(kind, inc.robot_id, payload, inc.mission_id or ''))
-        res.changed(inc)
+    def _deliver(self, notifications: Iterable[Notification], res: FlowResult) -> None:
+        deliver(self.book, self.workflows.escalation, notifications, res)
 
     def _unindex(self, inc: Incident) -> None:
         ids = self._open_by_robot.get(inc.robot_id)
@@ -659,25 +611,6 @@ class IncidentFlow:
             if not ids:
                 del self._open_by_robot[inc.robot_id]
         self._incident_actions.pop(inc.id, None)
-
-    def _context(self, robot_id: str, now: float) -> dict[str, Any]:
-        """The snapshot stored on a new incident (copies; later changes do not leak in)."""
-        mem = self._memory(robot_id)
-        rec = mem.record
-        robot = None if rec is None else {
-            'connectivity': rec.connectivity.value, 'mode': rec.mode.label,
-            'battery': _finite(rec.battery), 'diagnostics_level': rec.diagnostics_level,
-            'current_mission_id': rec.current_mission_id, 'group': rec.group,
-            'dock': rec.dock, 'last_seen': rec.last_seen}
-        return {
-            'captured_at': now,
-            'trajectory': [dict(s) for s in mem.samples],
-            'last_diagnostics': dict(mem.diagnostics) if mem.diagnostics else None,
-            'software_version': mem.software_version,
-            'config_changes': [dict(c) for c in self.config_changes],
-            'recent_events': [dict(e) for e in mem.events],
-            'robot': robot,
-        }
 
     # Last, so that ``list`` in the annotations above means the builtin.
     def list(self, state: IncidentState | str | None = None, robot_id: str | None = None,
@@ -694,5 +627,3 @@ class IncidentFlow:
         out.reverse()
         return out
 
-
-_MISSING = object()

@@ -787,13 +787,6 @@ class RuleEngine:
                     out.extend(a.build(rule.name, match) for a in rule.actions)
         return out
 
-    def forget_robot(self, robot_id: str) -> None:
-        """Drop per-robot trigger memory (e.g. when a robot is decommissioned)."""
-        for memory in self._memory.values():
-            for key in [k for k in memory if k == robot_id
-                        or (isinstance(k, tuple) and robot_id in k)]:
-                del memory[key]
-
 
 # -- loading -------------------------------------------------------------------------------
 
