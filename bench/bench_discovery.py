@@ -24,16 +24,16 @@ import os
 import pathlib
 import shutil
 import sys
-import sysconfig
 import tempfile
 import time
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _common import (ProcessGroup, Result, child_env, free_port, log,  # noqa: E402
+from _common import (ProcessGroup, Result, child_env, log,  # noqa: E402
                      require_env, run_stack, stop_notes, wait_until)
 from _fleet_bench import (CpuWindow, SummaryWatch, add_common_args,  # noqa: E402
                           cpu_seconds, manager_args, rss_mb, use_domain)
+from fleet_common import discovery  # noqa: E402
 
 NAME = 'bench_discovery'
 MODES = ('simple', 'server')
@@ -53,20 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def discovery_server() -> tuple[list[str], dict[str, str]]:
-    """The command and library path of Fast DDS's discovery server in this environment."""
-    exe = shutil.which('fast-discovery-server')
-    if exe is None:
-        raise RuntimeError('fast-discovery-server is not on PATH (it comes with Fast DDS: '
-                           'the ROS 2 wheels in .venv/bin, or /opt/ros/<distro>/bin)')
-    libs = [str(pathlib.Path(sys.prefix) / 'lib')]
-    site = pathlib.Path(sysconfig.get_paths()['purelib'])
-    libs += sorted(str(d) for d in site.glob('ros_rmw_fastrtps*.libs'))
-    if os.environ.get('LD_LIBRARY_PATH'):
-        libs.append(os.environ['LD_LIBRARY_PATH'])
-    return [exe], {'LD_LIBRARY_PATH': ':'.join(libs)}
-
-
 def fleet_yaml(path: pathlib.Path, robots: list[str]) -> pathlib.Path:
     lines = ['site: discovery-bench', 'robots:']
     docks = []
@@ -84,12 +70,16 @@ def run_mode(group: ProcessGroup, workdir: pathlib.Path, mode: str,
     extra: dict[str, str] = {'ROS_HOME': str(workdir / 'ros_home')}
     pids: dict[str, int] = {}
     if mode == 'server':
-        port = free_port()
-        cmd, env = discovery_server()
+        port = discovery.free_udp_port()
+        server_cmd = discovery.server_command(port)
+        if server_cmd is None:
+            raise RuntimeError('fast-discovery-server is not installed (it comes with Fast '
+                               'DDS: the ROS 2 wheels\' .venv/bin, or /opt/ros/<distro>/bin)')
+        cmd, env = server_cmd
         # Proc runs Python: the interpreter replaces itself with the server (same pid).
         server = group.start('discovery_server', [
-            '-c', 'import os, sys; os.execv(sys.argv[1], sys.argv[1:])', *cmd, '-i', '0',
-            '-l', '127.0.0.1', '-p', str(port)], env=child_env(**env))
+            '-c', 'import os, sys; os.execv(sys.argv[1], sys.argv[1:])', *cmd],
+            env=child_env(**env))
         pids['discovery_server'] = server.pid
         extra['ROS_DISCOVERY_SERVER'] = f'127.0.0.1:{port}'
         os.environ['ROS_DISCOVERY_SERVER'] = extra['ROS_DISCOVERY_SERVER']

@@ -91,6 +91,13 @@ class RobotWire:
         offset = now - time.monotonic()
         return [(msg, arrived + offset) for msg, arrived in taken]
 
+    def waiting(self, now: float) -> list[tuple[str, float]]:
+        """(robot id, arrival time on the clock of ``now``) of the statuses received and not
+        yet taken."""
+        offset = now - time.monotonic()
+        return [(robot_id, arrived + offset) for robot_id, (_, arrived) in
+                self._statuses.items()]
+
     def take_events(self, limit: int) -> list[RobotEvent]:
         """Return up to ``limit`` robot events, oldest first."""
         events = self._events

@@ -187,7 +187,8 @@ class FleetManager(LifecycleNode):
             'robots': self.create_lifecycle_publisher(FleetRobots, 'fleet/robots', ROBOTS_QOS),
         }
         self.host.publishers = self._pubs
-        services = ManagerServices(self.domain, self.now, self._assignable)
+        services = ManagerServices(self.domain, self.now, self._assignable,
+                                   self._request_assignment)
         for srv_type, name, handler, finish in services.table():
             self.host.create_service(srv_type, name, handler, finish)
         self._timers = [
@@ -364,6 +365,10 @@ class FleetManager(LifecycleNode):
         assert self.domain is not None
         now = self.now()
         registry, board = self.domain.registry, self.domain.board
+        if self.wire is not None:
+            # A status waiting in the ingest backlog (a burst larger than a batch) counts
+            # as heard: a busy moment of the manager never makes a live robot stale.
+            registry.heard(self.wire.waiting(now))
         events = registry.tick(now)
         for e in events:
             if e.kind == 'robot.connectivity':
@@ -384,6 +389,9 @@ class FleetManager(LifecycleNode):
         if self._robots_changed:
             self._robots_changed = False
             self._publish_robots()
+
+    def _request_assignment(self) -> None:
+        self._want_assign = True
 
     def _assignable(self) -> list[RobotRecord]:
         """Robots that may take missions: all but those a rollout is about to update."""

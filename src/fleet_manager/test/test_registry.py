@@ -34,6 +34,20 @@ def test_stale_then_offline_on_schedule() -> None:
     assert [e.payload['to'] for e in ev] == ['online']
 
 
+def test_a_status_waiting_in_the_backlog_keeps_its_robot_from_timing_out() -> None:
+    reg = registry(report_period=1.0, stale_after_periods=3, offline_after_periods=10)
+    reg.ingest(make_status('r1', 1, period=1.0), now=0.0)
+    reg.ingest(make_status('r2', 1, period=1.0), now=0.0)
+    # r1's next status arrived at 2.5 s and waits; r2 stays silent; an unknown id is ignored.
+    reg.heard([('r1', 2.5), ('r9', 2.5)])
+    assert [(e.robot_id, e.payload['to']) for e in reg.tick(3.0)] == [('r2', 'stale')]
+    assert reg.tick(5.49) == []
+    assert [(e.robot_id, e.payload['to']) for e in reg.tick(5.5)] == [('r1', 'stale')]
+    reg.heard([('r1', 1.0)])  # older than what was heard: changes nothing
+    assert reg.get('r1').heard_at == 2.5 and reg.get('r1').last_seen == 0.0
+    assert 'r9' not in reg
+
+
 def test_reported_period_drives_timeouts() -> None:
     reg = registry(report_period=1.0)
     reg.ingest(make_status('r1', 1, period=0.1), now=0.0)

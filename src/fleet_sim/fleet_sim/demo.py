@@ -28,10 +28,12 @@ from typing import Any
 
 import yaml
 
+from fleet_common import discovery
 from fleet_common.config import ConfigError, read_yaml
 from fleet_common.paths import config_file
 
 GRACE = 10.0
+AUTO_SERVER_ABOVE = 20  # robots; bench/bench_discovery.py measured the difference
 """s a process gets to stop after SIGTERM before it is killed."""
 
 
@@ -55,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
                    'webhooks, rate limit; default: the shipped config/web.yaml)')
     p.add_argument('--speed', type=float, default=1.0, help='robot speed in m/s '
                    '(default: %(default)s)')
+    p.add_argument('--discovery', choices=('auto', 'simple', 'server'), default='auto',
+                   help='DDS discovery: simple (every process finds every other), server (a '
+                        'Fast DDS discovery server on 127.0.0.1, faster for many robots) or '
+                        f'auto: server above {AUTO_SERVER_ABOVE} robots (default: auto; an '
+                        'existing ROS_DISCOVERY_SERVER is used as it is)')
     p.add_argument('--robots-per-process', type=int, default=10,
                    help='simulated robots per process (default: %(default)s; rclpy\'s '
                         'per-node graph bookkeeping makes a process with many more nodes '
@@ -92,10 +99,12 @@ class Stack:
         self.env = env
         self.procs: list[tuple[str, subprocess.Popen[bytes], Any]] = []
 
-    def start(self, name: str, args: list[str]) -> None:
+    def start(self, name: str, args: list[str], program: str = sys.executable,
+              env: dict[str, str] | None = None) -> None:
+        """Start ``program`` (default: this Python) with ``args``; ``env`` adds variables."""
         log = open(self.logs / f'{name}.log', 'wb')
-        proc = subprocess.Popen([sys.executable, *args], stdout=log, stderr=subprocess.STDOUT,
-                                env=self.env, start_new_session=True)
+        proc = subprocess.Popen([program, *args], stdout=log, stderr=subprocess.STDOUT,
+                                env={**self.env, **(env or {})}, start_new_session=True)
         self.procs.append((name, proc, log))
 
     def dead(self) -> list[str]:
@@ -166,15 +175,19 @@ def main(argv: list[str] | None = None) -> None:
     env = dict(os.environ, FLEET_TOKEN=token, PYTHONUNBUFFERED='1',
                ROS_HOME=str(home / 'ros_home'))
     env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    server = discovery_server(args, env)
     stack = Stack(logs, env)
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
     code = 0
     try:
+        if server is not None:
+            command, server_env = server
+            stack.start('discovery', command[1:], program=command[0], env=server_env)
         start_stack(stack, args, database, fleet_path)
         base_url = f'http://{args.host}:{args.port}'
         wait_ready(stack, base_url, token, args.robots)
-        banner(args, base_url, token, database, logs)
+        banner(args, base_url, token, database, logs, env.get(discovery.ENV_VAR, ''))
         while True:
             dead = stack.dead()
             if dead:
@@ -237,8 +250,31 @@ def wait_ready(stack: Stack, base: str, token: str, robots: int) -> None:
     print('fleet_demo: not every robot came online within 120 s; going on', flush=True)
 
 
+def discovery_server(args: argparse.Namespace,
+                     env: dict[str, str]) -> tuple[list[str], dict[str, str]] | None:
+    """The discovery server to start (and ``env`` pointed at it), or None for simple
+    discovery or a server the user runs (``ROS_DISCOVERY_SERVER`` already set)."""
+    if env.get(discovery.ENV_VAR):
+        return None
+    mode = args.discovery
+    if mode == 'auto':
+        mode = 'server' if args.robots > AUTO_SERVER_ABOVE else 'simple'
+    if mode == 'simple':
+        return None
+    port = discovery.free_udp_port()
+    server = discovery.server_command(port)
+    if server is None:
+        if args.discovery == 'server':
+            raise SystemExit('fleet_demo: --discovery server needs Fast DDS\'s '
+                             'fast-discovery-server on PATH')
+        print('fleet_demo: fast-discovery-server not found: simple discovery', flush=True)
+        return None
+    env[discovery.ENV_VAR] = f'127.0.0.1:{port}'
+    return server
+
+
 def banner(args: argparse.Namespace, base: str, token: str, database: pathlib.Path,
-           logs: pathlib.Path) -> None:
+           logs: pathlib.Path, server: str) -> None:
     print(f'\nFleet demo running: {args.robots} simulated robots, '
           f'missions {"on" if args.missions else "off"}.\n'
           f'  dashboard: {base}/?token={token}\n'
@@ -249,6 +285,10 @@ def banner(args: argparse.Namespace, base: str, token: str, database: pathlib.Pa
           f'  API doc: {base}/api/v1/openapi.json\n'
           f'  store:   {database}\n'
           f'  logs:    {logs}\n'
+          + (f'  ROS:     export ROS_DISCOVERY_SERVER={server} ROS_SUPER_CLIENT=TRUE '
+             '(the demo uses a discovery server: set both before ros2, RViz or Foxglove\'s '
+             'bridge)\n' if server else '')
+          +
           'Ctrl-C to stop.', flush=True)
 
 

@@ -18,7 +18,7 @@ import json
 import math
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Container, Iterable
 
 from fleet_common.events import EventKind, MissionStateChanged, RobotDock
 
@@ -233,7 +233,7 @@ def _finite(value: Any, name: str, bound: float) -> float:
     return float(value)
 
 
-def validate_request(req: MissionRequest, fleet: FleetConfig, robot_ids: Iterable[str],
+def validate_request(req: MissionRequest, fleet: FleetConfig, robot_ids: Container[str],
                      now: float, limits: Limits = Limits()) -> None:
     """Raise ValidationError naming the field when ``req`` is invalid or impossible.
 
@@ -267,14 +267,13 @@ def validate_request(req: MissionRequest, fleet: FleetConfig, robot_ids: Iterabl
         _finite(req.deadline, 'deadline', 1e11)
         if req.deadline <= now:
             raise ValidationError('deadline', 'is in the past')
-    ids = set(robot_ids) | set(fleet.robots)
     known = fleet.known_capabilities()
     for i, cap in enumerate(req.capabilities):
         if not cap or cap not in known:
             raise ValidationError(f'capabilities[{i}]',
                                   f'no robot in the fleet has capability {cap!r}')
     if req.pinned_robot:
-        if req.pinned_robot not in ids:
+        if req.pinned_robot not in robot_ids and req.pinned_robot not in fleet.robots:
             raise ValidationError('pinned_robot',
                                   f'robot {req.pinned_robot!r} is not in the fleet')
         spec = fleet.spec_for(req.pinned_robot)
@@ -284,7 +283,8 @@ def validate_request(req: MissionRequest, fleet: FleetConfig, robot_ids: Iterabl
                                   f'{", ".join(sorted(missing))}')
     elif req.capabilities:
         need = set(req.capabilities)
-        if not any(need <= set(fleet.spec_for(r).capabilities) for r in ids) \
+        # Robots the fleet definition does not list have its default capabilities.
+        if not any(need <= set(fleet.spec_for(r).capabilities) for r in fleet.robots) \
                 and not need <= set(fleet.default_capabilities):
             raise ValidationError('capabilities', 'no single robot in the fleet has all of '
                                   f'{", ".join(sorted(need))}')
@@ -391,7 +391,7 @@ class MissionBoard:
         return len(old)
 
     # -- requests ------------------------------------------------------------------------
-    def submit(self, req: MissionRequest, robot_ids: Iterable[str],
+    def submit(self, req: MissionRequest, robot_ids: Container[str],
                now: float) -> tuple[Mission, bool, Result]:
         """Validate and queue a mission; return (mission, duplicate, result).
 
@@ -462,8 +462,9 @@ class MissionBoard:
         busy = set(self._by_robot)
         for rec in robots:
             self._maybe_dock(rec, busy, res)
-        views = [RobotView(r.robot_id, r.pose.x, r.pose.y, frozenset(r.capabilities),
-                           self._available(r, busy)) for r in robots]
+        # Only the available robots: a large fleet's round costs what its free robots cost.
+        views = [RobotView(r.robot_id, r.pose.x, r.pose.y, frozenset(r.capabilities), True)
+                 for r in robots if self._available(r, busy)]
         missions = [MissionView(m.id, m.priority, m.created_at, m.waypoints[0].x,
                                 m.waypoints[0].y, frozenset(m.capabilities), m.pinned_robot,
                                 frozenset(m.tried_robots)) for m in queued]

@@ -200,6 +200,16 @@ class Registry:
         """Return the report period (s) used for the robot's timeouts."""
         return rec.report_period if rec.report_period > 0 else self._settings.report_period
 
+    def heard(self, arrivals: Iterable[tuple[str, float]]) -> None:
+        """Note statuses that arrived and wait to be applied (robot id, arrival time): a
+        robot whose status waits in a backlog is not timed out. Its connectivity changes
+        only when the status is applied."""
+        robots = self._robots
+        for robot_id, at in arrivals:
+            rec = robots.get(robot_id)
+            if rec is not None and rec.heard_at is not None and at > rec.heard_at:
+                rec.heard_at = at
+
     def tick(self, now: float) -> list[NewEvent]:
         """Apply the timeouts at ``now``; return the connectivity events (by robot id)."""
         events = []
