@@ -2,7 +2,9 @@
 
 The manager is the single writer. Tables:
 - ``events``: the append-only event log; ids come from AUTOINCREMENT, so they increase
-  strictly and are never reused, even after the newest rows were deleted.
+  strictly and are never reused, even after the newest rows were deleted. Events older than
+  the retention are deleted in bounded batches (:meth:`FleetStore.prune_events`); a reader
+  paging with ``after_id`` below the oldest kept id gets what remains.
 - ``robots``: the registry, one JSON document per robot.
 - ``missions``: one row per mission with indexed columns for filtering and the full
   document in ``data``.
@@ -43,6 +45,8 @@ SCHEMA_VERSION = 2
 TELEMETRY_COLUMNS = ('robot_id', 'time', 'battery', 'x', 'y', 'theta', 'mode',
                      'diagnostics_level', 'connectivity')
 SYNC_MODES = {'full': 'FULL', 'normal': 'NORMAL'}
+EVENT_PRUNE_BATCH = 10_000
+"""Most events one :meth:`FleetStore.prune_events` call deletes (one short transaction)."""
 
 
 def _strict() -> bool:
@@ -181,6 +185,7 @@ class FleetStore:
             payload TEXT NOT NULL)""")
         db['events'].create_index(['mission_id'], if_not_exists=True)
         db['events'].create_index(['kind'], if_not_exists=True)
+        db['events'].create_index(['time'], if_not_exists=True)  # retention, events_since
         db['robots'].create({'robot_id': str, 'data': str}, pk='robot_id', if_not_exists=True)
         db['missions'].create({
             'id': str, 'state': str, 'robot_id': str, 'priority': int, 'created_at': float,
@@ -272,9 +277,32 @@ class FleetStore:
         return '(' + ' OR '.join('kind GLOB ?' for _ in patterns) + ')'
 
     def last_event_id(self) -> int:
-        """Return the newest event id, or 0 for an empty log."""
-        row = self._db.execute('SELECT MAX(id) FROM events').fetchone()
-        return int(row[0] or 0)
+        """Return the newest event id ever appended (kept or pruned), or 0 for none."""
+        row = self._db.execute('SELECT seq FROM sqlite_sequence WHERE name = ?',
+                               ['events']).fetchone()
+        return int(row[0]) if row else 0
+
+    def prune_events(self, before: float, limit: int = EVENT_PRUNE_BATCH,
+                     keep_latest: Sequence[str] = ()) -> int:
+        """Delete up to ``limit`` of the oldest events logged before ``before``; return how
+        many.
+
+        One short transaction: a caller with a backlog calls again (a return value equal to
+        ``limit`` says more may be left). The newest event of each kind in ``keep_latest``
+        (exact kinds) stays whatever its age. Ids are never reused: AUTOINCREMENT keeps
+        counting from the newest id ever appended.
+        """
+        if limit <= 0:
+            return 0
+        keep = [int(r[0]) for r in (
+            self._db.execute('SELECT MAX(id) FROM events WHERE kind = ?', [k]).fetchone()
+            for k in keep_latest) if r[0] is not None]
+        spare = f' AND id NOT IN ({", ".join("?" for _ in keep)})' if keep else ''
+        with self._db.conn:
+            cur = self._db.execute(
+                'DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ?'
+                f'{spare} ORDER BY time LIMIT ?)', [before, *keep, limit])
+        return int(cur.rowcount)
 
     # -- registry ----------------------------------------------------------------------------
     def load_robots(self) -> list[RobotRecord]:

@@ -85,6 +85,22 @@ def test_bad_parameter_refuses_to_configure(graph: RosGraph, tmp_path: pathlib.P
     assert 'assignment_policy' in manager.configure_error
 
 
+def test_event_retention_shorter_than_an_slo_period_refuses_to_configure(
+        graph: RosGraph, tmp_path: pathlib.Path) -> None:
+    slos = tmp_path / 'slos.yaml'
+    slos.write_text('slos:\n  - {name: monthly, sli: mission_success, objective: 0.99, '
+                    'period_s: 2592000}\n')
+    manager = make_manager(graph, tmp_path, slo_config=str(slos),
+                           event_retention=14 * 86400.0)
+    assert manager.trigger_configure() == TransitionCallbackReturn.FAILURE
+    assert manager.configure_error.startswith(
+        'parameter event_retention: 1.2096e+06 s is shorter than the period_s of SLO '
+        'monthly'), manager.configure_error
+    assert manager.store is None
+    ok = make_manager(graph, tmp_path, slo_config=str(slos), event_retention=0.0)
+    assert ok.trigger_configure() == TransitionCallbackReturn.SUCCESS
+
+
 def test_registry_lifecycle_and_bad_statuses(graph: RosGraph, tmp_path: pathlib.Path) -> None:
     manager = make_manager(graph, tmp_path)
     client = Client(graph)
