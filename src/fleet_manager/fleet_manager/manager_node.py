@@ -43,10 +43,10 @@ from fleet_manager.incidents_feature import IncidentsFeature
 from fleet_manager.ingest import RobotWire
 from fleet_manager.observability import ObservabilityFeature
 from fleet_manager.pipeline import Changes, Pipeline, StorageUnavailable
+from fleet_manager.retention import StoreRetention
 from fleet_manager.rollouts_feature import (RolloutSettings, RolloutsFeature,
                                             applied_special_files, slo_budgets)
 from fleet_manager.services import Domain, ManagerServices
-from fleet_manager.retention import EventRetention
 from fleet_manager.store import FleetStore
 
 EVENTS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
@@ -93,7 +93,7 @@ class FleetManager(LifecycleNode):
         self._dirty_robots: set[str] = set()
         self._robot_msgs: dict[str, Any] = {}
         self._pruned_at = 0.0
-        self._retention: EventRetention | None = None
+        self._retention: StoreRetention | None = None
         self.configure_error = ''
         """Why the last configure failed (empty after a successful one)."""
 
@@ -177,7 +177,7 @@ class FleetManager(LifecycleNode):
         link = LinkBook(LinkSettings(p.max_seq_jump, p.max_clock_skew))
         link.restore(store.load_marks())
         self.domain = Domain(p, fleet, store, registry, board, link)
-        self._retention = EventRetention(store, p.event_retention)
+        self._retention = StoreRetention(store, p.event_retention, p.telemetry_retention)
         self.intake = Intake(fleet, registry, link, board, p.telemetry_period)
         self.wire = RobotWire(self, p.status_topic, p.robot_events_topic,
                               p.robot_commands_topic, p.robot_acks_topic)
@@ -414,16 +414,12 @@ class FleetManager(LifecycleNode):
         p = self.domain.params
         if now - self._pruned_at > 60.0 and not self.pipeline.blocked:
             self._pruned_at = now
-            try:
-                self.domain.store.prune_telemetry(now - p.telemetry_retention)
-            except sqlite3.Error as exc:
-                self.get_logger().warning(f'pruning telemetry: {exc}')
             self.domain.board.prune(now, p.mission_memory)
         if self._retention is not None and not self.pipeline.blocked:
             try:
-                self._retention.run(now)
+                self._retention.run(now)  # bounded batches of old events and telemetry
             except sqlite3.Error as exc:
-                self.get_logger().warning(f'pruning events: {exc}')
+                self.get_logger().warning(f'pruning events and telemetry: {exc}')
 
     # -- snapshots for the bridge ------------------------------------------------------------
     def _publish_robots(self) -> None:

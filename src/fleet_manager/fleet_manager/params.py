@@ -132,7 +132,8 @@ class ManagerParams:
         5.0, 'Time between stored telemetry samples of one robot (downsampling of its status '
         'reports).', unit='s', bounds=(0.1, 3600.0))
     telemetry_retention: float = param(
-        7 * DAY_S, 'Telemetry history kept in the store.', unit='s',
+        7 * DAY_S, 'Telemetry history kept in the store; older samples are deleted in '
+        'batches of at most 10000.', unit='s',
         bounds=(60.0, 366 * DAY_S))
     event_retention: float = param(
         90 * DAY_S, 'Event log kept in the store (audit, event history, SSE resume); older '

@@ -45,8 +45,9 @@ SCHEMA_VERSION = 2
 TELEMETRY_COLUMNS = ('robot_id', 'time', 'battery', 'x', 'y', 'theta', 'mode',
                      'diagnostics_level', 'connectivity')
 SYNC_MODES = {'full': 'FULL', 'normal': 'NORMAL'}
-EVENT_PRUNE_BATCH = 10_000
-"""Most events one :meth:`FleetStore.prune_events` call deletes (one short transaction)."""
+PRUNE_BATCH = 10_000
+"""Most rows one :meth:`FleetStore.prune_events` or :meth:`FleetStore.prune_telemetry` call
+deletes (one short transaction)."""
 
 
 def _strict() -> bool:
@@ -282,7 +283,7 @@ class FleetStore:
                                ['events']).fetchone()
         return int(row[0]) if row else 0
 
-    def prune_events(self, before: float, limit: int = EVENT_PRUNE_BATCH,
+    def prune_events(self, before: float, limit: int = PRUNE_BATCH,
                      keep_latest: Sequence[str] = ()) -> int:
         """Delete up to ``limit`` of the oldest events logged before ``before``; return how
         many.
@@ -339,10 +340,24 @@ class FleetStore:
         names = cols.split(', ')
         return [dict(zip(names, row)) for row in self._db.execute(sql, args).fetchall()]
 
-    def prune_telemetry(self, before: float) -> int:
-        """Delete samples older than ``before``; return how many."""
+    def prune_telemetry(self, before: float, limit: int = PRUNE_BATCH) -> int:
+        """Delete samples older than ``before`` among the ``limit`` oldest rows; return how
+        many.
+
+        Samples are appended in time order, so the oldest rows (by rowid) are the old ones;
+        looking at only ``limit`` of them keeps a pass short without an index on time (a
+        scan of the whole history would read gigabytes at 1,000 robots). A return value
+        equal to ``limit`` says more may be left.
+        """
+        if limit <= 0:
+            return 0
         with self._db.conn:
-            cur = self._db.execute('DELETE FROM telemetry WHERE time < ?', [before])
+            row = self._db.execute('SELECT MAX(rowid) FROM (SELECT rowid FROM telemetry '
+                                   'ORDER BY rowid LIMIT ?)', [limit]).fetchone()
+            if row[0] is None:
+                return 0
+            cur = self._db.execute('DELETE FROM telemetry WHERE rowid <= ? AND time < ?',
+                                   [row[0], before])
         return int(cur.rowcount)
 
     # -- missions ----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Event log retention: old events go in bounded batches, ids keep increasing, the
-parameter is refused when shorter than the history rebuilt from the log."""
+"""Store retention: old events and telemetry samples go in bounded batches, event ids keep
+increasing, event_retention is refused when shorter than the history rebuilt from the log."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from fleet_common.events import ManagerConfigured, RobotConnectivity
 from fleet_manager.core.model import NewEvent
 from fleet_manager.params import (DAY_S, HISTORY_WINDOW_S, ManagerParams,
                                   check_event_retention)
-from fleet_manager.retention import EventRetention
-from fleet_manager.store import EVENT_PRUNE_BATCH, FleetStore
+from fleet_manager.retention import Pruned, StoreRetention
+from fleet_manager.store import PRUNE_BATCH, FleetStore
 
 T0 = 1_700_000_000.0
 
@@ -133,32 +133,68 @@ def test_retention_prunes_once_a_period_then_every_call_while_a_backlog_remains(
     clock = Clock()
     log(store, clock.now - 10 * DAY_S, 25)
     recent = log(store, clock.now - 1.0, 5)
-    retention = EventRetention(store, 7 * DAY_S, period=60.0, batch=10)
-    assert retention.run(clock.now) == 10
+    retention = StoreRetention(store, 7 * DAY_S, DAY_S, period=60.0, batch=10)
+    assert retention.run(clock.now) == Pruned(events=10)
     clock.now += 2.0
-    assert retention.run(clock.now) == 10   # backlog: no wait for the period
+    assert retention.run(clock.now) == Pruned(events=10)   # backlog: no wait for the period
     clock.now += 2.0
-    assert retention.run(clock.now) == 5
+    assert retention.run(clock.now) == Pruned(events=5)
     clock.now += 2.0
-    assert retention.run(clock.now) == 0    # caught up: next pass a period later
+    assert retention.run(clock.now) == Pruned()    # caught up: next pass a period later
     log(store, clock.now - 8 * DAY_S, 3)
     clock.now += 30.0
-    assert retention.run(clock.now) == 0
+    assert retention.run(clock.now) == Pruned()
     clock.now += 30.0
-    assert retention.run(clock.now) == 3
+    assert retention.run(clock.now) == Pruned(events=3)
     assert ids(store) == recent
-    assert retention.pruned == 28
+    assert retention.pruned_events == 28
 
 
 def test_retention_zero_keeps_every_event(store: FleetStore) -> None:
     kept = log(store, T0 - 1000 * DAY_S, 3)
-    assert EventRetention(store, 0.0).run(T0) == 0
+    add_samples(store, T0 - 1000 * DAY_S, 2)
+    assert StoreRetention(store, 0.0, DAY_S).run(T0) == Pruned(samples=2)
     assert ids(store) == kept
+
+
+def add_samples(store: FleetStore, now: float, count: int) -> None:
+    with store.transaction() as tx:
+        tx.add_telemetry([{'robot_id': f'r{i}', 'time': now, 'battery': 0.5, 'x': 0.0,
+                           'y': 0.0, 'theta': 0.0, 'mode': 1, 'diagnostics_level': 0,
+                           'connectivity': 'online'} for i in range(count)])
+
+
+def sample_times(store: FleetStore) -> list[float]:
+    return sorted(s['time'] for i in range(50)
+                  for s in store.telemetry(f'r{i}', 0.0, 2 * T0))
+
+
+def test_telemetry_prune_looks_at_the_oldest_rows_only_and_keeps_the_recent(
+        store: FleetStore) -> None:
+    add_samples(store, T0 - 10.0, 30)
+    add_samples(store, T0, 20)
+    assert store.prune_telemetry(T0 - 5.0, limit=25) == 25
+    assert store.prune_telemetry(T0 - 5.0, limit=25) == 5   # the 25 oldest: 5 old, 20 new
+    assert store.prune_telemetry(T0 - 5.0, limit=25) == 0
+    assert sample_times(store) == [T0] * 20
+
+
+def test_retention_prunes_telemetry_in_batches_with_the_events(store: FleetStore) -> None:
+    add_samples(store, T0 - 2 * DAY_S, 15)
+    recent = log(store, T0 - 1.0, 2)
+    add_samples(store, T0 - 1.0, 3)
+    retention = StoreRetention(store, 7 * DAY_S, DAY_S, period=60.0, batch=10)
+    assert retention.run(T0) == Pruned(samples=10)
+    assert retention.run(T0 + 1.0) == Pruned(samples=5)   # backlog
+    assert retention.run(T0 + 2.0) == Pruned()
+    assert sample_times(store) == [T0 - 1.0] * 3
+    assert ids(store) == recent
+    assert retention.pruned_samples == 15
 
 
 def test_the_default_retention_and_batch_fit_the_constraints() -> None:
     assert ManagerParams().event_retention >= HISTORY_WINDOW_S
-    assert EVENT_PRUNE_BATCH <= 10_000
+    assert PRUNE_BATCH <= 10_000
     assert check_event_retention(ManagerParams().event_retention,
                                  {'the history replayed at configure': HISTORY_WINDOW_S}) == ''
 
