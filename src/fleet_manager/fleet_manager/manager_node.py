@@ -415,7 +415,7 @@ class FleetManager(LifecycleNode):
         if now - self._pruned_at > 60.0 and not self.pipeline.blocked:
             self._pruned_at = now
             self.domain.board.prune(now, p.mission_memory)
-        if self._retention is not None and not self.pipeline.blocked:
+        if self._retention is not None and not force and not self.pipeline.blocked:
             try:
                 self._retention.run(now)  # bounded batches of old events and telemetry
             except sqlite3.Error as exc:
