@@ -21,9 +21,10 @@ The store is read (sqlite3, read-only) at the start, every ``--sample`` s and at
 bytes per table with SQLite's ``dbstat`` virtual table (pages of the table and of its
 indexes; else page_count x page_size split by row share), rows of ``events`` and
 ``telemetry``. Reported: rows and bytes per day for the event log and the telemetry history
-(rows whose time falls in the window x 86400 / window; bytes per row = table + index bytes /
-rows at the end), the other tables' size, and the **steady-state bound** = bytes per day x
-retention days, for each. SQLite keeps freed pages for reuse (no auto_vacuum): the file stays
+(rows whose time falls in the window x 86400 / window; bytes per row = the growth of table +
+index bytes over the growth of rows in the second half of the window, i.e. of the steady
+traffic), the other tables' size, and the **steady-state bound** = bytes per day x retention
+days, for each. SQLite keeps freed pages for reuse (no auto_vacuum): the file stays
 at its high-water mark, which the bound is.
 
 ``robot.link`` events (a robot's first contact, or a new outbox epoch after an agent lost
@@ -253,13 +254,16 @@ def time_prune(db: pathlib.Path, workdir: pathlib.Path, retention: dict[str, flo
 def growth(out: dict[str, Any], retention: dict[str, float]) -> dict[str, Any]:
     """Per group: rows and bytes per day, bytes per row, the steady-state bound."""
     first, last, final = out['samples'][0], out['samples'][-1], out['final']
+    mid = out['samples'][len(out['samples']) // 2]
     window = last['t'] - first['t']
     res: dict[str, Any] = {}
     keep = {'events': retention['event_retention_s'],
             'telemetry': retention['telemetry_retention_s']}
     for g in GROUPS:
         rows = out['window']['rows'][g]
-        per_row = final['bytes'].get(g, 0) / final['rows'][g] if final['rows'][g] else None
+        grown = final['rows'][g] - mid['rows'][g]
+        per_row = (final['bytes'].get(g, 0) - mid['bytes'].get(g, 0)) / grown if grown > 0 \
+            else None
         rows_day = rows * DAY / window if window > 0 else None
         bytes_day = rows_day * per_row if rows_day is not None and per_row else None
         delta = last['bytes'].get(g, 0) - first['bytes'].get(g, 0)
@@ -268,6 +272,8 @@ def growth(out: dict[str, Any], retention: dict[str, float]) -> dict[str, Any]:
             'rows_per_s': round(rows / window, 2) if window > 0 else None,
             'rows_per_day': round(rows_day) if rows_day is not None else None,
             'bytes_per_row_with_indexes': round(per_row, 1) if per_row else None,
+            'bytes_per_row_average_at_end': round(final['bytes'].get(g, 0) / final['rows'][g], 1)
+            if final['rows'][g] else None,
             'bytes_per_day': round(bytes_day) if bytes_day else None,
             'bytes_growth_in_window_dbstat': delta,
             'bytes_per_day_from_dbstat_delta': round(delta * DAY / window) if window else None,
