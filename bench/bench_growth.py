@@ -345,6 +345,12 @@ def main(argv: list[str] | None = None) -> int:
     if expected and robot_events < 0.9 * expected:
         status = 'degraded'
         res.note(f'only {robot_events} robot.event rows for ~{expected:.0f} events sent')
+    flaps = out['window']['event_kinds'].get('robot.connectivity', 0)
+    if flaps > 0.01 * args.robots * r['window_s'] / 60.0:
+        status = 'degraded'
+        res.note(f'{flaps} robot.connectivity events in the window: robots went stale and '
+                 'back (the publishers or the manager fell behind on a loaded machine), so '
+                 'the event rate is not the steady one')
     for n in stop_notes(stops):
         res.note(n)
     res.note('2 cores shared with other work: rates are what the publishers achieved; the '
