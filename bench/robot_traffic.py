@@ -15,10 +15,14 @@ time, so each robot reports every 1/rate s) on /fleet/robot_status. In addition:
   s after the start.
 
 Events go to /fleet/robot_events with the agents' QoS (reliable, transient local,
-keep_last(1000)); events and statuses of a robot share one increasing sequence number, as
-on an agent. With ``--stats FILE`` the counts are written to FILE (JSON, replaced
-atomically) every ``--stats-period`` s and at exit: statuses and events sent, the wall time
-of each robot's last status, the bursts sent (robot, seqs, sent_at).
+keep_last(1000)) and follow the robot link as an agent's outbox does (see
+fleet_manager/core/link.py): one epoch for the process (µs since 1970 at its start), per robot
+event seqs 1, 2, 3, ... without gaps, and every status names the epoch, the newest event seq
+and ``acked_seq`` 0 (nothing is resent: the manager's acknowledgements are not read). A
+robot's first event waits until its first status is ``--event-after`` s old, so the manager
+knows the epoch when the event arrives. With ``--stats FILE`` the counts are written to FILE
+(JSON, replaced atomically) every ``--stats-period`` s and at exit: statuses and events sent,
+the wall time of each robot's last status, the bursts sent (robot, event seqs, sent_at).
 
     python bench/robot_traffic.py --robots 100 --rate 1 --event-rate 100 --bursts 100
 
@@ -64,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                         '--bursts-on-signal (default: %(default)s)')
     p.add_argument('--bursts-on-signal', action='store_true',
                    help='start the bursts when SIGUSR1 arrives')
+    p.add_argument('--event-after', type=float, default=2.0,
+                   help="s after a robot's first status before its first event (default: "
+                        '%(default)s)')
     p.add_argument('--event-tick', type=float, default=0.01,
                    help='period of the event timer in s (default: %(default)s)')
     p.add_argument('--stats', default='', help='write counts to this JSON file')
@@ -98,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     # that a restarted publisher still increases it.
     seq0 = int(time.time() * 1000)
     seqs = {rid: seq0 for rid in ids}
+    epoch = int(time.time() * 1e6)
+    event_seqs = {rid: 0 for rid in ids}
+    first_status: dict[str, float] = {}
     last_status: dict[str, float] = {}
     counts = {'statuses': 0, 'events': 0, 'burst_events': 0}
     bursts_sent: list[dict[str, Any]] = []
@@ -137,9 +147,11 @@ def main(argv: list[str] | None = None) -> int:
                 battery=float(s['battery']),
                 pose=Pose2D(x=s['x'], y=s['y'], theta=math.remainder(s['th'], 2 * math.pi),
                             frame_id='map'),
-                current_mission_id='', diagnostics_level=0, report_period=float(period))
+                current_mission_id='', diagnostics_level=0, report_period=float(period),
+                epoch=epoch, event_seq=event_seqs[rid], acked_seq=0)
             status_pub.publish(msg)
             last_status[rid] = now
+            first_status.setdefault(rid, now)
             counts['statuses'] += 1
 
     if args.rate > 0:
@@ -152,12 +164,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def send_event(rid: str, etype: str, severity: int, message: str,
                    data: dict[str, Any]) -> int:
-        seq = next_seq(rid)
+        event_seqs[rid] += 1
+        seq = event_seqs[rid]
         now, stamp = stamp_now()
         if 'sent_at' in data:
             data = {**data, 'sent_at': now}
-        event_pub.publish(RobotEvent(robot_id=rid, seq=seq, stamp=stamp, type=etype,
-                                     severity=severity, message=message,
+        event_pub.publish(RobotEvent(robot_id=rid, epoch=epoch, seq=seq, stamp=stamp,
+                                     type=etype, severity=severity, message=message,
                                      data_json=json.dumps(data)))
         return seq
 
@@ -165,8 +178,11 @@ def main(argv: list[str] | None = None) -> int:
         now = time.monotonic()
         if args.event_rate > 0:
             due = int((now - t_start) * args.event_rate)
+            ready = time.time() - args.event_after
             for _ in range(min(due - noise['sent'], 1000)):
                 rid = rng.choice(ids)
+                if first_status.get(rid, ready + 1.0) > ready and args.rate > 0:
+                    continue  # the manager may not know this robot's epoch yet
                 if noise['sent'] % 2:
                     send_event(rid, 'diagnostics_level', 0, 'diagnostics OK',
                                {'level': 0, 'name': 'bench'})

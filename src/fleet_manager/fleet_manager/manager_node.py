@@ -44,6 +44,7 @@ from fleet_manager.incidents_feature import IncidentsFeature
 from fleet_manager.ingest import RobotWire
 from fleet_manager.observability import ObservabilityFeature
 from fleet_manager.pipeline import Changes, Pipeline, StorageUnavailable
+from fleet_manager.retention import StoreRetention
 from fleet_manager.rollouts_feature import (RolloutSettings, RolloutsFeature,
                                             applied_special_files, slo_budgets)
 from fleet_manager.services import Domain, ManagerServices
@@ -93,6 +94,7 @@ class FleetManager(LifecycleNode):
         self._dirty_robots: set[str] = set()
         self._robot_msgs: dict[str, Any] = {}
         self._pruned_at = 0.0
+        self._retention: StoreRetention | None = None
         self.configure_error = ''
         """Why the last configure failed (empty after a successful one)."""
 
@@ -176,6 +178,7 @@ class FleetManager(LifecycleNode):
         link = LinkBook(LinkSettings(p.max_seq_jump, p.max_clock_skew))
         link.restore(store.load_marks())
         self.domain = Domain(p, fleet, store, registry, board, link)
+        self._retention = StoreRetention(store, p.event_retention, p.telemetry_retention)
         self.intake = Intake(fleet, registry, link, board, p.telemetry_period)
         self.wire = RobotWire(self, p.status_topic, p.robot_events_topic,
                               p.robot_commands_topic, p.robot_acks_topic)
@@ -222,8 +225,13 @@ class FleetManager(LifecycleNode):
             error = feature.configure(self.host)
             if error:
                 return error
+        error = manager_params.check_event_retention(p.event_retention, {
+            'the history replayed at configure': manager_params.HISTORY_WINDOW_S,
+            **observability.history_windows()})
+        if error:
+            return error
         now = self.now()
-        history = self.store.events_since(now - 7 * 86400.0)
+        history = self.store.events_since(now - manager_params.HISTORY_WINDOW_S)
         for feature in self.features:
             feature.replay(history, now)
         self.pipeline = Pipeline(
@@ -401,7 +409,7 @@ class FleetManager(LifecycleNode):
         return [r for r in records if r.robot_id not in reserved] if reserved else records
 
     def _flush_robots(self, force: bool = False) -> None:
-        """Save the robots whose latest status changed; prune old telemetry and missions."""
+        """Save the robots whose latest status changed; prune old telemetry, events, missions."""
         if (not force and not self._ready()) or self.domain is None or self.pipeline is None:
             return
         now = self.now()
@@ -415,11 +423,12 @@ class FleetManager(LifecycleNode):
         p = self.domain.params
         if now - self._pruned_at > 60.0 and not self.pipeline.blocked:
             self._pruned_at = now
-            try:
-                self.domain.store.prune_telemetry(now - p.telemetry_retention)
-            except sqlite3.Error as exc:
-                self.get_logger().warning(f'pruning telemetry: {exc}')
             self.domain.board.prune(now, p.mission_memory)
+        if self._retention is not None and not force and not self.pipeline.blocked:
+            try:
+                self._retention.run(now)  # bounded batches of old events and telemetry
+            except sqlite3.Error as exc:
+                self.get_logger().warning(f'pruning events and telemetry: {exc}')
 
     # -- snapshots for the bridge ------------------------------------------------------------
     def _publish_robots(self) -> None:

@@ -66,6 +66,14 @@ class ObservabilityFeature:
         self._service = host.create_service(GetReport, 'fleet/get_report', self._srv_report)
         return ''
 
+    def history_windows(self) -> dict[str, float]:
+        """Return what this feature reads from the event log -> the seconds of history it
+        needs: the KPI report's window and each SLO's period (after configure)."""
+        out = {'the KPI report window': self._kpi_window}
+        for spec in self.engine.specs if self.engine is not None else []:
+            out[f'the period_s of SLO {spec.name}'] = float(spec.period_s)
+        return out
+
     def teardown(self) -> None:
         if self._host is not None:
             self._host.destroy(self._markers_pub)

@@ -12,14 +12,18 @@ changing a field, regenerate the file (``test_params`` fails until then)::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 from rclpy.node import Node
 
 from fleet_common.params import declare_params, param, read_params
 
-__all__ = ['ManagerParams', 'declare', 'read']
+__all__ = ['HISTORY_WINDOW_S', 'ManagerParams', 'check_event_retention', 'declare', 'read']
 
 DAY_S = 86400.0
+HISTORY_WINDOW_S = 7 * DAY_S
+"""Event log history replayed at configure (SLO windows, rollout gates, incidents' config
+changes) and read by the KPI report; the event retention may not be shorter."""
 
 
 @dataclass(frozen=True)
@@ -128,8 +132,15 @@ class ManagerParams:
         5.0, 'Time between stored telemetry samples of one robot (downsampling of its status '
         'reports).', unit='s', bounds=(0.1, 3600.0))
     telemetry_retention: float = param(
-        7 * DAY_S, 'Telemetry history kept in the store.', unit='s',
+        7 * DAY_S, 'Telemetry history kept in the store; older samples are deleted in '
+        'batches of at most 10000.', unit='s',
         bounds=(60.0, 366 * DAY_S))
+    event_retention: float = param(
+        90 * DAY_S, 'Event log kept in the store (audit, event history, SSE resume); older '
+        'events are deleted in batches of at most 10000 (the newest manager.configured event '
+        'stays). 0 keeps every event.', unit='s', bounds=(0.0, 3660 * DAY_S),
+        constraints='0, or at least 7 days (the history replayed at configure) and every '
+        "SLO's period_s.")
     desired_state_dir: str = param(
         '', 'Directory of desired-state YAML (groups, releases, parameter sets, rollout '
         'strategies) applied once, while the store holds no revision yet; afterwards only '
@@ -143,6 +154,19 @@ class ManagerParams:
     rollout_tick_period: float = param(
         0.5, 'Time between steps of the rollout controller (installs, bakes, gates).',
         unit='s', bounds=(0.01, 60.0))
+
+
+def check_event_retention(retention: float, windows: Mapping[str, float]) -> str:
+    """Return why ``retention`` (s; 0 keeps every event) is too short for the longest of
+    ``windows`` (what needs the event log -> seconds of history it needs), or ''."""
+    if retention <= 0 or not windows:
+        return ''
+    name, longest = max(windows.items(), key=lambda item: item[1])
+    if retention >= longest:
+        return ''
+    return (f'parameter event_retention: {retention:g} s is shorter than {name} '
+            f'({longest:g} s, rebuilt from the event log after a restart); set at least '
+            f'{longest:g}, or 0 to keep every event')
 
 
 def declare(node: Node) -> None:

@@ -2,7 +2,9 @@
 
 The manager is the single writer. Tables:
 - ``events``: the append-only event log; ids come from AUTOINCREMENT, so they increase
-  strictly and are never reused, even after the newest rows were deleted.
+  strictly and are never reused, even after the newest rows were deleted. Events older than
+  the retention are deleted in bounded batches (:meth:`FleetStore.prune_events`); a reader
+  paging with ``after_id`` below the oldest kept id gets what remains.
 - ``robots``: the registry, one JSON document per robot.
 - ``missions``: one row per mission with indexed columns for filtering and the full
   document in ``data``.
@@ -43,6 +45,9 @@ SCHEMA_VERSION = 2
 TELEMETRY_COLUMNS = ('robot_id', 'time', 'battery', 'x', 'y', 'theta', 'mode',
                      'diagnostics_level', 'connectivity')
 SYNC_MODES = {'full': 'FULL', 'normal': 'NORMAL'}
+PRUNE_BATCH = 10_000
+"""Most rows one :meth:`FleetStore.prune_events` or :meth:`FleetStore.prune_telemetry` call
+deletes (one short transaction)."""
 
 
 def _strict() -> bool:
@@ -181,6 +186,7 @@ class FleetStore:
             payload TEXT NOT NULL)""")
         db.table('events').create_index(['mission_id'], if_not_exists=True)
         db.table('events').create_index(['kind'], if_not_exists=True)
+        db.table('events').create_index(['time'], if_not_exists=True)  # retention, events_since
         db.table('robots').create({'robot_id': str, 'data': str}, pk='robot_id',
                                   if_not_exists=True)
         db.table('missions').create({
@@ -275,9 +281,32 @@ class FleetStore:
         return '(' + ' OR '.join('kind GLOB ?' for _ in patterns) + ')'
 
     def last_event_id(self) -> int:
-        """Return the newest event id, or 0 for an empty log."""
-        row = self._db.execute('SELECT MAX(id) FROM events').fetchone()
-        return int(row[0] or 0)
+        """Return the newest event id ever appended (kept or pruned), or 0 for none."""
+        row = self._db.execute('SELECT seq FROM sqlite_sequence WHERE name = ?',
+                               ['events']).fetchone()
+        return int(row[0]) if row else 0
+
+    def prune_events(self, before: float, limit: int = PRUNE_BATCH,
+                     keep_latest: Sequence[str] = ()) -> int:
+        """Delete up to ``limit`` of the oldest events logged before ``before``; return how
+        many.
+
+        One short transaction: a caller with a backlog calls again (a return value equal to
+        ``limit`` says more may be left). The newest event of each kind in ``keep_latest``
+        (exact kinds) stays whatever its age. Ids are never reused: AUTOINCREMENT keeps
+        counting from the newest id ever appended.
+        """
+        if limit <= 0:
+            return 0
+        keep = [int(r[0]) for r in (
+            self._db.execute('SELECT MAX(id) FROM events WHERE kind = ?', [k]).fetchone()
+            for k in keep_latest) if r[0] is not None]
+        spare = f' AND id NOT IN ({", ".join("?" for _ in keep)})' if keep else ''
+        with self._db.conn:
+            cur = self._db.execute(
+                'DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ?'
+                f'{spare} ORDER BY time LIMIT ?)', [before, *keep, limit])
+        return int(cur.rowcount)
 
     # -- registry ----------------------------------------------------------------------------
     def load_robots(self) -> list[RobotRecord]:
@@ -315,10 +344,24 @@ class FleetStore:
         names = cols.split(', ')
         return [dict(zip(names, row)) for row in self._db.execute(sql, args).fetchall()]
 
-    def prune_telemetry(self, before: float) -> int:
-        """Delete samples older than ``before``; return how many."""
+    def prune_telemetry(self, before: float, limit: int = PRUNE_BATCH) -> int:
+        """Delete samples older than ``before`` among the ``limit`` oldest rows; return how
+        many.
+
+        Samples are appended in time order, so the oldest rows (by rowid) are the old ones;
+        looking at only ``limit`` of them keeps a pass short without an index on time (a
+        scan of the whole history would read gigabytes at 1,000 robots). A return value
+        equal to ``limit`` says more may be left.
+        """
+        if limit <= 0:
+            return 0
         with self._db.conn:
-            cur = self._db.execute('DELETE FROM telemetry WHERE time < ?', [before])
+            row = self._db.execute('SELECT MAX(rowid) FROM (SELECT rowid FROM telemetry '
+                                   'ORDER BY rowid LIMIT ?)', [limit]).fetchone()
+            if row[0] is None:
+                return 0
+            cur = self._db.execute('DELETE FROM telemetry WHERE rowid <= ? AND time < ?',
+                                   [row[0], before])
         return int(cur.rowcount)
 
     # -- missions ----------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import pathlib
+import sqlite3
+import time
 
 import pytest
 from fleet_testing import Collector, RosGraph, wait_for
@@ -13,7 +15,10 @@ from fleet_msgs.srv import GetEvents, ListRobots
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 
+from fleet_common.events import RobotConnectivity
+from fleet_manager.core.model import NewEvent
 from fleet_manager.manager_node import FleetManager
+from fleet_manager.store import FleetStore
 
 FLEET = """
 robots:
@@ -83,6 +88,53 @@ def test_bad_parameter_refuses_to_configure(graph: RosGraph, tmp_path: pathlib.P
     manager = make_manager(graph, tmp_path, assignment_policy='astrology')
     assert manager.trigger_configure() == TransitionCallbackReturn.FAILURE
     assert 'assignment_policy' in manager.configure_error
+
+
+def test_event_retention_shorter_than_an_slo_period_refuses_to_configure(
+        graph: RosGraph, tmp_path: pathlib.Path) -> None:
+    slos = tmp_path / 'slos.yaml'
+    slos.write_text('slos:\n  - {name: monthly, sli: mission_success, objective: 0.99, '
+                    'period_s: 2592000}\n')
+    manager = make_manager(graph, tmp_path, slo_config=str(slos),
+                           event_retention=14 * 86400.0)
+    assert manager.trigger_configure() == TransitionCallbackReturn.FAILURE
+    assert manager.configure_error.startswith(
+        'parameter event_retention: 1.2096e+06 s is shorter than the period_s of SLO '
+        'monthly'), manager.configure_error
+    assert manager.store is None
+    ok = make_manager(graph, tmp_path, slo_config=str(slos), event_retention=0.0)
+    assert ok.trigger_configure() == TransitionCallbackReturn.SUCCESS
+
+
+def test_active_manager_prunes_events_and_telemetry_older_than_their_retention(
+        graph: RosGraph, tmp_path: pathlib.Path) -> None:
+    now = time.time()
+    store = FleetStore(str(tmp_path / 'fleet.db'), sync='normal')
+    old = store.append([NewEvent.of(RobotConnectivity('stale', 'online', 'test'), 'r1')
+                        for _ in range(5)], now - 30 * 86400.0)
+    with store.transaction() as tx:
+        tx.add_telemetry([{'robot_id': 'r1', 'time': now - 3 * 86400.0, 'battery': 0.5,
+                           'x': 0.0, 'y': 0.0, 'theta': 0.0, 'mode': 1,
+                           'diagnostics_level': 0, 'connectivity': 'online'}])
+    store.close()
+    manager = make_manager(graph, tmp_path, event_retention=8 * 86400.0,
+                           telemetry_retention=86400.0, robot_flush_period=0.1)
+    manager.trigger_configure()
+    manager.trigger_activate()
+
+    def rows() -> tuple[list[tuple[int, str]], int]:
+        # The node's connection belongs to its executor threads: read through our own.
+        conn = sqlite3.connect(f'file:{tmp_path / "fleet.db"}?mode=ro', uri=True)
+        try:
+            return (conn.execute('SELECT id, kind FROM events ORDER BY id').fetchall(),
+                    conn.execute('SELECT COUNT(*) FROM telemetry').fetchone()[0])
+        finally:
+            conn.close()
+
+    kept, samples = wait_for(lambda: (lambda r: r if len(r[0]) == 1 and not r[1] else None)(
+        rows()), message='old events and samples pruned')
+    assert kept[0][1] == 'manager.configured'
+    assert kept[0][0] > old[-1].id
 
 
 def test_registry_lifecycle_and_bad_statuses(graph: RosGraph, tmp_path: pathlib.Path) -> None:
