@@ -23,7 +23,8 @@ from _common import BENCH_DIR, RESULTS_DIR, child_env, fmt  # noqa: E402
 
 BENCHMARKS = ['bench_assignment', 'bench_submit_latency', 'bench_robots_api',
               'bench_incident_latency', 'bench_webhook_latency', 'bench_telemetry_ingest',
-              'bench_rollout_gate', 'bench_config_convergence', 'bench_growth']
+              'bench_rollout_gate', 'bench_config_convergence', 'bench_growth',
+              'bench_scale', 'bench_discovery', 'bench_demo']
 
 
 def build_parser() -> argparse.ArgumentParser:

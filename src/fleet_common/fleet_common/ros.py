@@ -95,6 +95,11 @@ class SpinThread:
             self._thread.join(timeout)
 
 
+PARAMETER_ERRORS = (InvalidParameterTypeException, InvalidParameterValueException)
+"""What declaring a parameter raises for an override of the wrong type or out of range
+(the message names the parameter): a usage error, not a crash."""
+
+
 def init(args: list[str] | None = None) -> threading.Event:
     """``rclpy.init`` for a process that stops on Ctrl-C or SIGTERM: returns the event those
     signals set. The context stays valid until :func:`rclpy.try_shutdown`, so nodes are
@@ -123,8 +128,7 @@ def run_nodes(make: Callable[[], Iterable[Any]], args: list[str] | None = None,
     try:
         try:
             nodes = list(make())
-        except (ValueError, InvalidParameterTypeException,
-                InvalidParameterValueException) as exc:
+        except (ValueError, *PARAMETER_ERRORS) as exc:
             print(f'error: {exc}', file=sys.stderr, flush=True)
             return 2
         executor = make_executor()

@@ -29,7 +29,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from fleet_common.events import ManagerConfigured
 from fleet_common.params import help_text
 from fleet_common.paths import config_file
-from fleet_common.ros import init, make_executor, spin
+from fleet_common.ros import PARAMETER_ERRORS, init, make_executor, spin
 from fleet_manager import convert, params as manager_params
 from fleet_manager.core.assignment import make_policy
 from fleet_manager.core.config import FleetConfig, load_fleet_config
@@ -486,7 +486,12 @@ def main(args: list[str] | None = None) -> None:
     argv = args if args is not None else sys.argv
     options = build_parser().parse_args(rclpy.utilities.remove_ros_args(argv)[1:])
     stop = init(argv)
-    node = FleetManager()
+    try:
+        node = FleetManager()
+    except PARAMETER_ERRORS as exc:
+        print(f'fleet_manager: error: {exc}', file=sys.stderr, flush=True)
+        rclpy.try_shutdown()
+        raise SystemExit(2) from None
     executor = make_executor()
     executor.add_node(node)
     try:

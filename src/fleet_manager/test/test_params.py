@@ -78,3 +78,16 @@ def test_manager_parameter_overrides_are_range_checked(context: Context) -> None
         assert not result.successful
     finally:
         node.destroy_node()
+
+
+@pytest.mark.parametrize('override,name', [('report_period:=-1.0', 'report_period'),
+                                           ('max_attempts:=many', 'max_attempts')])
+def test_the_manager_refuses_a_bad_parameter_with_one_line(tmp_path: pathlib.Path,
+                                                            override: str, name: str) -> None:
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, '-m', 'fleet_manager.manager_node', '--ros-args',
+                           '-p', f'database:={tmp_path / "fleet.db"}', '-p', override],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done
+    assert name in done.stderr and 'Traceback' not in done.stderr, done.stderr
