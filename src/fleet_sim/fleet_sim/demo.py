@@ -33,6 +33,9 @@ from fleet_common.config import ConfigError, read_yaml
 from fleet_common.paths import config_file
 
 GRACE = 10.0
+GRACE_PER_ROBOT = 0.3  # s: a simulated robot's nodes and action servers take ~0.3 s of CPU
+                       # to tear down, and the robot processes stop at the same time
+DISCOVERY = 'discovery'  # the name of the discovery server's process
 AUTO_SERVER_ABOVE = 20  # robots; bench/bench_discovery.py measured the difference
 """s a process gets to stop after SIGTERM before it is killed."""
 
@@ -94,9 +97,10 @@ def demo_fleet(base: dict[str, Any], robots: int) -> dict[str, Any]:
 class Stack:
     """The demo's processes."""
 
-    def __init__(self, logs: pathlib.Path, env: dict[str, str]) -> None:
+    def __init__(self, logs: pathlib.Path, env: dict[str, str], grace: float = GRACE) -> None:
         self.logs = logs
         self.env = env
+        self.grace = grace
         self.procs: list[tuple[str, subprocess.Popen[bytes], Any]] = []
 
     def start(self, name: str, args: list[str], program: str = sys.executable,
@@ -113,19 +117,28 @@ class Stack:
 
     def stop(self) -> bool:
         """SIGTERM every process (newest first), SIGKILL what outlives the grace period;
-        True when every one exited 0."""
-        for _, proc, _ in reversed(self.procs):
+        True when every one exited 0. The discovery server goes last, once every node that
+        talks through it is gone."""
+        last = [p for p in self.procs if p[0] == DISCOVERY]
+        clean = self._stop([p for p in self.procs if p[0] != DISCOVERY])
+        return self._stop(last) and clean
+
+    def _stop(self, procs: list[tuple[str, subprocess.Popen[bytes], Any]]) -> bool:
+        for _, proc, _ in reversed(procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + GRACE
+        deadline = time.monotonic() + self.grace
         clean = True
-        for name, proc, log in reversed(self.procs):
+        for name, proc, log in reversed(procs):
             try:
                 proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                print(f'fleet_demo: {name} did not stop in {GRACE:g} s: killed', flush=True)
+                print(f'fleet_demo: {name} did not stop in {self.grace:g} s: killed',
+                      flush=True)
                 proc.kill()
                 proc.wait()
+            if proc.returncode != 0:
+                print(f'fleet_demo: {name} exited with code {proc.returncode}', flush=True)
             clean = clean and proc.returncode == 0
             log.close()
         return clean
@@ -176,14 +189,14 @@ def main(argv: list[str] | None = None) -> None:
                ROS_HOME=str(home / 'ros_home'))
     env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     server = discovery_server(args, env)
-    stack = Stack(logs, env)
+    stack = Stack(logs, env, GRACE + GRACE_PER_ROBOT * args.robots)
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
     code = 0
     try:
         if server is not None:
             command, server_env = server
-            stack.start('discovery', command[1:], program=command[0], env=server_env)
+            stack.start(DISCOVERY, command[1:], program=command[0], env=server_env)
         start_stack(stack, args, database, fleet_path)
         base_url = f'http://{args.host}:{args.port}'
         wait_ready(stack, base_url, token, args.robots)
@@ -201,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        print('fleet_demo: stopping...', flush=True)
+        print(f'fleet_demo: stopping {len(stack.procs)} processes...', flush=True)
         clean = stack.stop()
         print(f'fleet_demo: stopped{"" if clean else " (not every process cleanly)"}; '
               f'database closed ({database})', flush=True)
