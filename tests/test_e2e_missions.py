@@ -618,6 +618,9 @@ def test_offline_robot_mission_requeued_and_robot_told_to_cancel(fleet: Fleet) -
     try:
         mission = fleet.submit({'waypoints': [{'x': x, 'y': y}], 'client_ref': 'offline'})
         mid = mission['id']
+        # Assignment runs at the manager's next tick, not inside the submission.
+        mission = fleet.wait(lambda: fleet.mission(mid) if fleet.mission(mid).get('robot_id')
+                             else None, 10.0, 'the mission assigned')
         assert mission['robot_id'] == robot_a, (mission, ranked)
         fleet.wait(lambda: fleet.mission(mid).get('state') == 'active', 10.0,
                    f'mission active on {robot_a}')
