@@ -89,10 +89,11 @@ class SummaryWatch:
 
     def __init__(self) -> None:
         import rclpy
-        from fleet_common.ros import SpinThread
-        from fleet_msgs.msg import FleetSummary
         from rclpy.context import Context
         from rclpy.signals import SignalHandlerOptions
+
+        from fleet_common.ros import SpinThread
+        from fleet_msgs.msg import FleetSummary
         self._rclpy = rclpy
         self.context = Context()
         rclpy.init(args=None, context=self.context,
@@ -169,6 +170,7 @@ class EventLogClient:
         import rclpy
         from rclpy.context import Context
         from rclpy.executors import SingleThreadedExecutor
+
         from fleet_msgs.srv import GetEvents
         try:
             from rclpy.signals import SignalHandlerOptions

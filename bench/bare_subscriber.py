@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import rclpy
+
     from fleet_common.ros import make_executor, spin
     from fleet_manager.ingest import STATUS_QOS
     from fleet_msgs.msg import RobotStatus

@@ -29,8 +29,18 @@ import time
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _common import (ProcessGroup, Result, fmt, log, ratio, require_empty_domain,  # noqa: E402
-                     require_env, stop_notes, summary, wait_until)
+from _common import (  # noqa: E402
+    ProcessGroup,
+    Result,
+    fmt,
+    log,
+    ratio,
+    require_empty_domain,
+    require_env,
+    stop_notes,
+    summary,
+    wait_until,
+)
 from _fleet_bench import manager_args  # noqa: E402
 
 NAME = 'bench_config_convergence'
@@ -59,6 +69,7 @@ class Manager:
         from rclpy.context import Context
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.signals import SignalHandlerOptions
+
         from fleet_msgs.srv import JsonCall
         self._rclpy, self._srv = rclpy, JsonCall
         self.context = Context()

@@ -26,8 +26,19 @@ import time
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _common import (ProcessGroup, Result, child_env, free_port, http_json, log,  # noqa: E402
-                     require_env, run_stack, stop_notes, summary, wait_until)
+from _common import (  # noqa: E402
+    ProcessGroup,
+    Result,
+    child_env,
+    free_port,
+    http_json,
+    log,
+    require_env,
+    run_stack,
+    stop_notes,
+    summary,
+    wait_until,
+)
 from _fleet_bench import add_common_args, cpu_seconds, use_domain  # noqa: E402
 
 NAME = 'bench_demo'

@@ -29,10 +29,26 @@ import time
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _common import (ProcessGroup, Result, child_env, log,  # noqa: E402
-                     require_env, run_stack, stop_notes, wait_until)
-from _fleet_bench import (CpuWindow, SummaryWatch, add_common_args,  # noqa: E402
-                          cpu_seconds, manager_args, rss_mb, use_domain)
+from _common import (  # noqa: E402
+    ProcessGroup,
+    Result,
+    child_env,
+    log,
+    require_env,
+    run_stack,
+    stop_notes,
+    wait_until,
+)
+from _fleet_bench import (  # noqa: E402
+    CpuWindow,
+    SummaryWatch,
+    add_common_args,
+    cpu_seconds,
+    manager_args,
+    rss_mb,
+    use_domain,
+)
+
 from fleet_common import discovery  # noqa: E402
 
 NAME = 'bench_discovery'

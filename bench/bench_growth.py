@@ -51,9 +51,17 @@ import time
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _common import run_stack  # noqa: E402
-from _common import (BENCH_DIR, ProcessGroup, Result, log, require_env,  # noqa: E402
-                     stop_notes, summary, unexpected_nodes)
+from _common import (  # noqa: E402
+    BENCH_DIR,
+    ProcessGroup,
+    Result,
+    log,
+    require_env,
+    run_stack,  # noqa: E402
+    stop_notes,
+    summary,
+    unexpected_nodes,
+)
 from _fleet_bench import add_common_args, manager_args, open_ro, use_domain  # noqa: E402
 
 NAME = 'bench_growth'

@@ -31,10 +31,25 @@ import time
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _common import (BENCH_DIR, ProcessGroup, Result, chunks, child_env, fmt,  # noqa: E402
-                     free_port, http_json, log, ratio, require_empty_domain,
-                     require_env, stop_notes, summary, unexpected_nodes, wait_until,
-                     write_web_config)
+from _common import (  # noqa: E402
+    BENCH_DIR,
+    ProcessGroup,
+    Result,
+    child_env,
+    chunks,
+    fmt,
+    free_port,
+    http_json,
+    log,
+    ratio,
+    require_empty_domain,
+    require_env,
+    stop_notes,
+    summary,
+    unexpected_nodes,
+    wait_until,
+    write_web_config,
+)
 
 NAME = 'bench_robots_api'
 TOKEN = 'benchtoken'

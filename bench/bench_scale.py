@@ -42,11 +42,24 @@ import time
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _common import (BENCH_DIR, ProcessGroup, Result, child_env, fmt,  # noqa: E402
-                     free_port, http_json, log, ratio, require_env, run_stack, stop_notes,
-                     summary, wait_until, write_web_config)
-from _fleet_bench import (CpuWindow, SummaryWatch, add_common_args,  # noqa: E402
-                          manager_args, rss_mb, use_domain)
+from _common import (  # noqa: E402
+    BENCH_DIR,
+    ProcessGroup,
+    Result,
+    child_env,
+    fmt,
+    free_port,
+    http_json,
+    log,
+    ratio,
+    require_env,
+    run_stack,
+    stop_notes,
+    summary,
+    wait_until,
+    write_web_config,
+)
+from _fleet_bench import CpuWindow, SummaryWatch, add_common_args, manager_args, rss_mb, use_domain  # noqa: E402
 
 NAME = 'bench_scale'
 TOKEN = 'benchtoken'

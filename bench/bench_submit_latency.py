@@ -37,10 +37,21 @@ import time
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _common import run_stack  # noqa: E402
-from _common import (ProcessGroup, Result, child_env, fmt, free_port, log, ratio,  # noqa: E402
-                     require_env, stop_notes, summary,
-                     unexpected_nodes, write_web_config)
+from _common import (  # noqa: E402
+    ProcessGroup,
+    Result,
+    child_env,
+    fmt,
+    free_port,
+    log,
+    ratio,
+    require_env,
+    run_stack,  # noqa: E402
+    stop_notes,
+    summary,
+    unexpected_nodes,
+    write_web_config,
+)
 
 NAME = 'bench_submit_latency'
 TOKEN = 'benchtoken'

@@ -36,10 +36,21 @@ import time
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _common import run_stack  # noqa: E402
-from _common import (BENCH_DIR, ProcessGroup, Result, child_env, fmt, free_port,  # noqa: E402
-                     log, ratio, require_env, stop_notes, summary,
-                     unexpected_nodes)
+from _common import (  # noqa: E402
+    BENCH_DIR,
+    ProcessGroup,
+    Result,
+    child_env,
+    fmt,
+    free_port,
+    log,
+    ratio,
+    require_env,
+    run_stack,  # noqa: E402
+    stop_notes,
+    summary,
+    unexpected_nodes,
+)
 from _fleet_bench import add_common_args, manager_args, open_ro, use_domain  # noqa: E402
 
 NAME = 'bench_webhook_latency'
@@ -96,6 +107,7 @@ class Receiver:
 
     async def hook(self, request: Any) -> Any:
         from aiohttp import web
+
         from fleet_web.webhooks import verify_signature
         t = time.time()
         body = await request.read()

@@ -53,10 +53,11 @@ def write_json(path: str, data: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import rclpy
     from builtin_interfaces.msg import Time
-    from fleet_msgs.msg import Pose2D, RobotStatus
+    import rclpy
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+    from fleet_msgs.msg import Pose2D, RobotStatus
 
     rng = random.Random(args.seed)
     period = 1.0 / args.rate

@@ -91,10 +91,11 @@ def write_json(path: str, data: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from builtin_interfaces.msg import Time
     import rclpy
     from rclpy.executors import ExternalShutdownException
     from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-    from builtin_interfaces.msg import Time
+
     from fleet_msgs.msg import Pose2D, RobotEvent, RobotStatus
 
     rng = random.Random(args.seed)

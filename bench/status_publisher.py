@@ -38,9 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from builtin_interfaces.msg import Time
     import rclpy
     from rclpy.executors import ExternalShutdownException
-    from builtin_interfaces.msg import Time
+
     from fleet_msgs.msg import Pose2D, RobotStatus
 
     rng = random.Random(args.seed)

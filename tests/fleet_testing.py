@@ -12,9 +12,9 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any, Callable, Iterator, TypeVar
 import urllib.error
 import urllib.request
-from typing import Any, Callable, Iterator, TypeVar
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 T = TypeVar('T')

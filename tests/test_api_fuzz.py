@@ -21,6 +21,7 @@ import sys
 from typing import Iterator
 
 import pytest
+
 from fleet_testing import Proc, fleet_env, free_port, get_json, wait_for
 
 # No module-level skip: launch_testing's pytest plugin imports every test module of a

@@ -20,6 +20,7 @@ from typing import Any, Iterator
 
 import pytest
 import yaml
+
 from fleet_testing import REPO, Proc, RosGraph, fleet_env, free_port, get_json, http, wait_for
 
 pytestmark = pytest.mark.e2e

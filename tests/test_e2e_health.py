@@ -11,6 +11,7 @@ import pathlib
 from typing import Any
 
 import pytest
+
 from fleet_testing import REPO, Proc, RosGraph, fleet_env, free_port, get_json, http, wait_for
 
 TOKEN = 'health-test-token'

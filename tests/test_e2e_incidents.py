@@ -10,12 +10,12 @@ import pathlib
 import re
 from typing import Any, Iterator
 
-import pytest
-import yaml
 from action_msgs.msg import GoalStatus, GoalStatusArray
-from fleet_testing import REPO, Proc, RosGraph, fleet_env, free_port, get_json, http, wait_for
+import pytest
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+import yaml
 
+from fleet_testing import REPO, Proc, RosGraph, fleet_env, free_port, get_json, http, wait_for
 from fleet_web.convert import epoch_from_iso
 
 TOKEN = 'incident-test-token'

@@ -19,14 +19,14 @@ import pathlib
 import time
 from typing import Any, Iterator
 
-import pytest
-from fleet_testing import Collector, Proc, RosGraph, wait_for
-
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from fleet_msgs.msg import FleetSummary, RobotEvent, RobotStatus
-from fleet_msgs.srv import GetEvents
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
+import pytest
+
+from fleet_msgs.msg import FleetSummary, RobotEvent, RobotStatus
+from fleet_msgs.srv import GetEvents
+from fleet_testing import Collector, Proc, RosGraph, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -346,6 +346,7 @@ class Missions:
 
     def get(self, mission_id: str) -> tuple[Any, list[dict[str, Any]]]:
         import json
+
         from fleet_msgs.srv import GetMission
         resp = self.link.graph.call(self._get, GetMission.Request(mission_id=mission_id), 20)
         assert resp.success, resp.error_msg

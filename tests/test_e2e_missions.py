@@ -15,14 +15,13 @@ import math
 import pathlib
 import random
 import re
-import uuid
 from typing import Any, Callable, Iterator, TypeVar
+import uuid
 
 import pytest
+
+from fleet_testing import ApiClient, Proc, RosGraph, fleet_env, free_port, processes, wait_for
 from fleet_web.convert import epoch_from_iso
-from fleet_testing import ApiClient, Proc, RosGraph, fleet_env, free_port
-from fleet_testing import processes
-from fleet_testing import wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -14,9 +14,9 @@ import time
 from typing import Any, Callable, Iterator, TypeVar
 
 import pytest
+
+from fleet_testing import ApiClient, Proc, fleet_env, free_port, processes, wait_for
 from fleet_web.convert import epoch_from_iso
-from fleet_testing import ApiClient, Proc, fleet_env, free_port, processes
-from fleet_testing import wait_for
 
 pytestmark = pytest.mark.e2e
 

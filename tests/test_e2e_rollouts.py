@@ -29,9 +29,9 @@ import time
 from typing import Any, Callable, Iterator, TypeVar
 
 import pytest
+
 from fleet_testing import REPO, ApiClient, Proc, RosGraph, fleet_env, free_port
 from fleet_testing import wait_for as _wait_for
-
 from fleet_web.convert import epoch_from_iso
 
 T = TypeVar('T')

@@ -15,10 +15,10 @@ import pathlib
 import threading
 from typing import Any, Iterator
 
-import pytest
 from aiohttp import web
-from fleet_testing import REPO, Proc, fleet_env, free_port, get_json, http, wait_for
+import pytest
 
+from fleet_testing import REPO, Proc, fleet_env, free_port, get_json, http, wait_for
 from fleet_web.signing import new_secret
 
 standardwebhooks = pytest.importorskip('standardwebhooks', reason='standardwebhooks is not '

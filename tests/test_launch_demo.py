@@ -36,13 +36,14 @@ if 'launch_testing.pytest.hooks' not in sys.modules:
     pytest.skip(SEPARATE_SESSION, allow_module_level=True)
 
 from ament_index_python.packages import get_package_share_directory  # noqa: E402
-from fleet_testing import RosGraph, free_port, get_json, http, wait_for  # noqa: E402
 import launch  # noqa: E402
 from launch.actions import IncludeLaunchDescription, SetEnvironmentVariable  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402
 import yaml  # noqa: E402
+
+from fleet_testing import RosGraph, free_port, get_json, http, wait_for  # noqa: E402
 
 TOKEN = 'launch-test-token'
 AUTH = {'Authorization': f'Bearer {TOKEN}'}

@@ -14,6 +14,7 @@ import signal
 import subprocess
 
 import pytest
+
 from fleet_testing import Proc, fleet_env, free_port, get_json, wait_for
 
 FILTER = ('udp and (portrange 7400-7999 or dst net 224.0.0.0/4) '

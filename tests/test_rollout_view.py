@@ -18,12 +18,12 @@ import pathlib
 import threading
 from typing import Any, Iterator
 
-import pytest
 from aiohttp import web
-from fleet_testing import wait_for
+import pytest
 
-from fleet_web.app import WebConfig, create_app, load_services
+from fleet_testing import wait_for
 from fleet_web.api_errors import NotFoundError
+from fleet_web.app import WebConfig, create_app, load_services
 from fleet_web.auth import hash_token
 from fleet_web.ros_bridge import EventFeed
 

@@ -15,10 +15,11 @@ import pathlib
 import shutil
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from typing import Iterator
+import xml.etree.ElementTree as ET
 
 import pytest
+
 from fleet_testing import REPO, Proc, fleet_env, wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which('openssl') is None, reason='openssl is needed')
@@ -148,8 +149,9 @@ def test_an_unauthenticated_participant_cannot_submit_a_mission(
         assert done.returncode == 0, f'the bridge enclave cannot reach the manager: ' \
                                      f'{done.stderr[-2000:]}\n{manager.tail()}'
         import rclpy
-        from fleet_msgs.srv import SubmitMission
         from rclpy.context import Context
+
+        from fleet_msgs.srv import SubmitMission
         context = Context()
         rclpy.init(context=context)  # no security: an unauthenticated participant
         try:

@@ -17,27 +17,26 @@ import os
 import sys
 from typing import Any
 
-import rclpy
 from action_msgs.msg import GoalStatus
 from diagnostic_msgs.msg import DiagnosticArray
-from fleet_msgs.msg import Pose2D, RobotCommand, RobotEvent, RobotStatus
 from nav2_msgs.action import NavigateToPose
 from nav_msgs.msg import Odometry
+import rclpy
 from rclpy.action import ActionClient
 from rclpy.node import Node
 from sensor_msgs.msg import BatteryState
 
-from fleet_common.params import declare_params, help_text
-from fleet_common.ros import run_nodes
 from fleet_agent.config_sync import ConfigSync, SyncParams
-from fleet_agent.core import BatteryWatch, Point, SendWindow, derive_mode
-from fleet_agent.core import yaw_from_quaternion
+from fleet_agent.core import BatteryWatch, Point, SendWindow, derive_mode, yaw_from_quaternion
 from fleet_agent.health import AgentHealth, HealthSample, RateMeter
 from fleet_agent.link import FleetLink
 from fleet_agent.missions import MissionRunner
 from fleet_agent.nav2_watch import Nav2Watch, Nav2WatchConfig, declare_watch_parameters
 from fleet_agent.outbox import Outbox, OutboxError
 from fleet_agent.params import AgentParams
+from fleet_common.params import declare_params, help_text
+from fleet_common.ros import run_nodes
+from fleet_msgs.msg import Pose2D, RobotCommand, RobotEvent, RobotStatus
 
 MODE_PAUSED = 5  # RobotStatus.MODE_PAUSED
 

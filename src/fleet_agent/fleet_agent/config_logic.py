@@ -7,10 +7,10 @@ adapts it to the robot's parameter services and to a child process.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import enum
 import math
 import shlex
-from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol
 
 from fleet_common.param_digest import node_digest, same_value

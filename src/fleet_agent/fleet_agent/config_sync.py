@@ -28,21 +28,29 @@ Everything runs on the agent's single-threaded executor: service calls are async
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from rcl_interfaces.msg import ParameterType
 from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.parameter import Parameter, parameter_value_to_python
 
-from fleet_agent.config_logic import (DesiredConfig, InstallJob, NodeRead, ValueKind,
-                                      build_report, coerce, finite_or_none, installer_argv,
-                                      report_key)
+from fleet_agent.config_logic import (
+    DesiredConfig,
+    InstallJob,
+    NodeRead,
+    ValueKind,
+    build_report,
+    coerce,
+    finite_or_none,
+    installer_argv,
+    report_key,
+)
 
 POLL_PERIOD = 0.25
 """s between polls of a running install (and of the version while verifying it)."""

@@ -6,10 +6,10 @@ No rclpy here, so it is unit-tested without a ROS graph.
 from __future__ import annotations
 
 import collections
+from dataclasses import dataclass
 import enum
 import math
 import time
-from dataclasses import dataclass
 from typing import Sequence
 
 

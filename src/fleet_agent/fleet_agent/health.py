@@ -7,8 +7,8 @@ rqt_robot_monitor show the agent the same way on both.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
+import time
 from typing import Any, Callable
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue

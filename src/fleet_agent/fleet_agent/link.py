@@ -16,13 +16,12 @@ import json
 from typing import Any, Callable
 
 from builtin_interfaces.msg import Time as TimeMsg
-from fleet_msgs.msg import RobotAcks, RobotCommand, RobotEvent, RobotStatus
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-
-from fleet_common import timeconv
 
 from fleet_agent.core import SendWindow
 from fleet_agent.outbox import Outbox
+from fleet_common import timeconv
+from fleet_msgs.msg import RobotAcks, RobotCommand, RobotEvent, RobotStatus
 
 STATUS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
                         reliability=ReliabilityPolicy.RELIABLE,

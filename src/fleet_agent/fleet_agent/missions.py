@@ -21,12 +21,12 @@ from typing import Any, Callable
 
 from action_msgs.msg import GoalStatus
 from action_msgs.srv import CancelGoal
-from fleet_msgs.msg import RobotEvent
 from geometry_msgs.msg import PoseStamped
 from nav2_msgs.action import NavigateThroughPoses, NavigateToPose
 from rclpy.action import ActionClient
 
 from fleet_agent.core import Leg, Point, mission_progress, plan_legs, quaternion_from_yaw
+from fleet_msgs.msg import RobotEvent
 
 E = RobotEvent  # the outcome codes (MISSION_*) are declared on RobotEvent
 Emit = Callable[..., int]

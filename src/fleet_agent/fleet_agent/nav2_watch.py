@@ -28,9 +28,9 @@ thread. ``emit`` is called without this object's lock held, so it may take the a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import functools
 import threading
-from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from action_msgs.msg import GoalStatusArray
@@ -40,11 +40,21 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Bool
 
+from fleet_agent.watch_logic import (
+    DEFAULT_BEHAVIORS,
+    DEFAULT_BT_RECOVERY_NODES,
+    DEFAULT_GOAL_MEMORY,
+    BtRecoveryFilter,
+    EdgeDetector,
+    GoalSample,
+    GoalTracker,
+    RecoveryCounter,
+    WatchEvent,
+    goal_id_hex,
+    recovery_count_event,
+    safety_event,
+)
 from fleet_common.params import declare_params, param
-from fleet_agent.watch_logic import (DEFAULT_BEHAVIORS, DEFAULT_BT_RECOVERY_NODES,
-                                     DEFAULT_GOAL_MEMORY, BtRecoveryFilter, EdgeDetector,
-                                     GoalSample, GoalTracker, RecoveryCounter, WatchEvent,
-                                     goal_id_hex, recovery_count_event, safety_event)
 
 EmitFn = Callable[[str, int, str, dict[str, Any]], None]
 ContextFn = Callable[[], Mapping[str, Any]]

@@ -27,12 +27,12 @@ transaction as the event that starts or ends it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import json
 import pathlib
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
 DROPPED = 'link.dropped'

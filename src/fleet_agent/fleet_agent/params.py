@@ -13,8 +13,8 @@ changing a field, regenerate the file (``test_params`` fails until then)::
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
+import enum
 
 from fleet_common.params import param
 

@@ -16,8 +16,8 @@ for the agent to publish, so it is unit-tested without a ROS graph.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
+import enum
 from typing import Any, Callable, Iterable, Sequence
 
 #: Behavior-server actions watched by default (Nav2's behavior_server names).

@@ -2,9 +2,17 @@ import math
 
 import pytest
 
-from fleet_agent.core import BatteryWatch, Mode, Point, SeqCounter, derive_mode
-from fleet_agent.core import mission_progress, plan_legs, quaternion_from_yaw
-from fleet_agent.core import yaw_from_quaternion
+from fleet_agent.core import (
+    BatteryWatch,
+    Mode,
+    Point,
+    SeqCounter,
+    derive_mode,
+    mission_progress,
+    plan_legs,
+    quaternion_from_yaw,
+    yaw_from_quaternion,
+)
 
 
 def test_legs_split_at_dwell() -> None:

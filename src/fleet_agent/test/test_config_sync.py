@@ -8,17 +8,25 @@ import pathlib
 import sys
 from typing import Any, Iterator
 
-import pytest
-from fleet_testing import Collector, RosGraph, wait_for
-from fleet_msgs.msg import RobotCommand, RobotEvent, RobotStatus, Waypoint
 from nav_msgs.msg import Odometry
+import pytest
 from rclpy.parameter import Parameter
 
 from fleet_agent.agent_node import FleetAgent
-from fleet_agent.config_logic import (DesiredConfig, InstallJob, InstallPhase, NodeRead,
-                                      ValueKind, build_report, coerce, installer_argv)
+from fleet_agent.config_logic import (
+    DesiredConfig,
+    InstallJob,
+    InstallPhase,
+    NodeRead,
+    ValueKind,
+    build_report,
+    coerce,
+    installer_argv,
+)
 from fleet_common.param_digest import node_digest
+from fleet_msgs.msg import RobotCommand, RobotEvent, RobotStatus, Waypoint
 from fleet_sim.nav2_params import nav2_param_nodes
+from fleet_testing import Collector, RosGraph, wait_for
 
 
 class FakeProcess:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from fleet_testing import Collector, RosGraph, wait_for
 
 from fleet_agent.agent_node import FleetAgent
 from fleet_agent.health import HealthSample, RateMeter, assess
+from fleet_testing import Collector, RosGraph, wait_for
 
 
 def test_assess_levels() -> None:

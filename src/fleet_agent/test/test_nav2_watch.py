@@ -13,10 +13,19 @@ from typing import Any, Iterator
 
 import pytest
 
-from fleet_agent.watch_logic import (BtRecoveryFilter, Edge, EdgeDetector, GoalSample,
-                                     GoalStatusCode as S, GoalTracker, RecoveryCounter,
-                                     goal_id_hex, normalise_name, recovery_count_event,
-                                     safety_event)
+from fleet_agent.watch_logic import (
+    BtRecoveryFilter,
+    Edge,
+    EdgeDetector,
+    GoalSample,
+    GoalTracker,
+    RecoveryCounter,
+    goal_id_hex,
+    normalise_name,
+    recovery_count_event,
+    safety_event,
+)
+from fleet_agent.watch_logic import GoalStatusCode as S
 
 TIMEOUT = 20.0
 
@@ -212,12 +221,13 @@ def _pose(x: float, y: float) -> Any:
 
 def test_stuck_sim_robot_recoveries_are_reported_once_each(graph: Any) -> None:
     from action_msgs.msg import GoalStatus
-    from fleet_agent.nav2_watch import Nav2Watch, status_topic
-    from fleet_sim.sim_node import SimRobot
-    from fleet_testing import wait_for
     from nav2_msgs.action import NavigateToPose
     from rclpy.action import ActionClient
     from rclpy.node import Node
+
+    from fleet_agent.nav2_watch import Nav2Watch, status_topic
+    from fleet_sim.sim_node import SimRobot
+    from fleet_testing import wait_for
 
     robot = f'watch{next(_robot_numbers)}'
     sim = graph.add(SimRobot(robot, context=graph.context, fault='stuck',
@@ -278,11 +288,12 @@ def test_stuck_sim_robot_recoveries_are_reported_once_each(graph: Any) -> None:
 
 def test_safety_topic_edges_and_uncovered_bt_log(graph: Any) -> None:
     from builtin_interfaces.msg import Time
-    from fleet_agent.nav2_watch import Nav2Watch, Nav2WatchConfig
-    from fleet_testing import wait_for
     from nav2_msgs.msg import BehaviorTreeLog, BehaviorTreeStatusChange
     from rclpy.node import Node
     from std_msgs.msg import Bool
+
+    from fleet_agent.nav2_watch import Nav2Watch, Nav2WatchConfig
+    from fleet_testing import wait_for
 
     robot = f'watch{next(_robot_numbers)}'
     node = graph.add(Node('fleet_agent', namespace=robot, context=graph.context))
@@ -323,9 +334,10 @@ def test_safety_topic_edges_and_uncovered_bt_log(graph: Any) -> None:
 
 
 def test_parameters(graph: Any) -> None:
-    from fleet_agent.nav2_watch import Nav2WatchConfig, declare_watch_parameters
     from rclpy.node import Node
     from rclpy.parameter import Parameter
+
+    from fleet_agent.nav2_watch import Nav2WatchConfig, declare_watch_parameters
 
     node = graph.add(Node('fleet_agent', namespace='params_robot', context=graph.context,
                           parameter_overrides=[

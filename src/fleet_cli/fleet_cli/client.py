@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import socket
+from typing import Any, Iterator
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Iterator
 
 PROG = 'fleetctl'
 DEFAULT_URL = 'http://127.0.0.1:8080'

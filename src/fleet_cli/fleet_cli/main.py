@@ -20,7 +20,7 @@ import sys
 from typing import Sequence, TextIO
 
 from fleet_cli import args as cli_args
-from fleet_cli.client import DEFAULT_URL, EXIT_OK, PROG, CliError, Client
+from fleet_cli.client import DEFAULT_URL, EXIT_OK, PROG, Client, CliError
 from fleet_cli.commands import RESOURCES
 from fleet_cli.output import Context
 

@@ -20,12 +20,12 @@ import threading
 import time
 from typing import Any, Awaitable, Callable, Iterator
 
-import pytest
 from aiohttp import web
+import pytest
 
 import fleet_cli
-import fleet_common
 from fleet_cli import main as fleetctl
+import fleet_common
 from fleet_common.events import matches_any
 
 TOKEN = 'ctl-test-token'

@@ -9,8 +9,8 @@ import pathlib
 import threading
 from typing import Any, Iterator
 
-import pytest
 from aiohttp import web
+import pytest
 
 from fleet_cli import main as fleetctl
 

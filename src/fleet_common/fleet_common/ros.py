@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import sys
+import threading
 from typing import Any, Callable, Iterable
 
 import rclpy
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.signals import SignalHandlerOptions
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+from rclpy.signals import SignalHandlerOptions
 
 RCLError = _rclpy.RCLError
 

@@ -21,9 +21,9 @@ always passed in: nothing here reads a clock. Pure Python, no rclpy.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import math
 import re
-from dataclasses import dataclass
 from typing import Iterable
 
 __all__ = [

@@ -15,8 +15,15 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 import yaml
 
-from fleet_common.params import (declare_params, help_text, param, param_specs,
-                                 params_yaml_section, read_params, replace_yaml_section)
+from fleet_common.params import (
+    declare_params,
+    help_text,
+    param,
+    param_specs,
+    params_yaml_section,
+    read_params,
+    replace_yaml_section,
+)
 from fleet_testing import RosGraph
 
 

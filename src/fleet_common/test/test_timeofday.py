@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from fleet_common.timeofday import (format_utc_offset, OperatingHours, parse_utc_offset, Shift,
-                                    uncovered)
+from fleet_common.timeofday import (
+    OperatingHours,
+    Shift,
+    format_utc_offset,
+    parse_utc_offset,
+    uncovered,
+)
 
 DAY = 86400.0
 T0 = 19675 * DAY  # a UTC midnight

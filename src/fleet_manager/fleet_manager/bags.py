@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import bisect
 import collections
+from dataclasses import dataclass
 import math
 import pathlib
 import threading
-from dataclasses import dataclass
 from typing import Any, Callable, Final, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
@@ -62,8 +62,7 @@ def default_msg_dirs() -> list[pathlib.Path]:
     ament_index finds it, and the source tree next to this package."""
     dirs = []
     try:
-        from ament_index_python.packages import (PackageNotFoundError,
-                                                 get_package_share_directory)
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
         try:
             dirs.append(pathlib.Path(get_package_share_directory('fleet_msgs')) / 'msg')
         except PackageNotFoundError:

@@ -8,18 +8,32 @@ import math
 from typing import Any
 
 from builtin_interfaces.msg import Time as TimeMsg
-from fleet_msgs.msg import FleetEvent, Mission as MissionMsg, Pose2D, RobotEvent, RobotState
-from fleet_msgs.msg import RobotAck, RobotAcks, RobotCommand, RobotStatus
-from fleet_msgs.msg import Waypoint as WaypointMsg
 
 from fleet_common import timeconv
-
 from fleet_manager.core.config import FleetConfig
-from fleet_manager.core.missions import CancelOnRobot, Command, Dispatch, Mission
-from fleet_manager.core.missions import MissionRequest, SendToDock, Waypoint
+from fleet_manager.core.missions import (
+    CancelOnRobot,
+    Command,
+    Dispatch,
+    Mission,
+    MissionRequest,
+    SendToDock,
+    Waypoint,
+)
+from fleet_manager.core.model import Event, Mode, Pose, RobotEventReport, RobotRecord, StatusReport
 from fleet_manager.pipeline import RobotCommandRequest
-from fleet_manager.core.model import Event, Mode, Pose, RobotEventReport, RobotRecord
-from fleet_manager.core.model import StatusReport
+from fleet_msgs.msg import (
+    FleetEvent,
+    Pose2D,
+    RobotAck,
+    RobotAcks,
+    RobotCommand,
+    RobotEvent,
+    RobotState,
+    RobotStatus,
+)
+from fleet_msgs.msg import Mission as MissionMsg
+from fleet_msgs.msg import Waypoint as WaypointMsg
 
 
 def to_time_msg(t: float | None) -> TimeMsg:

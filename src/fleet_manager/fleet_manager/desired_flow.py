@@ -21,14 +21,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from fleet_common.events import (ConfigApplied, ConfigDrift, ConfigReconciled, DriftedParam,
-                                 ParamResult)
-
+from fleet_common.events import (
+    ConfigApplied,
+    ConfigDrift,
+    ConfigReconciled,
+    DriftedParam,
+    ParamResult,
+)
 from fleet_manager.core.config import FleetConfig
 from fleet_manager.core.desired import DesiredState, Labels, load_desired
 from fleet_manager.core.desired_diff import Diff, diff_desired
-from fleet_manager.core.drift import DriftBook, DriftChange, Expected, Report, RobotConfig
-from fleet_manager.core.drift import robot_labels
+from fleet_manager.core.drift import (
+    DriftBook,
+    DriftChange,
+    Expected,
+    Report,
+    RobotConfig,
+    robot_labels,
+)
 from fleet_manager.core.model import NewEvent, RobotRecord
 from fleet_manager.pipeline import Changes, RobotCommandRequest
 

@@ -9,8 +9,8 @@ snapshot stored on a new incident (:meth:`RobotContext.snapshot`).
 from __future__ import annotations
 
 import collections
-import math
 from dataclasses import dataclass
+import math
 from typing import Any, Mapping
 
 from fleet_manager.core.config import FleetConfig

@@ -38,16 +38,22 @@ once per ``action_cooldown`` seconds per rule, robot and command/channel.
 from __future__ import annotations
 
 import builtins
-import re
 from dataclasses import dataclass, field
+import re
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 from fleet_manager.core.config import FleetConfig
-from fleet_manager.core.escalation import (EscalationConfig, Escalator, Notification,
-                                           NotifyReason)
-from fleet_manager.core.incident_model import (Action, Command, CommandAction, EscalateAction,
-                                               FleetFact, NotifyAction, OpenIncidentAction,
-                                               Telemetry)
+from fleet_manager.core.escalation import EscalationConfig, Escalator, Notification, NotifyReason
+from fleet_manager.core.incident_model import (
+    Action,
+    Command,
+    CommandAction,
+    EscalateAction,
+    FleetFact,
+    NotifyAction,
+    OpenIncidentAction,
+    Telemetry,
+)
 from fleet_manager.core.incidents import Incident, IncidentBook, IncidentState
 from fleet_manager.core.model import Event, NewEvent, RobotRecord
 from fleet_manager.core.rules import CountTrigger, EventTrigger, Rule, RuleEngine, Workflows

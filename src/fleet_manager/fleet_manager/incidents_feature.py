@@ -19,12 +19,16 @@ import math
 import os
 from typing import Any, Sequence
 
-from fleet_msgs.msg import Incident as IncidentMsg, Pose2D
-from fleet_msgs.srv import GetIncident, IncidentAction, ListIncidents
-
 from fleet_manager import convert
-from fleet_manager.bags import EVENT_TYPE, EVENTS_TOPIC, ODOMETRY_TYPE, STATUS_TOPIC
-from fleet_manager.bags import STATUS_TYPE, SnapshotRecorder, odometry_from_pose
+from fleet_manager.bags import (
+    EVENT_TYPE,
+    EVENTS_TOPIC,
+    ODOMETRY_TYPE,
+    STATUS_TOPIC,
+    STATUS_TYPE,
+    SnapshotRecorder,
+    odometry_from_pose,
+)
 from fleet_manager.core.errors import ConfigError, Conflict, NotFound
 from fleet_manager.core.incidents import Incident, sequential_ids
 from fleet_manager.core.model import Event, RobotRecord, StatusReport
@@ -33,6 +37,9 @@ from fleet_manager.core.runbooks import load_runbooks
 from fleet_manager.features import FeatureHost
 from fleet_manager.incident_flow import FlowResult, IncidentFlow
 from fleet_manager.pipeline import Changes, RobotCommandRequest
+from fleet_msgs.msg import Incident as IncidentMsg
+from fleet_msgs.msg import Pose2D
+from fleet_msgs.srv import GetIncident, IncidentAction, ListIncidents
 
 OWN_KINDS = ('incident.', 'notification.')
 FLEET_KINDS = ('slo.alert',)

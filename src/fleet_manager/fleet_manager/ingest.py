@@ -19,13 +19,13 @@ import itertools
 import time
 from typing import Any, Callable, Iterable, Sequence
 
-from fleet_msgs.msg import RobotAcks, RobotCommand, RobotEvent, RobotStatus
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from fleet_manager import convert
 from fleet_manager.core.config import FleetConfig
 from fleet_manager.core.link import LinkBook
 from fleet_manager.pipeline import Command, RobotCommandRequest
+from fleet_msgs.msg import RobotAcks, RobotCommand, RobotEvent, RobotStatus
 
 STATUS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10_000,
                         reliability=ReliabilityPolicy.BEST_EFFORT,

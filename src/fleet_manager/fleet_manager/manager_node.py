@@ -22,7 +22,6 @@ import sys
 from typing import Any
 
 import rclpy
-from fleet_msgs.msg import FleetEvent, FleetRobots, FleetSummary, Mission as MissionMsg
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -30,7 +29,8 @@ from fleet_common.events import ManagerConfigured
 from fleet_common.params import help_text
 from fleet_common.paths import config_file
 from fleet_common.ros import PARAMETER_ERRORS, init, make_executor, spin
-from fleet_manager import convert, params as manager_params
+from fleet_manager import convert
+from fleet_manager import params as manager_params
 from fleet_manager.core.assignment import make_policy
 from fleet_manager.core.config import FleetConfig, load_fleet_config
 from fleet_manager.core.errors import ConfigError
@@ -45,10 +45,16 @@ from fleet_manager.ingest import RobotWire
 from fleet_manager.observability import ObservabilityFeature
 from fleet_manager.pipeline import Changes, Pipeline, StorageUnavailable
 from fleet_manager.retention import StoreRetention
-from fleet_manager.rollouts_feature import (RolloutSettings, RolloutsFeature,
-                                            applied_special_files, slo_budgets)
+from fleet_manager.rollouts_feature import (
+    RolloutSettings,
+    RolloutsFeature,
+    applied_special_files,
+    slo_budgets,
+)
 from fleet_manager.services import Domain, ManagerServices
 from fleet_manager.store import FleetStore
+from fleet_msgs.msg import FleetEvent, FleetRobots, FleetSummary
+from fleet_msgs.msg import Mission as MissionMsg
 
 EVENTS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
                         reliability=ReliabilityPolicy.RELIABLE,

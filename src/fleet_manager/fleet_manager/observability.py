@@ -10,21 +10,19 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Sequence
 
-from fleet_msgs.srv import GetReport
 from visualization_msgs.msg import MarkerArray
 
 from fleet_common.events import EventKind, SloAlert
-
 from fleet_manager import convert
 from fleet_manager.core.errors import ConfigError
 from fleet_manager.core.kpis import compute_kpis, utilization
 from fleet_manager.core.model import Event, NewEvent, RobotRecord, StatusReport
-from fleet_manager.core.slo import SLI_KINDS, HealthSample, IncidentAck, MissionOutcome
-from fleet_manager.core.slo import SloEngine
+from fleet_manager.core.slo import SLI_KINDS, HealthSample, IncidentAck, MissionOutcome, SloEngine
 from fleet_manager.core.slo_config import load_slos
 from fleet_manager.features import FeatureHost
 from fleet_manager.markers import MarkerBuilder
 from fleet_manager.pipeline import Changes
+from fleet_msgs.srv import GetReport
 
 SLO_ALERT_EVENT = EventKind.SLO_ALERT.value
 TERMINAL = ('succeeded', 'failed')

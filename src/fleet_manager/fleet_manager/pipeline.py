@@ -22,12 +22,11 @@ instead, agents resend what was not acknowledged and the manager restarts from t
 from __future__ import annotations
 
 import collections
-import sqlite3
 from dataclasses import dataclass, field
+import sqlite3
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
 from fleet_common.events import RobotCommandSent
-
 from fleet_manager.core.missions import Command, Mission, Result
 from fleet_manager.core.model import Event, NewEvent, RobotRecord
 from fleet_manager.store import FleetStore

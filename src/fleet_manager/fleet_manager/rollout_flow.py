@@ -20,14 +20,18 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Mapping
 
 from fleet_common.events import RobotInstall
-
 from fleet_manager.core.budget import BudgetVerdict
 from fleet_manager.core.desired import DesiredState
 from fleet_manager.core.errors import ValidationError
 from fleet_manager.core.model import Event, NewEvent
 from fleet_manager.core.rollout_model import Rollout
-from fleet_manager.core.rollouts import CONTROLLER, Output, RobotView, RolloutController
-from fleet_manager.core.rollouts import RolloutRequest
+from fleet_manager.core.rollouts import (
+    CONTROLLER,
+    Output,
+    RobotView,
+    RolloutController,
+    RolloutRequest,
+)
 from fleet_manager.pipeline import Changes, RobotCommandRequest
 
 INSTALL_TYPES = {'install.started': 'started', 'install.finished': '',

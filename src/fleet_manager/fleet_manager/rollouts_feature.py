@@ -20,24 +20,21 @@ rollout is about to update (or revert) get no new mission: see :meth:`reserved`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import json
 import pathlib
-from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol, Sequence, cast
 
-from fleet_msgs.srv import JsonCall
-
 from fleet_common.events import ConfigRefused, PatternError, check_pattern
-
 from fleet_manager.core.budget import BudgetPolicy, BudgetVerdict
 from fleet_manager.core.errors import ConfigError, Conflict, NotFound, ValidationError
-from fleet_manager.core.model import Connectivity, Event, Mode, NewEvent, RobotRecord
-from fleet_manager.core.model import StatusReport
+from fleet_manager.core.model import Connectivity, Event, Mode, NewEvent, RobotRecord, StatusReport
 from fleet_manager.core.rollouts import RobotView
 from fleet_manager.desired_flow import DesiredFlow, DesiredSettings
 from fleet_manager.features import FeatureHost
 from fleet_manager.pipeline import Changes
 from fleet_manager.rollout_flow import RolloutFlow
+from fleet_msgs.srv import JsonCall
 
 OWN_KINDS = ('config.', 'rollout.', 'robot.install')
 AUDIT_KINDS = ('config.*', 'rollout.*', 'robot.install', 'robot.command', 'robot.service',

@@ -8,18 +8,12 @@ NOT_ACTIVE when the store cannot be written. Errors are filled in by one helper,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import json
 import math
-from dataclasses import dataclass
 from typing import Any, Callable
 
-from fleet_msgs.msg import TelemetrySample
-from fleet_msgs.srv import CancelMission, GetEvents, GetMission, GetTelemetry, ListMissions
-from fleet_msgs.srv import ListRobots, LogBridgeEvent, SendRobotCommand, SetRobotService
-from fleet_msgs.srv import SubmitMission
-
 from fleet_common.events import PatternError, check_pattern, validate
-
 from fleet_manager import convert
 from fleet_manager.core.config import FleetConfig
 from fleet_manager.core.errors import Conflict, NotFound, ValidationError
@@ -30,6 +24,19 @@ from fleet_manager.core.registry import Registry
 from fleet_manager.params import ManagerParams
 from fleet_manager.pipeline import Changes, RobotCommandRequest
 from fleet_manager.store import FleetStore
+from fleet_msgs.msg import TelemetrySample
+from fleet_msgs.srv import (
+    CancelMission,
+    GetEvents,
+    GetMission,
+    GetTelemetry,
+    ListMissions,
+    ListRobots,
+    LogBridgeEvent,
+    SendRobotCommand,
+    SetRobotService,
+    SubmitMission,
+)
 
 OPERATOR_COMMANDS = ('pause', 'resume', 'return_to_dock', 'cancel_mission')
 BRIDGE_KINDS = ('webhook.',)

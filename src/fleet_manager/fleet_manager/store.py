@@ -37,7 +37,6 @@ from typing import Any, Iterable, Iterator, Sequence
 import sqlite_utils
 
 from fleet_common import events as vocabulary
-
 from fleet_manager.core.missions import Mission
 from fleet_manager.core.model import Event, NewEvent, RobotRecord
 

@@ -1,7 +1,6 @@
-from fleet_manager.core.assignment import GreedyPriorityPolicy, MissionView, RobotView
-from fleet_manager.core.assignment import make_policy
-
 import pytest
+
+from fleet_manager.core.assignment import GreedyPriorityPolicy, MissionView, RobotView, make_policy
 
 
 def robot(rid: str, x: float, y: float = 0.0, caps: tuple[str, ...] = ('tote',),

@@ -7,12 +7,19 @@ import pathlib
 from typing import Any
 
 import pytest
-import yaml
 from rosbags.rosbag2 import Reader
+import yaml
 
 from fleet_manager import bags
-from fleet_manager.bags import (EVENT_TYPE, EVENTS_TOPIC, ODOMETRY_TYPE, STATUS_TOPIC,
-                                STATUS_TYPE, SnapshotRecorder, robot_of)
+from fleet_manager.bags import (
+    EVENT_TYPE,
+    EVENTS_TOPIC,
+    ODOMETRY_TYPE,
+    STATUS_TOPIC,
+    STATUS_TYPE,
+    SnapshotRecorder,
+    robot_of,
+)
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 MSG_DIRS = [REPO / 'src' / 'fleet_msgs' / 'msg']

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from fleet_manager.core.escalation import (EscalationConfig, Escalator, Notification,
-                                           NotifyReason)
+from fleet_manager.core.escalation import EscalationConfig, Escalator, Notification, NotifyReason
 from fleet_manager.core.incident_model import Severity
 from fleet_manager.core.incidents import EscalationState, Incident, IncidentState
 from fleet_manager.core.rules import load_workflows, parse_workflows

@@ -11,8 +11,7 @@ import pytest
 
 from fleet_common.events import ManagerConfigured, RobotConnectivity
 from fleet_manager.core.model import NewEvent
-from fleet_manager.params import (DAY_S, HISTORY_WINDOW_S, ManagerParams,
-                                  check_event_retention)
+from fleet_manager.params import DAY_S, HISTORY_WINDOW_S, ManagerParams, check_event_retention
 from fleet_manager.retention import Pruned, StoreRetention
 from fleet_manager.store import PRUNE_BATCH, FleetStore
 

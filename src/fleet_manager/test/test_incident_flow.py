@@ -17,10 +17,18 @@ from fleet_manager.core.incidents import IncidentState, sequential_ids
 from fleet_manager.core.model import Connectivity, Mode, NewEvent, Pose, RobotRecord
 from fleet_manager.core.rules import Workflows, load_workflows, parse_workflows
 from fleet_manager.core.runbooks import load_runbooks
-from fleet_manager.incident_flow import (INCIDENT_ACKNOWLEDGED, INCIDENT_ESCALATED,
-                                         INCIDENT_OPENED, INCIDENT_RESOLVED, INCIDENT_UPDATED,
-                                         NOTIFICATION_SENT, BagRequest, CommandRequest,
-                                         FlowResult, IncidentFlow)
+from fleet_manager.incident_flow import (
+    INCIDENT_ACKNOWLEDGED,
+    INCIDENT_ESCALATED,
+    INCIDENT_OPENED,
+    INCIDENT_RESOLVED,
+    INCIDENT_UPDATED,
+    NOTIFICATION_SENT,
+    BagRequest,
+    CommandRequest,
+    FlowResult,
+    IncidentFlow,
+)
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 CONFIG = REPO / 'src' / 'fleet_bringup' / 'config'

@@ -8,11 +8,23 @@ from typing import Any
 
 import pytest
 
-from fleet_manager.core.errors import (ConfigError, Conflict, IncidentNotFound,
-                                       InvalidTransition, NotFound)
+from fleet_manager.core.errors import (
+    ConfigError,
+    Conflict,
+    IncidentNotFound,
+    InvalidTransition,
+    NotFound,
+)
 from fleet_manager.core.incident_model import FleetFact, OpenIncidentAction, Severity
-from fleet_manager.core.incidents import (WEEK_S, Incident, IncidentBook, IncidentSettings,
-                                          IncidentState, ordinal, sequential_ids)
+from fleet_manager.core.incidents import (
+    WEEK_S,
+    Incident,
+    IncidentBook,
+    IncidentSettings,
+    IncidentState,
+    ordinal,
+    sequential_ids,
+)
 from fleet_manager.core.model import Pose
 from fleet_manager.core.runbooks import load_runbooks
 

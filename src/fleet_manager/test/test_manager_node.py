@@ -9,9 +9,6 @@ import sqlite3
 import time
 
 import pytest
-from fleet_testing import Collector, RosGraph, wait_for
-from fleet_msgs.msg import FleetEvent, FleetSummary, Pose2D, RobotStatus
-from fleet_msgs.srv import GetEvents, ListRobots
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 
@@ -19,6 +16,9 @@ from fleet_common.events import RobotConnectivity
 from fleet_manager.core.model import NewEvent
 from fleet_manager.manager_node import FleetManager
 from fleet_manager.store import FleetStore
+from fleet_msgs.msg import FleetEvent, FleetSummary, Pose2D, RobotStatus
+from fleet_msgs.srv import GetEvents, ListRobots
+from fleet_testing import Collector, RosGraph, wait_for
 
 FLEET = """
 robots:

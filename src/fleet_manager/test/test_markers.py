@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pathlib
 
-from fleet_msgs.msg import Pose2D, RobotStatus
-from fleet_msgs.srv import SetRobotService
-from fleet_testing import Collector, RosGraph, wait_for
 from rclpy.parameter import Parameter
 from visualization_msgs.msg import Marker, MarkerArray
 
 from fleet_manager.manager_node import FleetManager
 from fleet_manager.markers import COLOURS
+from fleet_msgs.msg import Pose2D, RobotStatus
+from fleet_msgs.srv import SetRobotService
+from fleet_testing import Collector, RosGraph, wait_for
 
 FLEET = """
 robots: [{id: r1}, {id: r2}, {id: r3}]

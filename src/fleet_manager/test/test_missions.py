@@ -2,15 +2,23 @@ import itertools
 import math
 
 import pytest
-from manager_factories import make_fleet, make_request, make_robot
 
 from fleet_manager.core.assignment import GreedyPriorityPolicy
 from fleet_manager.core.errors import Conflict, NotFound, ValidationError
-from fleet_manager.core.missions import CancelOnRobot, Dispatch, MissionBoard, MissionRequest
-from fleet_manager.core.missions import MissionSettings, MissionState, Outcome, Pruned
-from fleet_manager.core.missions import SendToDock
-from fleet_manager.core.missions import Waypoint
+from fleet_manager.core.missions import (
+    CancelOnRobot,
+    Dispatch,
+    MissionBoard,
+    MissionRequest,
+    MissionSettings,
+    MissionState,
+    Outcome,
+    Pruned,
+    SendToDock,
+    Waypoint,
+)
 from fleet_manager.core.model import Connectivity, Mode
+from manager_factories import make_fleet, make_request, make_robot
 
 
 def board(**kw: object) -> MissionBoard:

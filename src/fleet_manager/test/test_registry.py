@@ -1,9 +1,8 @@
 import math
 
-from manager_factories import make_fleet, make_status
-
 from fleet_manager.core.model import Connectivity, Pose, StatusReport
 from fleet_manager.core.registry import Registry, RegistrySettings, Rejection
+from manager_factories import make_fleet, make_status
 
 
 def registry(**kw: object) -> Registry:

@@ -9,12 +9,23 @@ import pytest
 
 from fleet_manager.core.budget import ALLOWED, BudgetPolicy, BudgetVerdict
 from fleet_manager.core.errors import Conflict, NotFound, ValidationError
-from fleet_manager.core.rollout_gates import (AnalysisTemplate, CohortStats, Metric,
-                                              MetricCheck, Verdict, evaluate_gate)
-from fleet_manager.core.rollout_model import PauseCause, RobotPhase, Rollout, RolloutState
-from fleet_manager.core.rollout_model import Step, Strategy
-from fleet_manager.core.rollouts import (RobotView, RolloutController, RolloutRequest,
-                                         draw_order)
+from fleet_manager.core.rollout_gates import (
+    AnalysisTemplate,
+    CohortStats,
+    Metric,
+    MetricCheck,
+    Verdict,
+    evaluate_gate,
+)
+from fleet_manager.core.rollout_model import (
+    PauseCause,
+    RobotPhase,
+    Rollout,
+    RolloutState,
+    Step,
+    Strategy,
+)
+from fleet_manager.core.rollouts import RobotView, RolloutController, RolloutRequest, draw_order
 from fleet_manager.core.slo import MissionOutcome, SloEngine, SloSpec
 
 ANALYSIS = AnalysisTemplate('default', min_missions=4, min_baseline_missions=4, checks=(

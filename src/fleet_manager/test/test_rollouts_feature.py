@@ -10,15 +10,15 @@ import threading
 import time
 from typing import Any, Iterator
 
-import pytest
 from builtin_interfaces.msg import Time as TimeMsg
-from fleet_testing import Collector, RosGraph, wait_for
-from fleet_msgs.msg import Pose2D, RobotCommand, RobotEvent, RobotStatus
-from fleet_msgs.srv import JsonCall
+import pytest
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 
 from fleet_manager.manager_node import FleetManager
+from fleet_msgs.msg import Pose2D, RobotCommand, RobotEvent, RobotStatus
+from fleet_msgs.srv import JsonCall
+from fleet_testing import Collector, RosGraph, wait_for
 
 FLEET = """
 site: test-site

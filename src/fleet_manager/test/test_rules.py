@@ -10,11 +10,24 @@ import pytest
 import yaml
 
 from fleet_manager.core.errors import ConfigError
-from fleet_manager.core.incident_model import (Command, CommandAction, EscalateAction,
-                                               FleetFact, NotifyAction, OpenIncidentAction,
-                                               Severity, Telemetry)
-from fleet_manager.core.rules import (ACTIONS, CONDITIONS, TRIGGERS, RuleEngine, Workflows,
-                                      load_workflows)
+from fleet_manager.core.incident_model import (
+    Command,
+    CommandAction,
+    EscalateAction,
+    FleetFact,
+    NotifyAction,
+    OpenIncidentAction,
+    Severity,
+    Telemetry,
+)
+from fleet_manager.core.rules import (
+    ACTIONS,
+    CONDITIONS,
+    TRIGGERS,
+    RuleEngine,
+    Workflows,
+    load_workflows,
+)
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 T0 = 1736121600.0  # 2025-01-06 00:00:00 UTC, a Monday

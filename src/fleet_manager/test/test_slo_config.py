@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from fleet_manager.core.errors import ConfigError
-from fleet_manager.core.slo import DEFAULT_ALERT_POLICY, OperatingHours, Severity, Shift
 from fleet_manager.core.rules import load_workflows
+from fleet_manager.core.slo import DEFAULT_ALERT_POLICY, OperatingHours, Severity, Shift
 from fleet_manager.core.slo_config import load_slos
 
 WORKSPACE = Path(__file__).resolve().parents[3]

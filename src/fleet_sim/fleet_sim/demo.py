@@ -22,9 +22,9 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 import urllib.error
 import urllib.request
-from typing import Any
 
 import yaml
 

@@ -6,12 +6,11 @@ import argparse
 import random
 from typing import Any
 
-from fleet_msgs.msg import Mission, Waypoint
-from fleet_msgs.msg import FleetSummary
-from fleet_msgs.srv import SubmitMission
 from rclpy.node import Node
 
 from fleet_manager.core.config import FleetConfig
+from fleet_msgs.msg import FleetSummary, Mission, Waypoint
+from fleet_msgs.srv import SubmitMission
 
 
 class MissionFeeder(Node):

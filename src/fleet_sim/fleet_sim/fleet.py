@@ -12,7 +12,6 @@ import sys
 import rclpy
 
 from fleet_common.ros import init, make_executor, spin
-
 from fleet_manager.core.config import load_fleet_config
 from fleet_manager.core.errors import ConfigError
 from fleet_manager.manager_node import default_fleet_config

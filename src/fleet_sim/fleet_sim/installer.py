@@ -24,8 +24,8 @@ import sys
 import time
 from typing import Any
 
-import rclpy
 from rcl_interfaces.srv import GetParameters, SetParameters
+import rclpy
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node

@@ -16,8 +16,8 @@ import argparse
 import sys
 from typing import Any, Mapping
 
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
+import rclpy
 from rclpy.node import Node
 
 from fleet_common.ros import run_nodes

@@ -24,8 +24,15 @@ from rclpy.task import Future
 
 from fleet_sim import codes, physics, releases
 from fleet_sim.base import Route
-from fleet_sim.convert import MAP_FRAME, bt_status_change, duration_msg, pose_from_msg
-from fleet_sim.convert import pose_is_finite, quaternion, time_msg
+from fleet_sim.convert import (
+    MAP_FRAME,
+    bt_status_change,
+    duration_msg,
+    pose_from_msg,
+    pose_is_finite,
+    quaternion,
+    time_msg,
+)
 from fleet_sim.goals import GoalRun, GoalServer, GoalState, Host
 from fleet_sim.params import Fault, SimConfig
 

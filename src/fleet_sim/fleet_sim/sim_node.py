@@ -52,14 +52,26 @@ from fleet_common.ros import run_nodes
 from fleet_sim import convert, physics
 from fleet_sim.base import SimBase
 from fleet_sim.behaviors import BehaviorServer
+
 # Re-exported: the result codes and parameter names used to live here.
-from fleet_sim.codes import COMPUTE_PATH_GOAL_OCCUPIED, COMPUTE_PATH_NO_VALID_PATH  # noqa: F401
-from fleet_sim.codes import DRIVE_ON_HEADING_INVALID_INPUT, NAV_ERROR_NONE  # noqa: F401
-from fleet_sim.codes import FOLLOW_PATH_FAILED_TO_MAKE_PROGRESS  # noqa: F401
+from fleet_sim.codes import (  # noqa: F401  # noqa: F401
+    COMPUTE_PATH_GOAL_OCCUPIED,
+    COMPUTE_PATH_NO_VALID_PATH,
+    DRIVE_ON_HEADING_INVALID_INPUT,
+    FOLLOW_PATH_FAILED_TO_MAKE_PROGRESS,  # noqa: F401
+    NAV_ERROR_NONE,
+)
 from fleet_sim.goals import GoalRun
 from fleet_sim.navigator import Navigator
-from fleet_sim.params import COUNTERS, PARAM_SPECS, PARAMETER_NAMES, Fault  # noqa: F401
-from fleet_sim.params import SimConfig, check_parameter, typed_overrides
+from fleet_sim.params import (  # noqa: F401
+    COUNTERS,
+    PARAM_SPECS,
+    PARAMETER_NAMES,
+    Fault,
+    SimConfig,
+    check_parameter,
+    typed_overrides,
+)
 from fleet_sim.physics import Pose2D
 from fleet_sim.timing import PhaseAligner
 

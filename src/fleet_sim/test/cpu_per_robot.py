@@ -52,8 +52,8 @@ def measure(seconds: float, robots: int, repeat: int) -> List[float]:
 
 def run_client(prefix: str, robots: int) -> None:
     """Child process: send every robot one far navigation goal, then idle until killed."""
-    import rclpy
     from nav2_msgs.action import NavigateToPose
+    import rclpy
     from rclpy.action import ActionClient
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
@@ -121,6 +121,7 @@ def main() -> None:
         return
 
     import rclpy
+
     from fleet_common.ros import spin
     from fleet_sim.sim_node import SimRobot
 

@@ -7,10 +7,10 @@ import sys
 from typing import Iterator
 
 import pytest
-from fleet_testing import RosGraph, fleet_env
 
 from fleet_sim.releases import FAILED_TO_MAKE_PROGRESS, ReleaseFaults
 from fleet_sim.sim_node import SimRobot
+from fleet_testing import RosGraph, fleet_env
 
 
 def test_bad_releases_fail_half_their_goals_repeatably() -> None:

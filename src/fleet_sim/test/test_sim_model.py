@@ -13,8 +13,7 @@ import pytest
 
 from fleet_sim import convert
 from fleet_sim.base import BehaviorOutcome, Motion, MotionKind, Route, SimBase
-from fleet_sim.params import Fault, PARAMETER_NAMES, SimConfig, check_parameter
-from fleet_sim.params import typed_overrides
+from fleet_sim.params import PARAMETER_NAMES, Fault, SimConfig, check_parameter, typed_overrides
 from fleet_sim.physics import Area, Pose2D
 from fleet_sim.timing import PhaseAligner, bridging_period, phase_offset
 

@@ -18,8 +18,14 @@ from action_msgs.srv import CancelGoal
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Point, PoseStamped, Twist
-from nav2_msgs.action import AssistedTeleop, BackUp, DriveOnHeading, NavigateThroughPoses
-from nav2_msgs.action import NavigateToPose, Spin
+from nav2_msgs.action import (
+    AssistedTeleop,
+    BackUp,
+    DriveOnHeading,
+    NavigateThroughPoses,
+    NavigateToPose,
+    Spin,
+)
 from nav2_msgs.msg import BehaviorTreeLog
 from nav_msgs.msg import Odometry
 import pytest

@@ -13,8 +13,17 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from fleet_web.appkeys import BACKEND, CLOSING, CONFIG, PUMP, ROBOTS_PAGE, SERVICES, STREAMS
-from fleet_web.appkeys import WORKER, RobotsPageCache
+from fleet_web.appkeys import (
+    BACKEND,
+    CLOSING,
+    CONFIG,
+    PUMP,
+    ROBOTS_PAGE,
+    SERVICES,
+    STREAMS,
+    WORKER,
+    RobotsPageCache,
+)
 from fleet_web.delivery import DeliveryWorker
 from fleet_web.egress import client_session
 from fleet_web.facts import BridgeFacts

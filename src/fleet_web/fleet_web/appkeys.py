@@ -13,10 +13,10 @@ from typing import Any
 from aiohttp import web
 
 from fleet_web.auth import Principal
+from fleet_web.delivery import DeliveryWorker
 from fleet_web.pump import EventPump
 from fleet_web.ros_bridge import FleetBackend
 from fleet_web.settings import BridgeServices, WebConfig
-from fleet_web.delivery import DeliveryWorker
 
 
 @dataclass

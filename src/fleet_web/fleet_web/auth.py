@@ -17,6 +17,7 @@ read from standard input, without echo on a terminal).
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 import enum
 import getpass
 import hashlib
@@ -25,7 +26,6 @@ import logging
 import os
 import re
 import sys
-from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from fleet_common.config import ConfigReader

@@ -8,8 +8,8 @@ import math
 from typing import Any
 
 from builtin_interfaces.msg import Time as TimeMsg
-from fleet_msgs.msg import FleetEvent, Incident, Mission, RobotState, TelemetrySample
-from fleet_msgs.msg import Waypoint
+
+from fleet_msgs.msg import FleetEvent, Incident, Mission, RobotState, TelemetrySample, Waypoint
 
 MODES = {0: 'unknown', 1: 'idle', 2: 'working', 3: 'charging', 4: 'error'}
 

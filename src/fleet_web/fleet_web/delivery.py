@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from dataclasses import dataclass
 import enum
 import json
 import logging
 import random
 import sqlite3
 import time
-from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
 import aiohttp

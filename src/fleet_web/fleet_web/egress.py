@@ -18,11 +18,11 @@ Nothing of a response but its status line is kept (see :mod:`fleet_web.webhooks`
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 import ipaddress
 import socket
-import urllib.parse
-from dataclasses import dataclass
 from typing import Any, Iterable
+import urllib.parse
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult

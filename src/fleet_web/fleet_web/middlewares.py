@@ -17,8 +17,16 @@ import urllib.parse
 from aiohttp import web
 
 from fleet_web import errors as store_errors
-from fleet_web.api_errors import ApiError, BadRequest, ConflictError, Forbidden
-from fleet_web.api_errors import NotFoundError, PayloadTooLarge, RateLimited, Unauthorized
+from fleet_web.api_errors import (
+    ApiError,
+    BadRequest,
+    ConflictError,
+    Forbidden,
+    NotFoundError,
+    PayloadTooLarge,
+    RateLimited,
+    Unauthorized,
+)
 from fleet_web.appkeys import PRINCIPAL, SERVICES
 from fleet_web.status import storage_reason
 from fleet_web.views.common import Handler, json_response

@@ -10,8 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from fleet_common.events import EVENT_TYPES, json_schema
-from fleet_web.validate import MAX_COORDINATE, MAX_DWELL, MAX_PRIORITY, MAX_TEXT, MAX_THETA
-from fleet_web.validate import MAX_URL, MAX_WAYPOINTS
+from fleet_web.validate import (
+    MAX_COORDINATE,
+    MAX_DWELL,
+    MAX_PRIORITY,
+    MAX_TEXT,
+    MAX_THETA,
+    MAX_URL,
+    MAX_WAYPOINTS,
+)
 
 NULLABLE_STR = {'type': ['string', 'null']}
 NO_NUL = '^[^\\u0000]*$'

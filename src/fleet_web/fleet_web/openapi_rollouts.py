@@ -5,8 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleet_web.openapi import (BAD, KIND, LIMIT, NULLABLE_STR, OFFSET, _body, _error, _json,
-                               _op, _p, _page_of, _q, _ref)
+from fleet_web.openapi import (
+    BAD,
+    KIND,
+    LIMIT,
+    NULLABLE_STR,
+    OFFSET,
+    _body,
+    _error,
+    _json,
+    _op,
+    _p,
+    _page_of,
+    _q,
+    _ref,
+)
 
 ROLLOUT_STATES = ('progressing', 'paused', 'rolling_back', 'completed', 'rolled_back',
                   'aborted')

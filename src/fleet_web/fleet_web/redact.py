@@ -7,8 +7,8 @@ missions, mission timelines, the event log, the SSE stream and webhook deliverie
 
 from __future__ import annotations
 
-import urllib.parse
 from typing import Any, Mapping
+import urllib.parse
 
 from fleet_web.auth import Principal
 

@@ -12,10 +12,10 @@ least that long (at most :data:`MAX_RETRY_AFTER_S`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import email.utils
 import math
 import random
-from dataclasses import dataclass
 from typing import Any
 
 from fleet_common.config import ConfigError, ConfigReader

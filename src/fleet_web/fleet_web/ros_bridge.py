@@ -15,19 +15,37 @@ import json
 import time
 from typing import Any, Protocol
 
-from fleet_msgs.msg import FleetEvent, FleetRobots
-from fleet_msgs.srv import CancelMission, GetEvents, GetIncident, GetMission, GetReport
-from fleet_msgs.srv import GetTelemetry, IncidentAction, ListIncidents, ListMissions, ListRobots
-from fleet_msgs.srv import JsonCall, LogBridgeEvent, SendRobotCommand, SetRobotService
-from fleet_msgs.srv import SubmitMission
 from lifecycle_msgs.msg import State as LifecycleState
 from lifecycle_msgs.srv import GetState
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from fleet_msgs.msg import FleetEvent, FleetRobots
+from fleet_msgs.srv import (
+    CancelMission,
+    GetEvents,
+    GetIncident,
+    GetMission,
+    GetReport,
+    GetTelemetry,
+    IncidentAction,
+    JsonCall,
+    ListIncidents,
+    ListMissions,
+    ListRobots,
+    LogBridgeEvent,
+    SendRobotCommand,
+    SetRobotService,
+    SubmitMission,
+)
 from fleet_web import convert
-from fleet_web.api_errors import ConflictError, NotActive, NotFoundError, Unavailable
-from fleet_web.api_errors import Unprocessable
+from fleet_web.api_errors import (
+    ConflictError,
+    NotActive,
+    NotFoundError,
+    Unavailable,
+    Unprocessable,
+)
 
 NOT_FOUND, NOT_ACTIVE, INVALID, CONFLICT = 1, 2, 3, 4
 

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from fleet_web.views import dashboard, deliveries, events, health, incidents, missions
-from fleet_web.views import audit, desired, reports, robots, rollout_page, rollouts
+from fleet_web.views import (
+    audit,
+    dashboard,
+    deliveries,
+    desired,
+    events,
+    health,
+    incidents,
+    missions,
+    reports,
+    robots,
+    rollout_page,
+    rollouts,
+)
 from fleet_web.views.common import API, Handler
 
 ROUTES: list[tuple[str, str, Handler]] = [

@@ -14,11 +14,11 @@ import signal
 import threading
 from typing import Any, Callable, Iterable
 
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 import rclpy
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
-from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 
 
 def init_ros(args: list[str] | None = None) -> None:

@@ -3,9 +3,9 @@ backend (:class:`BridgeServices`), read from ``web.yaml`` by :func:`load_service
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import os
 import sqlite3
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from fleet_common.config import ConfigReader
@@ -19,8 +19,7 @@ from fleet_web.ratelimit import RateLimiter
 from fleet_web.retry import SCHEDULE_KEYS, policy_from_config
 from fleet_web.status import BridgeHealth
 from fleet_web.store import Store, StoreCorrupt
-from fleet_web.webhooks import Subscription, load_subscriptions, read_config_file
-from fleet_web.webhooks import read_secrets
+from fleet_web.webhooks import Subscription, load_subscriptions, read_config_file, read_secrets
 
 CONFIG_KEYS = ('api_keys', 'rate_limit', 'auth_failures', 'webhooks', 'metrics_public',
                'mission_callbacks', 'egress', 'outbox_retention', 'http')

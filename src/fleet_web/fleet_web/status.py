@@ -7,8 +7,8 @@ good one clears it), ``/health`` and ``/metrics`` read it. Plain Python, no I/O.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
+import logging
 from typing import Any
 
 LOG = logging.getLogger('fleet_web.status')

@@ -38,13 +38,13 @@ database file must be used by only one bridge process at a time.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 import datetime as dt
 import enum
 import json
 import pathlib
 import sqlite3
 import threading
-from dataclasses import dataclass
 from typing import Any, Callable, Collection, Iterable, Mapping
 
 import sqlite_utils

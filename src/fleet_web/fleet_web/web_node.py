@@ -10,10 +10,10 @@ import rclpy
 
 from fleet_common.paths import config_file
 from fleet_web.app import BridgeServices, create_app, load_services
-from fleet_web.settings import web_config
 from fleet_web.errors import ConfigError
 from fleet_web.ros_bridge import RosFleetBackend
 from fleet_web.runtime import Spinner, init_ros, serve, stop_on_signals
+from fleet_web.settings import web_config
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,12 +25,12 @@ itself a credential).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import json
 import os
 import pathlib
 import re
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from fleet_common.config import ConfigReader, read_yaml

@@ -8,8 +8,8 @@ import pathlib
 from typing import Any, AsyncIterator
 
 import aiohttp
-import pytest
 from aiohttp import web
+import pytest
 
 from fleet_common.events import matches_any
 from fleet_web.api_errors import ConflictError, NotFoundError, Unprocessable

@@ -13,9 +13,9 @@ import time
 from types import SimpleNamespace
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
+from aiohttp import web
 import pytest
 import standardwebhooks
-from aiohttp import web
 from test_webhooks import FakeClock, ev, run, wait_until
 
 from fleet_web.delivery import DeliveryWorker, Retention

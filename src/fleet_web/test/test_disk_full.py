@@ -16,9 +16,9 @@ import pathlib
 import subprocess
 from typing import Any, Iterator
 
+from aiohttp import web
 import pytest
 import standardwebhooks
-from aiohttp import web
 from test_app import TOKENS, FakeBackend, run, serve
 from test_webhooks import wait_until
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
-from fleet_web.api_errors import ConflictError, NotFoundError, Unprocessable
 import test_app
 from test_app import FakeBackend, run, serve
+
+from fleet_web.api_errors import ConflictError, NotFoundError, Unprocessable
 
 web_yaml = test_app.web_yaml  # the fixture, shared with test_app
 

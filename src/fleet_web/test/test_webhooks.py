@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+from dataclasses import dataclass
 import ipaddress
 import json
 import os
@@ -18,15 +19,14 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, AsyncIterator, Callable, Iterable
 
 import aiohttp
-import pytest
-import standardwebhooks
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
+import pytest
+import standardwebhooks
 
 from fleet_web.delivery import DeliveryOutcome, DeliveryWorker
 from fleet_web.egress import EgressPolicy
@@ -35,8 +35,15 @@ from fleet_web.retry import RetryPolicy
 from fleet_web.signing import new_secret, secret_key, sign, verify
 from fleet_web.store import DeliveryStatus, Store
 from fleet_web.webhooks import (
-    FORMATS, Outbox, Subscription, get_format, load_subscriptions, load_subscriptions_file,
-    message_id, read_config_file, summarize,
+    FORMATS,
+    Outbox,
+    Subscription,
+    get_format,
+    load_subscriptions,
+    load_subscriptions_file,
+    message_id,
+    read_config_file,
+    summarize,
 )
 
 pytestmark = pytest.mark.timeout(90)

@@ -8,8 +8,7 @@ from typing import Any, TextIO
 
 from fleet_cli.args import add_verb, positive
 from fleet_cli.client import API, EXIT_OK, UsageError, segment
-from fleet_cli.output import EVENT_HEADERS, Context, ago, clock, event_row, fields, footer
-from fleet_cli.output import table
+from fleet_cli.output import EVENT_HEADERS, Context, ago, clock, event_row, fields, footer, table
 
 STATES = ('queued', 'assigned', 'active', 'succeeded', 'failed', 'canceled')
 

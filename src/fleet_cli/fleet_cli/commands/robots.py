@@ -8,8 +8,7 @@ from typing import Any
 
 from fleet_cli.args import add_verb, positive
 from fleet_cli.client import API, EXIT_OK, UsageError, segment
-from fleet_cli.output import Context, ago, clock, fields, natural_key, percent, pose_text
-from fleet_cli.output import table
+from fleet_cli.output import Context, ago, clock, fields, natural_key, percent, pose_text, table
 
 COMMANDS = ('pause', 'resume', 'return_to_dock', 'cancel_mission')
 """What a robot can be told (the API's ``Command.command``)."""

@@ -13,8 +13,8 @@ tens of milliseconds.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+import math
 from typing import Callable, Protocol, Sequence
 
 import numpy as np

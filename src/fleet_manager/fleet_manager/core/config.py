@@ -6,11 +6,10 @@ so a node can refuse to configure with a message the user can act on.
 
 from __future__ import annotations
 
-import pathlib
 from dataclasses import dataclass, field
+import pathlib
 
 from fleet_common.config import ConfigReader, read_yaml
-
 from fleet_manager.core.model import Pose
 
 __all__ = ['Area', 'FleetConfig', 'RobotSpec', 'load_fleet_config']

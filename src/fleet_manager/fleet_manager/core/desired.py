@@ -27,15 +27,14 @@ next configure. No rclpy here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import enum
 import hashlib
 import posixpath
 import re
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from fleet_common.config import ConfigError, ConfigReader, parse_yaml
-
 from fleet_manager.core.desired_rollouts import RolloutPolicy, check_name, parse_rollout_kinds
 from fleet_manager.core.rollout_gates import AnalysisTemplate
 from fleet_manager.core.rollout_model import Strategy

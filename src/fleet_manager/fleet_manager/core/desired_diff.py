@@ -9,11 +9,11 @@ data: :meth:`Diff.lines` renders it as terraform-like lines (``+ group phoenix``
 from __future__ import annotations
 
 import dataclasses
-import enum
 from dataclasses import dataclass, field
+import enum
 from typing import Any, Mapping
 
-from fleet_manager.core.desired import DesiredState, SPECIAL_FILES
+from fleet_manager.core.desired import SPECIAL_FILES, DesiredState
 
 MAX_LINES = 200
 

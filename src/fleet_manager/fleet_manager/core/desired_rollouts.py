@@ -30,12 +30,11 @@ file); references between kinds are checked once every file is read.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
+import re
 from typing import Any
 
 from fleet_common.config import ConfigReader
-
 from fleet_manager.core.budget import BudgetPolicy
 from fleet_manager.core.rollout_gates import AnalysisTemplate, Metric, MetricCheck
 from fleet_manager.core.rollout_model import Step, Strategy

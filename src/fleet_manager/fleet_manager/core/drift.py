@@ -19,12 +19,11 @@ whenever a robot's drift state changes. Pure Python: time comes in as ``now``.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
+import enum
 from typing import Any, Iterable, Mapping, Sequence
 
 from fleet_common.param_digest import config_digest, node_digest, same_value
-
 from fleet_manager.core.desired import DesiredState, Labels, ReconcilePolicy
 
 

@@ -22,14 +22,13 @@ rotating daily or weekly from an epoch date).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import datetime
 import enum
-from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from fleet_common.config import ConfigReader
 from fleet_common.timeofday import Shift, uncovered
-
 from fleet_manager.core.incidents import Incident, IncidentState
 
 ONCALL_PREFIX = 'oncall:'

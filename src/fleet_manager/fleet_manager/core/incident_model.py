@@ -12,9 +12,9 @@ take it together with the actions.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import enum
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 from fleet_manager.core.model import NewEvent, Pose, RobotEventReport, RobotRecord

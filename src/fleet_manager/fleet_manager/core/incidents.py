@@ -14,9 +14,9 @@ incidents with :meth:`Incident.to_dict` and restores them with :meth:`IncidentBo
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import enum
 import itertools
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from fleet_manager.core.errors import IncidentNotFound, InvalidTransition

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from fleet_common.events import PoseJson, RobotEventLogged, RobotLink
-
 from fleet_manager.core.config import FleetConfig
 from fleet_manager.core.link import DROPPED_TYPE, EventKey, LinkBook, Verdict
 from fleet_manager.core.missions import MissionBoard, Outcome, Result

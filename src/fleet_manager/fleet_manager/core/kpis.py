@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter, defaultdict
+import statistics
 from typing import Any, Callable, Iterable
 
 from fleet_manager.core.model import Event

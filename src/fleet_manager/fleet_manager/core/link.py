@@ -31,8 +31,8 @@ Pure Python: no rclpy, time passed in.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
+import enum
 from typing import Iterable
 
 DROPPED_TYPE = 'link.dropped'

@@ -12,16 +12,15 @@ or whose robot stays offline past the grace period, returns the mission to the q
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 import enum
 import hashlib
 import json
 import math
-import uuid
-from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Container, Iterable
+import uuid
 
 from fleet_common.events import EventKind, MissionStateChanged, RobotDock
-
 from fleet_manager.core.assignment import AssignmentPolicy, MissionView, RobotView
 from fleet_manager.core.config import FleetConfig
 from fleet_manager.core.errors import Conflict, NotFound, ValidationError

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import enum
 import math
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from fleet_common.events import Payload

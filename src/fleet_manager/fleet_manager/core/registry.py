@@ -8,13 +8,12 @@ passed in by the caller, so the timeouts are tested without sleeping.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 import enum
 import math
-from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 from fleet_common.events import EventKind, RobotConnectivity, RobotRegistered, RobotService
-
 from fleet_manager.core.config import FleetConfig
 from fleet_manager.core.errors import NotFound
 from fleet_manager.core.model import Connectivity, NewEvent, RobotRecord, StatusReport

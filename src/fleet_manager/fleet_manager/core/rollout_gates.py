@@ -22,8 +22,8 @@ Pure Python, no clock: the caller gives the counters and the window.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field, replace
+import enum
 from typing import Any, Iterable
 
 HOUR = 3600.0

@@ -10,9 +10,9 @@ robots; its robots move through :class:`RobotPhase` s. The state machine is
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 import enum
 import math
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from fleet_manager.core.rollout_gates import AnalysisTemplate, Metric, MetricCheck

@@ -25,20 +25,41 @@ Every change is a ``rollout.*`` event in :attr:`Output.events`; installs to send
 from __future__ import annotations
 
 import builtins
-import re
 from dataclasses import dataclass, field
+import re
 from typing import Iterable, Mapping, Sequence, TypedDict
 
-from fleet_common.events import (GateCheck, Payload, RolloutAborted, RolloutCompleted,
-                                 RolloutCreated, RolloutGate, RolloutPaused, RolloutPromoted,
-                                 RolloutResumed, RolloutRolledBack, RolloutStep)
-
+from fleet_common.events import (
+    GateCheck,
+    Payload,
+    RolloutAborted,
+    RolloutCompleted,
+    RolloutCreated,
+    RolloutGate,
+    RolloutPaused,
+    RolloutPromoted,
+    RolloutResumed,
+    RolloutRolledBack,
+    RolloutStep,
+)
 from fleet_manager.core.budget import BudgetVerdict
 from fleet_manager.core.errors import Conflict, NotFound, ValidationError
-from fleet_manager.core.rollout_gates import AnalysisTemplate, CohortStats, GateResult
-from fleet_manager.core.rollout_gates import Verdict, evaluate_gate
-from fleet_manager.core.rollout_model import (RESERVED_PHASES, PauseCause, RobotEntry,
-                                              RobotPhase, Rollout, RolloutState, Strategy)
+from fleet_manager.core.rollout_gates import (
+    AnalysisTemplate,
+    CohortStats,
+    GateResult,
+    Verdict,
+    evaluate_gate,
+)
+from fleet_manager.core.rollout_model import (
+    RESERVED_PHASES,
+    PauseCause,
+    RobotEntry,
+    RobotPhase,
+    Rollout,
+    RolloutState,
+    Strategy,
+)
 
 CONTROLLER = 'rollout-controller'
 """The ``who`` of the changes the controller makes by itself."""

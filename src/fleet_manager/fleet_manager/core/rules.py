@@ -24,20 +24,31 @@ from __future__ import annotations
 
 import abc
 import bisect
+from dataclasses import dataclass, field
 import pathlib
 import re
-from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping, TypeVar
 
 from fleet_common.config import ConfigReader, read_yaml
 from fleet_common.timeofday import Shift, parse_utc_offset
-
-from fleet_manager.core.escalation import (EscalationConfig, parse_escalation, parse_shift,
-                                           parse_shifts)
-from fleet_manager.core.incident_model import (TELEMETRY_FIELDS, Action, Command,
-                                               CommandAction, EscalateAction, FleetFact,
-                                               NotifyAction, OpenIncidentAction, Severity,
-                                               Telemetry)
+from fleet_manager.core.escalation import (
+    EscalationConfig,
+    parse_escalation,
+    parse_shift,
+    parse_shifts,
+)
+from fleet_manager.core.incident_model import (
+    TELEMETRY_FIELDS,
+    Action,
+    Command,
+    CommandAction,
+    EscalateAction,
+    FleetFact,
+    NotifyAction,
+    OpenIncidentAction,
+    Severity,
+    Telemetry,
+)
 from fleet_manager.core.incidents import DEDUP_FIELDS, IncidentSettings
 
 __all__ = [

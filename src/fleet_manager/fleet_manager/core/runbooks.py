@@ -13,9 +13,9 @@ which case the two must agree, so a renamed file cannot silently attach to the w
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import pathlib
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from fleet_common.config import ConfigError, ConfigReader, read_yaml

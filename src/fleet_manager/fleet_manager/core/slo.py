@@ -47,19 +47,41 @@ and SLO specs), :mod:`.slo_eval` (statuses and :class:`SloEngine`) and :mod:`.sl
 
 from __future__ import annotations
 
-from fleet_common.timeofday import MAX_UTC_OFFSET_S, OperatingHours, parse_utc_offset, Shift
-
+from fleet_common.timeofday import MAX_UTC_OFFSET_S, OperatingHours, Shift, parse_utc_offset
 from fleet_manager.core.severity import Severity
-from fleet_manager.core.slo_eval import (AlertChange, AlertState, AlertStatus, AlertTransition,
-                                         evaluate, SloEngine, SloStatus)
-from fleet_manager.core.slo_kinds import (AckTimeRecorder, AvailabilityRecorder, HealthInterval,
-                                          HealthSample, IncidentAck, MissionOutcome,
-                                          MissionSuccessRecorder, SLI_KINDS, SliKind,
-                                          SliRecorder, SliRegistry)
-from fleet_manager.core.slo_math import (burn_rate, DAY, DEFAULT_STEP_S, HOUR, MINUTE, quantile,
-                                         window_label)
+from fleet_manager.core.slo_eval import (
+                                         AlertChange,
+                                         AlertState,
+                                         AlertStatus,
+                                         AlertTransition,
+                                         SloEngine,
+                                         SloStatus,
+                                         evaluate,
+)
+from fleet_manager.core.slo_kinds import (
+                                         SLI_KINDS,
+                                         AckTimeRecorder,
+                                         AvailabilityRecorder,
+                                         HealthInterval,
+                                         HealthSample,
+                                         IncidentAck,
+                                         MissionOutcome,
+                                         MissionSuccessRecorder,
+                                         SliKind,
+                                         SliRecorder,
+                                         SliRegistry,
+)
+from fleet_manager.core.slo_math import (
+                                         DAY,
+                                         DEFAULT_STEP_S,
+                                         HOUR,
+                                         MINUTE,
+                                         burn_rate,
+                                         quantile,
+                                         window_label,
+)
 from fleet_manager.core.slo_series import LatencyStats, SliSeries, WindowCounts
-from fleet_manager.core.slo_spec import AlertWindow, DEFAULT_ALERT_POLICY, SloSpec
+from fleet_manager.core.slo_spec import DEFAULT_ALERT_POLICY, AlertWindow, SloSpec
 
 __all__ = [
     'AckTimeRecorder',

@@ -31,8 +31,7 @@ import os
 from typing import Any
 
 from fleet_common.config import ConfigReader, read_yaml
-from fleet_common.timeofday import OperatingHours, parse_utc_offset, Shift
-
+from fleet_common.timeofday import OperatingHours, Shift, parse_utc_offset
 from fleet_manager.core.errors import ValidationError
 from fleet_manager.core.severity import ALERT_SEVERITIES, Severity
 from fleet_manager.core.slo_spec import AlertWindow, SloSpec

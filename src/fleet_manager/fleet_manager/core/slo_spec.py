@@ -6,12 +6,18 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from fleet_common.timeofday import OperatingHours
-
 from fleet_manager.core.errors import ValidationError
 from fleet_manager.core.severity import ALERT_SEVERITIES, Severity
 from fleet_manager.core.slo_kinds import SLI_KINDS, SliKind
-from fleet_manager.core.slo_math import (DAY, DEFAULT_STEP_S, exact, HOUR, is_number, MINUTE,
-                                         window_label)
+from fleet_manager.core.slo_math import (
+    DAY,
+    DEFAULT_STEP_S,
+    HOUR,
+    MINUTE,
+    exact,
+    is_number,
+    window_label,
+)
 
 
 @dataclass(frozen=True)

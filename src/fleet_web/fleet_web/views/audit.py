@@ -8,7 +8,6 @@ from typing import Any
 from aiohttp import web
 
 from fleet_common.events import PatternError, check_pattern
-
 from fleet_web import validate
 from fleet_web.api_errors import BadRequest
 from fleet_web.appkeys import BACKEND
