@@ -5,6 +5,9 @@ ROBOTS ?= 5
 PORT ?= 8080
 MISSIONS ?= 1
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist workers; 0 runs in one process). Files are the unit of work, so
+# a module's fleet of processes stays in one worker.
+TEST_WORKERS ?= 2
 # DDS discovery stays on this machine unless the caller chose otherwise.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
@@ -16,7 +19,7 @@ all: help
 
 help:
 	@echo 'make demo   run the simulated fleet (ROBOTS=$(ROBOTS) PORT=$(PORT) MISSIONS=$(MISSIONS))'
-	@echo 'make test   run every test (PYTEST_ARGS="-k name" to select)'
+	@echo 'make test   run every test (TEST_WORKERS=$(TEST_WORKERS), PYTEST_ARGS="-k name" to select)'
 	@echo 'make bench  run the benchmarks in bench/'
 	@echo 'make setup  only set up .venv and build the workspace'
 
@@ -30,7 +33,7 @@ demo: setup
 
 test:
 	@scripts/setup.sh --test-deps
-	@$(RUN) python -m pytest $(PYTEST_ARGS)
+	@$(RUN) python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 bench: setup
 	@$(RUN) python bench/run_all.py

@@ -11,11 +11,18 @@ import pytest
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 # Every event the manager logs is checked against its declared payload type.
 os.environ['FLEET_STRICT_EVENTS'] = '1'
+# pytest-xdist runs tests in worker processes (gw0, gw1, ...): each gets a domain of its
+# own, next to the session's, so their nodes (one manager each) never meet.
+_WORKER = int(os.environ.get('PYTEST_XDIST_WORKER', 'gw0')[2:] or 0)
 if 'FLEET_TEST_DOMAIN_ID' in os.environ:
-    os.environ['ROS_DOMAIN_ID'] = os.environ['FLEET_TEST_DOMAIN_ID']
+    os.environ['ROS_DOMAIN_ID'] = str(int(os.environ['FLEET_TEST_DOMAIN_ID']) + _WORKER)
 elif 'ROS_DOMAIN_ID' not in os.environ:
-    # 1..100 keeps within the port range DDS maps for a domain; the pid spreads sessions.
-    os.environ['ROS_DOMAIN_ID'] = str(1 + os.getpid() % 100)
+    # 1..100 keeps within the port range DDS maps for a domain; the controller's pid (the
+    # workers' parent) spreads sessions.
+    _session = os.getppid() if 'PYTEST_XDIST_WORKER' in os.environ else os.getpid()
+    os.environ['ROS_DOMAIN_ID'] = str(1 + (_session % 50) * 2 + _WORKER % 2)
+elif _WORKER:
+    os.environ['ROS_DOMAIN_ID'] = str(int(os.environ['ROS_DOMAIN_ID']) + _WORKER)
 
 
 # Agents keep their outboxes under ROS_HOME: one for the session (processes started by

@@ -159,6 +159,20 @@ class Link:
             return None
         return wait_for(settled, 60, interval=0.2, message='the agents to finish writing')
 
+    def top_up(self, robots: list[str], target: int, rate: float) -> dict[str, int]:
+        """Publish again what the agents missed until each has written ``target`` events;
+        return what they wrote. An agent busy writing, or restarting, misses messages (its
+        diagnostics subscription keeps the last 10), and a loaded machine makes that more
+        likely, so the count written is checked rather than assumed."""
+        written = self.wait_written_settled(robots)
+        for _ in range(5):
+            short = [r for r in robots if written[r] < target]
+            if not short:
+                break
+            self.chatter(short, max(target - written[r] for r in short) + 10, rate)
+            written = self.wait_written_settled(robots)
+        return written
+
     def wait_all_logged(self, robots: list[str], timeout: float) -> dict[str, int]:
         """Wait until every event each agent wrote is logged; return the counts."""
         def done() -> dict[str, int] | None:
@@ -229,11 +243,8 @@ def test_manager_outage_loses_nothing_and_applies_nothing_twice(link: Link,
         link.start_agent('robot2', '-p', 'outbox_sync:=full')
         link.wait_subscribed(['robot2'])
     link.chatter(ROBOTS, sent - half, rate)
-    written = link.wait_written_settled(ROBOTS)
-    # robot2's agent misses what is published while it restarts (it was not running, then
-    # busy starting), so only the others are held to the full count.
-    assert all(n >= EVENTS_PER_ROBOT * (0.85 if restart_agent and r == 'robot2' else 1.0)
-               for r, n in written.items()), written
+    written = link.top_up(ROBOTS, EVENTS_PER_ROBOT, rate)
+    assert all(n >= EVENTS_PER_ROBOT for n in written.values()), written
 
     link.start_manager()
     counts = link.wait_all_logged(ROBOTS, 300)
