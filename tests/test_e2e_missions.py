@@ -226,6 +226,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             f.start('robots', ['-m', 'fleet_sim.fleet', *ROBOTS, '--report-rate', '5',
                                '--speed', str(SPEED), '--fleet-config', str(f.fleet_config)])
             f.start('web', ['-m', 'fleet_web.web_node', '--port', str(port),
+                            '--state', str(log_dir / 'fleet_web.db'),
                             '--config', str(web_config)], env=fleet_env(FLEET_TOKEN=TOKEN))
             f.wait(lambda: (f.get('/api/v1/health') or {}).get('manager') == 'reachable', 30.0,
                    'the bridge to serve and reach the manager')

@@ -112,7 +112,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             '--speed', '5', '--fleet-config', str(fleet_config),
             '--software-version', SOFTWARE_VERSION])
         f.start('web', ['-m', 'fleet_web.web_node', '--port', str(port),
-                        '--config', str(web_config)],
+                        '--state', str(log_dir / 'fleet_web.db'), '--config', str(web_config)],
                 env=fleet_env(FLEET_TOKEN=TOKEN))
         f.wait(lambda: (f.get('/api/v1/health') or {}).get('manager') == 'reachable', 30.0,
                'the bridge to serve and reach the manager')
