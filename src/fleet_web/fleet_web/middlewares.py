@@ -127,6 +127,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if not allowed:
         raise RateLimited('too many failed authentications from this address', retry_after)
     ticket = request.query.get('ticket')
+    principal: Principal | None
     if ticket is not None and 'Authorization' not in request.headers:
         principal = _ticket_principal(request, services, ticket, address, now)
     else:

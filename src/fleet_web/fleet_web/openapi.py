@@ -171,7 +171,10 @@ SCHEMAS: dict[str, Any] = {
             'created_at': {'type': ['string', 'null'], 'format': 'date-time'},
             'updated_at': {'type': ['string', 'null'], 'format': 'date-time'},
             'deadline': {'type': ['string', 'null'], 'format': 'date-time'},
-            'failure_reason': NULLABLE_STR}},
+            'failure_reason': NULLABLE_STR,
+            'interventions': {'type': 'integer', 'minimum': 0, 'description':
+                              'GET /missions/{id} only: human interventions during the mission '
+                              '(timeline events with `intervention: true`)'}}},
     'ServiceChange': {
         'type': 'object', 'additionalProperties': False,
         'properties': {'reassign_active': {'type': 'boolean'},
