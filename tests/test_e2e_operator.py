@@ -135,6 +135,22 @@ def test_open_incidents_gauge_survives_a_bridge_restart(fleet: Fleet) -> None:
         wait_for(lambda: fleet.metric('fleet_incidents_open') == 1.0, timeout=10,
                  message='fleet_incidents_open 1 before the restart')
         graph.set_parameters('/robot1/sim', fault='none')
+        # The operator resumes the robot the stuck rule paused: an intervention on its
+        # mission, in the mission's view and on its timeline.
+        status, _ = fleet.post('/robots/robot1/commands', {'command': 'resume',
+                                                           'reason': 'box moved'})
+        assert status == 202
+
+        def resume_on_timeline() -> list[dict[str, Any]]:
+            timeline = fleet.get(f'/missions/{mission["id"]}/events')['items']
+            return [e for e in timeline if e['kind'] == 'robot.event'
+                    and e['payload']['type'] == 'command'
+                    and e['payload']['data'].get('command') == 'resume']
+        resumed = wait_for(resume_on_timeline, timeout=15, message='the resume on the timeline')
+        assert resumed[0]['payload']['intervention'] is True, resumed
+        flagged = [e for e in fleet.get(f'/missions/{mission["id"]}/events')['items']
+                   if e['kind'] == 'robot.event' and e['payload'].get('intervention')]
+        assert fleet.get(f'/missions/{mission["id"]}')['interventions'] == len(flagged) >= 1
     finally:
         graph.close()
 
@@ -221,3 +237,40 @@ def test_browser_event_source_with_a_ticket_resumes_without_a_gap(fleet: Fleet) 
     for proc in fleet.bridges:  # the ticket is a credential: never logged
         assert ticket['ticket'] not in proc.output()
     print(json.dumps({'events': len(ids), 'first': first, 'last': ids[-1]}))
+
+
+@pytest.mark.skipif(bool(BROWSER_SKIP), reason=BROWSER_SKIP or 'runs')
+def test_phone_layout_puts_open_incidents_above_the_missions(fleet: Fleet) -> None:
+    fleet.wait_bridge()
+    graph = RosGraph()
+    try:
+        graph.set_parameters('/robot1/sim', fault='stuck', recovery_interval=0.3,
+                             max_recoveries=200)
+        for n in range(6):  # mission rows to push an incident down, as on a busy site
+            status, _ = fleet.post('/missions', {'waypoints': [{'x': 20.0 + n, 'y': 3.0}],
+                                                 'pinned_robot': 'robot1'})
+            assert status == 201
+        incident = wait_for(lambda: (fleet.get('/incidents?state=triggered') or {}).get(
+            'items'), timeout=30, message='an open incident')[0]
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={'width': 390, 'height': 844},
+                                    device_scale_factor=2)
+            page.goto(f'{fleet.url}/?token={TOKEN}')
+            card = page.locator(f'[data-testid="incident-card"]'
+                                f'[data-incident-id="{incident["id"]}"]')
+            card.wait_for(timeout=15000)
+            page.locator('#mission-rows tr').first.wait_for(timeout=15000)
+            tops = page.evaluate("""() => Object.fromEntries(
+                [['incident', '[data-testid="incident-card"]'], ['missions', '#mission-rows tr'],
+                 ['fleet', '#robot-rows tr']].map(([k, sel]) => [k,
+                 document.querySelector(sel).getBoundingClientRect().top + scrollY]))""")
+            artifacts = REPO / 'tests' / 'artifacts'
+            artifacts.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(artifacts / 'phone.png'), full_page=True)
+            browser.close()
+        assert tops['incident'] < tops['fleet'] < tops['missions'], tops
+        assert tops['incident'] < 844, f'the open incident is not on the first screen: {tops}'
+    finally:
+        graph.set_parameters('/robot1/sim', fault='none')
+        graph.close()
