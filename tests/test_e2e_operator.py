@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from fleet_msgs.srv import SendRobotCommand
-from fleet_testing import REPO, Proc, RosGraph, fleet_env, free_port, get_json, http, wait_for
+from fleet_testing import REPO, ApiClient, Proc, RosGraph, fleet_env, free_port, http, wait_for
 
 TOKEN = 'operator-test-token'
 AUTH = {'Authorization': f'Bearer {TOKEN}'}
@@ -38,9 +38,10 @@ BROWSER_SKIP = (f'{CHROMIUM} is not installed' if not os.access(CHROMIUM, os.X_O
                 'the playwright package is not installed' if sync_api is None else '')
 
 
-class Fleet:
+class Fleet(ApiClient):
     def __init__(self, tmp: pathlib.Path) -> None:
         self.tmp = tmp
+        self.auth = AUTH
         self.port = free_port()
         self.url = f'http://127.0.0.1:{self.port}'
         self.base = f'{self.url}/api/v1'
@@ -77,12 +78,8 @@ class Fleet:
         wait_for(lambda: (self.get('/health') or {}).get('manager') == 'reachable',
                  timeout=30, message='the bridge up, talking to the manager')
 
-    def get(self, path: str) -> Any:
-        return get_json(self.base + path, AUTH)
-
     def post(self, path: str, body: Any = None) -> tuple[int, Any]:
-        status, data, _ = http('POST', self.base + path, body if body is not None else {},
-                               AUTH)
+        status, data, _ = self.request('POST', path, body if body is not None else {})
         return status, data
 
     def metric(self, name: str) -> float | None:
