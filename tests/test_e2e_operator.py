@@ -262,12 +262,14 @@ def test_phone_layout_puts_open_incidents_above_the_missions(fleet: Fleet) -> No
                 [['incident', '[data-testid="incident-card"]'], ['missions', '#mission-rows tr'],
                  ['fleet', '#robot-rows tr']].map(([k, sel]) => [k,
                  document.querySelector(sel).getBoundingClientRect().top + scrollY]))""")
+            width = page.evaluate('document.documentElement.scrollWidth')
             artifacts = REPO / 'tests' / 'artifacts'
             artifacts.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(artifacts / 'phone.png'), full_page=True)
             browser.close()
         assert tops['incident'] < tops['fleet'] < tops['missions'], tops
         assert tops['incident'] < 844, f'the open incident is not on the first screen: {tops}'
+        assert width <= 390, f'the page is {width} px wide on a 390 px screen'
     finally:
         graph.set_parameters('/robot1/sim', fault='none')
         graph.close()
