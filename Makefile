@@ -4,6 +4,8 @@
 ROBOTS ?= 5
 PORT ?= 8080
 MISSIONS ?= 1
+WEB_CONFIG ?=
+KEEP ?= 0
 PYTEST_ARGS ?=
 # Test processes (pytest-xdist workers; 0 runs in one process). Files are the unit of work, so
 # a module's fleet of processes stays in one worker.
@@ -18,7 +20,8 @@ RUN = bash -c '. scripts/env.sh && exec "$$@"' --
 all: help
 
 help:
-	@echo 'make demo   run the simulated fleet (ROBOTS=$(ROBOTS) PORT=$(PORT) MISSIONS=$(MISSIONS))'
+	@echo 'make demo   run the simulated fleet (ROBOTS=$(ROBOTS) PORT=$(PORT) MISSIONS=$(MISSIONS)'
+	@echo '            WEB_CONFIG=path/to/web.yaml KEEP=1 to go on from the previous run)'
 	@echo 'make test   run every test (TEST_WORKERS=$(TEST_WORKERS), PYTEST_ARGS="-k name" to select)'
 	@echo 'make bench  run the benchmarks in bench/'
 	@echo 'make setup  only set up .venv and build the workspace'
@@ -29,7 +32,8 @@ setup:
 build: setup
 
 demo: setup
-	@$(RUN) python -m fleet_sim.demo --robots $(ROBOTS) --port $(PORT) --missions $(MISSIONS)
+	@$(RUN) python -m fleet_sim.demo --robots $(ROBOTS) --port $(PORT) --missions $(MISSIONS) \
+		$(if $(WEB_CONFIG),--web-config '$(WEB_CONFIG)') $(if $(filter 1,$(KEEP)),--keep-state)
 
 test:
 	@scripts/setup.sh --test-deps

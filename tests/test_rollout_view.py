@@ -102,6 +102,9 @@ class Fleet:
     async def list_robots(self, robot_id: str = '') -> list[dict[str, Any]]:
         return []
 
+    async def list_incidents(self, *args: Any) -> tuple[list[dict[str, Any]], int]:
+        return [], 0
+
     async def get_events(self, after: int, limit: int, kinds: list[str],
                          robot_id: str = '') -> tuple[list[dict[str, Any]], int]:
         return [], 0

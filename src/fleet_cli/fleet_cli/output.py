@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from typing import Any, Sequence, TextIO
 
 from fleet_cli.client import Client
+from fleet_common.naming import natural_key as natural_key  # re-exported for the verbs
 
 EVENT_HEADERS = ('ID', 'TIME', 'KIND', 'ROBOT', 'SUMMARY')
 
@@ -47,14 +47,6 @@ def footer(ctx: Context, page: dict[str, Any], noun: str) -> None:
     items, total = page.get('items') or [], page.get('total', 0)
     if total > len(items):
         ctx.out.write(f'({len(items)} of {total} {noun}; use --limit for more)\n')
-
-
-def natural_key(text: str) -> tuple[list[Any], str]:
-    """Sort key that orders digit runs by value: ``robot2`` before ``robot10``."""
-    parts: list[Any] = re.split(r'(\d+)', text)
-    parts[1::2] = [int(p) for p in parts[1::2]]
-    parts[0::2] = [p.casefold() for p in parts[0::2]]
-    return parts, text
 
 
 def parse_time(value: Any) -> dt.datetime | None:

@@ -761,3 +761,23 @@ def test_every_verb_has_help(argv: list[str], capsys: pytest.CaptureFixture[str]
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert fleetctl.main(argv) == 2
     assert 'usage: fleetctl' in capsys.readouterr().err
+
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.skipif(not (REPO / 'install' / 'fleet_cli').is_dir(),
+                    reason='the workspace is not built (scripts/setup.sh)')
+def test_fleetctl_is_on_path_after_sourcing_env_sh(api: CannedApi) -> None:
+    """The README's step, in a shell that has nothing of the suite yet: ``. scripts/env.sh``
+    then ``fleetctl``, with ``--json`` after the verb's own arguments."""
+    env = {'HOME': os.environ.get('HOME', '/tmp'), 'PATH': '/usr/bin:/bin',
+           'FLEET_URL': api.url, 'FLEET_TOKEN': TOKEN,
+           'ROS_DOMAIN_ID': os.environ.get('ROS_DOMAIN_ID', '0')}
+    script = f'. {REPO}/scripts/env.sh && command -v fleetctl && fleetctl robots list --json'
+    done = subprocess.run(['bash', '-c', script], env=env, cwd='/', capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    where, _, answer = done.stdout.partition('\n')
+    assert where.endswith('/fleetctl'), done.stdout
+    assert json.loads(answer)['items'] == ROBOTS

@@ -246,7 +246,9 @@ class RobotEventLogged(Payload):
     ``type`` is the agent's event type (``recovery_started``, ``nav_aborted``,
     ``mission.finished``, ...), ``severity`` 0 info .. 3 critical, ``data`` the type's own
     details; ``epoch`` and ``seq`` number it in the agent's outbox; ``stamp`` is the agent's
-    time (epoch s) and ``area`` the named area at ``pose``.
+    time (epoch s) and ``area`` the named area at ``pose``. ``intervention`` is true when the
+    manager counted it as a human intervention on ``mission_id`` (a safety stop, or an
+    operator's pause, resume or return to dock during the mission).
     """
 
     KIND = EventKind.ROBOT_EVENT
@@ -260,6 +262,7 @@ class RobotEventLogged(Payload):
     pose: PoseJson | None = None
     area: str | None = None
     mission_id: str | None = None
+    intervention: bool = False
 
 
 @event_type

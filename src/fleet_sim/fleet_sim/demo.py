@@ -18,6 +18,7 @@ import argparse
 import os
 import pathlib
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -54,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--database', default='demo/fleet.db',
                    help='fleet store path; its directory holds the demo\'s other files '
                         '(default: %(default)s)')
+    p.add_argument('--keep-state', action='store_true',
+                   help='go on from the previous run\'s store, bridge state and agent outboxes '
+                        '(default: start afresh; the previous run\'s files are moved to '
+                        '<demo dir>/previous/, so its robots do not show up in this one)')
     p.add_argument('--fleet-config', default='', help='fleet definition YAML to start from '
                    '(default: the shipped config/fleet.yaml)')
     p.add_argument('--web-config', default='', help='bridge config YAML (API keys, '
@@ -179,6 +184,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     database = pathlib.Path(args.database).absolute()
     home = database.parent
+    if not args.keep_state:
+        set_aside_previous_run(database)
     logs = home / 'logs'
     logs.mkdir(parents=True, exist_ok=True)
     fleet_path = home / 'fleet.yaml'
@@ -223,6 +230,26 @@ def main(argv: list[str] | None = None) -> None:
     raise SystemExit(code)
 
 
+def set_aside_previous_run(database: pathlib.Path) -> None:
+    """Move a previous run's state (the store, the bridge's state, the agents' outboxes
+    under ros_home, bags, logs) to ``<demo dir>/previous/``, replacing an older one: the
+    registry keeps every robot it ever saw, so ``--robots 3`` after a run of 5 would show
+    robots 4 and 5 offline."""
+    home = database.parent
+    names = [database.name, 'fleet_web.db', 'ros_home', 'bags', 'logs']
+    found = [home / f'{n}{suffix}' for n in names for suffix in ('', '-wal', '-shm')
+             if (home / f'{n}{suffix}').exists()]
+    if not any(path.name.startswith(database.name) for path in found):
+        return
+    previous = home / 'previous'
+    shutil.rmtree(previous, ignore_errors=True)
+    previous.mkdir(parents=True)
+    for path in found:
+        path.rename(previous / path.name)
+    print(f'fleet_demo: starting afresh; the previous run is in {previous} '
+          '(--keep-state to go on from it)', flush=True)
+
+
 def start_stack(stack: Stack, args: argparse.Namespace, database: pathlib.Path,
                 fleet_path: pathlib.Path) -> None:
     stack.start('manager', ['-m', 'fleet_manager.manager_node', '--ros-args',
@@ -230,7 +257,7 @@ def start_stack(stack: Stack, args: argparse.Namespace, database: pathlib.Path,
     web = ['-m', 'fleet_web.web_node', '--host', args.host, '--port', str(args.port),
            '--state', str(database.parent / 'fleet_web.db')]
     if args.web_config:
-        web += ['--config', args.web_config]
+        web += ['--config', str(pathlib.Path(args.web_config).absolute())]
     stack.start('web', web)
     ids = [f'robot{i}' for i in range(1, args.robots + 1)]
     per = args.robots_per_process

@@ -171,6 +171,10 @@ class KeyStore:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def principal(self, name: str) -> Principal | None:
+        """Return the principal of the key called ``name``, or None."""
+        return next((p for _, p in self._entries if p.name == name), None)
+
     def __repr__(self) -> str:
         keys = ', '.join(f"{p.name}[{','.join(sorted(s.value for s in p.scopes))}]"
                          for _, p in self._entries)

@@ -100,6 +100,17 @@ class Metrics:
                 self._open.discard(incident)
             self.incidents_open.set(len(self._open))
 
+    def reset_open_incidents(self, ids: Collection[str]) -> None:
+        """Set the open incidents to ``ids``, as the manager reports them now.
+
+        Called when the bridge starts, before it reads the log from its cursor: the gauge
+        says what is open, not only what opened since the cursor. Events read afterwards
+        (even ones older than this listing) keep it right: an incident is never reopened, so
+        adding an opened one and removing a resolved one in log order ends where the
+        manager is."""
+        self._open = set(ids)
+        self.incidents_open.set(len(self._open))
+
     def set_bridge_health(self, health: BridgeHealth, subscriptions: Collection[str],
                           disabled: Mapping[str, Any]) -> None:
         """Refresh the bridge's own health gauges."""

@@ -28,7 +28,10 @@ from fleet_web.api_errors import (
     Unauthorized,
 )
 from fleet_web.appkeys import PRINCIPAL, SERVICES
+from fleet_web.auth import Principal
+from fleet_web.settings import BridgeServices
 from fleet_web.status import storage_reason
+from fleet_web.tickets import TicketError
 from fleet_web.views.common import Handler, json_response
 
 LOG = logging.getLogger('fleet_web')
@@ -123,7 +126,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     allowed, retry_after = services.auth_failures.peek(address, now)
     if not allowed:
         raise RateLimited('too many failed authentications from this address', retry_after)
-    principal = services.keys.authenticate(request.headers.get('Authorization'))
+    ticket = request.query.get('ticket')
+    principal: Principal | None
+    if ticket is not None and 'Authorization' not in request.headers:
+        principal = _ticket_principal(request, services, ticket, address, now)
+    else:
+        principal = services.keys.authenticate(request.headers.get('Authorization'))
     if principal is None:
         services.auth_failures.check(address, now)
         services.metrics.auth_failures.inc()
@@ -135,6 +143,22 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise RateLimited('too many requests for this token', retry_after)
     request[PRINCIPAL] = principal
     return await handler(request)
+
+
+def _ticket_principal(request: web.Request, services: BridgeServices, ticket: str,
+                      address: str, now: float) -> Principal:
+    """The principal of a ``?ticket=`` (routes marked ``accepts_ticket`` only); a refusal is
+    a 401 naming ``ticket`` and counts as a failed authentication."""
+    try:
+        if services.tickets is None or not getattr(request.match_info.handler,
+                                                    'accepts_ticket', False):
+            raise TicketError('a stream ticket is valid for GET /api/v1/events/stream only; '
+                              'use Authorization: Bearer <token> here')
+        return services.tickets.check(ticket)
+    except TicketError as exc:
+        services.auth_failures.check(address, now)
+        services.metrics.auth_failures.inc()
+        raise Unauthorized(str(exc), 'ticket') from None
 
 
 @web.middleware

@@ -171,7 +171,10 @@ SCHEMAS: dict[str, Any] = {
             'created_at': {'type': ['string', 'null'], 'format': 'date-time'},
             'updated_at': {'type': ['string', 'null'], 'format': 'date-time'},
             'deadline': {'type': ['string', 'null'], 'format': 'date-time'},
-            'failure_reason': NULLABLE_STR}},
+            'failure_reason': NULLABLE_STR,
+            'interventions': {'type': 'integer', 'minimum': 0, 'description':
+                              'GET /missions/{id} only: human interventions during the mission '
+                              '(timeline events with `intervention: true`)'}}},
     'ServiceChange': {
         'type': 'object', 'additionalProperties': False,
         'properties': {'reassign_active': {'type': 'boolean'},
@@ -434,22 +437,44 @@ def _event_paths() -> dict[str, Any]:
             _q('after', AFTER, 'return events with id > after'),
             LIMIT, KIND, _q('robot_id', _text(256), 'filter')])},
         '/api/v1/events/stream': {'get': _op(
-            'Server-Sent Events from the event log; resumes after Last-Event-ID', 'read', {
-                '200': {'description': 'text/event-stream: one SSE event per log entry; '
-                                       '`id` is the event id, `event` its kind and `data` '
-                                       'the Event as JSON',
+            'Server-Sent Events from the event log; resumes after Last-Event-ID or after, '
+            'else starts from now', 'read', {
+                '200': {'description': 'text/event-stream: one unnamed SSE message per log '
+                                       'entry (no `event:` line, so `EventSource.onmessage` '
+                                       'gets every one): `id` is the event id and `data` the '
+                                       'Event as JSON, whose `kind` says what it is. Without '
+                                       '`Last-Event-ID` and `after` the stream starts after '
+                                       'the newest event when it opens.',
                         'content': {'text/event-stream': {'schema': {
                             'type': 'object', 'required': ['data'],
                             'properties': {'id': {'type': 'string'},
-                                           'event': {'type': 'string'},
                                            'data': {'type': 'string'},
                                            'retry': {'type': 'string'}}}}}},
-                '400': _error('bad cursor or kind pattern')}, [
+                '400': _error('bad cursor or kind pattern'),
+                '401': _error('no valid bearer token or stream ticket (expired, malformed, '
+                              'or its key no longer exists; error.field is `ticket`)')}, [
                 {'name': 'Last-Event-ID', 'in': 'header', 'required': False,
                  'schema': {'type': 'string', 'pattern': '^[0-9]{1,18}$'},
                  'description': 'resume after this id'},
-                _q('after', AFTER, 'resume after this id'),
+                _q('after', AFTER, 'resume after this id (without it and Last-Event-ID: '
+                   'from now)'),
+                _q('ticket', _text(512), 'a stream ticket (POST /api/v1/events/stream-ticket) '
+                   'instead of the Authorization header, for EventSource; valid for this '
+                   'route only'),
                 KIND])},
+        '/api/v1/events/stream-ticket': {'post': _op(
+            'Issue a short-lived ticket that opens the event stream (for EventSource, which '
+            'cannot send an Authorization header)', 'read', {
+                '201': _json('the ticket: valid for opening GET /api/v1/events/stream '
+                             '(?ticket=) for expires_in seconds, for no other route; it acts '
+                             'for the API key that asked for it', {
+                                 'type': 'object',
+                                 'required': ['ticket', 'expires_at', 'expires_in', 'url'],
+                                 'properties': {'ticket': {'type': 'string'},
+                                                'expires_at': {'type': 'string',
+                                                               'format': 'date-time'},
+                                                'expires_in': {'type': 'number'},
+                                                'url': {'type': 'string'}}})})},
     }
 
 

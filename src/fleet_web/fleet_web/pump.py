@@ -4,6 +4,11 @@ feeds the webhook outbox and the metrics.
 It wakes on live events and otherwise polls; what it reads comes from the log itself
 (``get_events``), so a missed live message or a bridge restart never loses an event.
 
+Gauges of current state (open incidents, robots by connectivity) are rebuilt from the
+manager's state (``list_incidents``, ``list_robots``) before the first batch, not from the
+cursor: after a restart the bridge reads only what happened since its cursor, and the open
+incidents gauge would otherwise forget every incident opened before it.
+
 It never stops on its own: while the manager does not answer, or the bridge's store cannot
 take the batch (a full disk, a damaged file), it backs off (up to ``max_backoff_s``) and tries
 again, and says so in :attr:`BridgeHealth.pump` (shown by ``/health`` and ``/metrics``) until a
@@ -26,6 +31,8 @@ from fleet_web.status import BridgeHealth, storage_reason
 from fleet_web.webhooks import Outbox
 
 LOG = logging.getLogger('fleet_web.pump')
+OPEN_INCIDENT_STATES = ('triggered', 'acknowledged')
+REBUILD_PAGE = 500
 
 
 class EventPump:
@@ -43,6 +50,7 @@ class EventPump:
         self.health = health or BridgeHealth()
         self.caught_up = asyncio.Event()
         self._stopping = False
+        self._gauges_rebuilt = False
 
     def stop(self) -> None:
         """Make :meth:`run` return at its next step. A cancel alone is not enough on Python
@@ -93,8 +101,28 @@ class EventPump:
         finally:
             self._backend.unsubscribe(feed)
 
+    async def rebuild_gauges(self) -> None:
+        """Set the current-state gauges from the manager (raises Unavailable while away)."""
+        open_ids: list[str] = []
+        for state in OPEN_INCIDENT_STATES:
+            offset = 0
+            while True:
+                page, total = await self._backend.list_incidents(
+                    state, '', '', None, None, offset, REBUILD_PAGE)
+                open_ids += [str(i['id']) for i in page]
+                offset += len(page)
+                if not page or offset >= total:
+                    break
+        self._metrics.set_robots(await self._backend.list_robots())
+        self._metrics.reset_open_incidents(open_ids)
+        self._gauges_rebuilt = True
+
     async def step(self) -> bool:
-        """Ingest one batch after the cursor; return True when it read anything."""
+        """Ingest one batch after the cursor; return True when it read anything.
+
+        The first step rebuilds the current-state gauges first (:meth:`rebuild_gauges`)."""
+        if not self._gauges_rebuilt:
+            await self.rebuild_gauges()
         cursor = self._outbox.cursor()
         events, _ = await self._backend.get_events(cursor, self._batch, [])
         if not events:

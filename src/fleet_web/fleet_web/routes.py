@@ -34,6 +34,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ('GET', f'{API}/robots/{{robot_id}}/telemetry', robots.robot_telemetry),
     ('GET', f'{API}/events', events.list_events),
     ('GET', f'{API}/events/stream', events.stream_events),
+    ('POST', f'{API}/events/stream-ticket', events.stream_ticket),
     ('POST', f'{API}/missions', missions.submit_mission),
     ('GET', f'{API}/missions', missions.list_missions),
     ('GET', f'{API}/missions/{{mission_id}}', missions.get_mission),

@@ -19,6 +19,8 @@ from fleet_web.ratelimit import RateLimiter
 from fleet_web.retry import SCHEDULE_KEYS, policy_from_config
 from fleet_web.status import BridgeHealth
 from fleet_web.store import Store, StoreCorrupt
+from fleet_web.tickets import SETTING as TICKET_SETTING
+from fleet_web.tickets import StreamTickets, new_signing_key
 from fleet_web.webhooks import Subscription, load_subscriptions, read_config_file, read_secrets
 
 CONFIG_KEYS = ('api_keys', 'rate_limit', 'auth_failures', 'webhooks', 'metrics_public',
@@ -66,6 +68,8 @@ class BridgeServices:
     health: BridgeHealth = field(default_factory=BridgeHealth)
     http: dict[str, float] = field(default_factory=dict)
     """web.yaml's ``http`` section: overrides of WebConfig's timeouts and limits."""
+    tickets: StreamTickets | None = None
+    """Stream tickets (None: the event stream takes bearer tokens only)."""
 
 
 def load_services(config_path: str, state_path: str,
@@ -97,11 +101,13 @@ def load_services(config_path: str, state_path: str,
     store = open_store(state_path)
     try:
         subs.append(mission_callbacks(raw.get('mission_callbacks'), config_path, env, store))
+        tickets = StreamTickets(bytes.fromhex(store.setting(TICKET_SETTING, new_signing_key)),
+                                keys)
     except BaseException:
         store.close()
         raise
     return BridgeServices(keys, limiter, store, tuple(subs), Metrics(), public, failures,
-                          egress, retention, BridgeHealth(), http)
+                          egress, retention, BridgeHealth(), http, tickets)
 
 
 def open_store(state_path: str) -> Store:

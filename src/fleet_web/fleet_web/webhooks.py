@@ -26,6 +26,7 @@ itself a credential).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import datetime as dt
 import json
 import os
 import pathlib
@@ -189,9 +190,15 @@ def summarize(event: Mapping[str, Any]) -> str:
         if client_ref is not None:
             text += f' (ref {client_ref})'
     elif family == 'robot':
-        state = _pick(payload, 'state', 'connectivity', 'status', 'value', 'message')
         text = f"Robot {robot or '?'} {action or 'event'}"
-        if state is not None:
+        before, after = _pick(payload, 'from'), _pick(payload, 'to')
+        state = _pick(payload, 'state', 'connectivity', 'status', 'value', 'message')
+        if after is not None:  # a transition (robot.connectivity): say from what to what
+            text += f': {before if before is not None else "unknown"} \u2192 {after}'
+            reason = _pick(payload, 'reason')
+            if reason is not None:
+                text += f' ({reason})'
+        elif state is not None:
             text += f': {state}'
     else:
         text = kind + (f' for robot {robot}' if robot else '')
@@ -231,11 +238,48 @@ def _short(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit - 1] + '\u2026'
 
 
+_TIME_KEY = re.compile(r'(^|_)(time|stamp|at|since|until|seen|deadline)$')
+EPOCH_RANGE = (1e9, 1e11)
+"""Numbers under a time-like key in this range are Unix times (2001 to 5138)."""
+
+
+def human_time(value: Any) -> str | None:
+    """``2026-01-05 09:00:07 UTC`` for Unix seconds or an ISO-8601 text; None otherwise."""
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not EPOCH_RANGE[0] <= value < EPOCH_RANGE[1]:
+                return None
+            when = dt.datetime.fromtimestamp(value, dt.timezone.utc)
+        elif isinstance(value, str) and len(value) >= 19 and value[4] == '-':
+            when = dt.datetime.fromisoformat(value.replace('Z', '+00:00'))
+            when = when.astimezone(dt.timezone.utc) if when.tzinfo else when
+        else:
+            return None
+    except (ValueError, OverflowError, OSError):
+        return None
+    return when.strftime('%Y-%m-%d %H:%M:%S UTC')
+
+
+def _field_text(key: str, value: Any) -> str:
+    """A payload value as people read it: times in UTC, not epoch seconds."""
+    if _TIME_KEY.search(key):
+        readable = human_time(value)
+        if readable is not None:
+            return readable
+    return _short(value)
+
+
+def _shown(value: Any) -> bool:
+    """Whether a payload field says something (no nulls, empty texts or lists)."""
+    return value is not None and value != '' and value != [] and value != {}
+
+
 class SlackFormat:
     """Slack incoming webhook: ``text`` (the summary, also the notification fallback) and
-    Block Kit ``blocks``: a section with the summary, a section with up to 10 payload fields,
-    and a context line with the kind, event id and time. Text is escaped for mrkdwn and cut
-    to Slack's limits (section text 3000, field 2000 characters)."""
+    Block Kit ``blocks``: a section with the summary (a connectivity change says from and to),
+    a section with up to 10 payload fields (empty ones left out, times in UTC rather than
+    epoch seconds), and a context line with the kind, event id and time. Text is escaped for
+    mrkdwn and cut to Slack's limits (section text 3000, field 2000 characters)."""
 
     name = 'slack'
     option_keys: tuple[str, ...] = ()
@@ -249,15 +293,18 @@ class SlackFormat:
         blocks: list[dict[str, Any]] = [
             {'type': 'section', 'text': {'type': 'mrkdwn', 'text': _clip(summary, 3000)}},
         ]
+        shown = [(str(k), v) for k, v in _payload(event).items() if _shown(v)]
         fields = [
             {'type': 'mrkdwn',
-             'text': _clip(f'*{_slack_escape(str(key))}*\n{_slack_escape(_short(value))}', 2000)}
-            for key, value in list(_payload(event).items())[:self.MAX_FIELDS]
+             'text': _clip(f'*{_slack_escape(key)}*\n{_slack_escape(_field_text(key, value))}',
+                           2000)}
+            for key, value in shown[:self.MAX_FIELDS]
         ]
         if fields:
             blocks.append({'type': 'section', 'fields': fields})
+        when = human_time(event.get('time')) or str(event.get('time') or '')
         context = (f"{event.get('kind', '')} \u00b7 event {event.get('id')} \u00b7 "
-                   f"{event.get('time', '')} \u00b7 {subscription.name}")
+                   f"{when} \u00b7 {subscription.name}")
         blocks.append({'type': 'context', 'elements': [
             {'type': 'mrkdwn', 'text': _clip(_slack_escape(context), 3000)}]})
         return {'text': _clip(summary, 3000), 'blocks': blocks}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import pathlib
+import time
 from typing import Any, AsyncIterator
 
 import aiohttp
@@ -42,6 +43,7 @@ class FakeBackend:
         self.keys: dict[str, str] = {}  # idempotency key -> mission id, as the manager keeps
         self.submitted: list[dict[str, Any]] = []
         self.state = 'active'  # the manager's lifecycle state
+        self.incidents: list[dict[str, Any]] = []
 
     def append(self, kind: str, live: bool = True) -> dict[str, Any]:
         e = {'id': len(self.events) + 1, 'time': '2026-01-01T00:00:00.000Z', 'kind': kind,
@@ -69,6 +71,12 @@ class FakeBackend:
 
     async def manager_state(self) -> str:
         return self.state
+
+    async def list_incidents(self, state: str, robot_id: str, type_: str,
+                             since: float | None, until: float | None, offset: int,
+                             limit: int) -> tuple[list[dict[str, Any]], int]:
+        found = [i for i in self.incidents if not state or i['state'] == state]
+        return found[offset:offset + limit], len(found)
 
     async def get_report(self, name: str) -> dict[str, Any]:
         return {}
@@ -157,8 +165,10 @@ def web_yaml(tmp_path: pathlib.Path) -> pathlib.Path:
 
 
 class Served:
-    def __init__(self, base: str, backend: FakeBackend, session: aiohttp.ClientSession):
+    def __init__(self, base: str, backend: FakeBackend, session: aiohttp.ClientSession,
+                 services: Any = None):
         self.base, self.backend, self.session = base, backend, session
+        self.services = services
 
     async def req(self, method: str, path: str, token: str | None = 'admin',
                   **kw: Any) -> tuple[int, Any, Any]:
@@ -188,7 +198,7 @@ async def serve(web_yaml: pathlib.Path, tmp_path: pathlib.Path,
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     async with aiohttp.ClientSession() as session:
         try:
-            yield Served(f'http://127.0.0.1:{port}', backend, session)
+            yield Served(f'http://127.0.0.1:{port}', backend, session, services)
         finally:
             await runner.cleanup()
 
@@ -310,15 +320,19 @@ def test_rate_limit_answers_429_with_retry_after(tmp_path: pathlib.Path) -> None
 
 
 async def read_sse(resp: aiohttp.ClientResponse, count: int) -> list[tuple[int, str]]:
-    """Read ``count`` SSE events as (id, kind)."""
+    """Read ``count`` SSE events as (id, kind); the kind is read from the data, and a named
+    message (an ``event:`` line, which EventSource.onmessage never sees) fails."""
     out: list[tuple[int, str]] = []
     event_id, kind = None, None
     while len(out) < count:
         line = (await resp.content.readline()).decode().rstrip('\n')
+        assert not line.startswith('event:'), line
         if line.startswith('id: '):
             event_id = int(line[4:])
-        elif line.startswith('event: '):
-            kind = line[7:]
+        elif line.startswith('data: '):
+            data = json.loads(line[6:])
+            assert data['id'] == event_id, line
+            kind = data['kind']
         elif line == '' and event_id is not None:
             out.append((event_id, kind or ''))
             event_id = kind = None
@@ -333,7 +347,8 @@ def test_sse_resumes_from_last_event_id_without_gaps(web_yaml: pathlib.Path,
             backend.append('robot.connectivity', live=False)
         async for s in serve(web_yaml, tmp_path, backend):
             auth = {'Authorization': f'Bearer {TOKENS["reader"]}'}
-            async with s.session.get(s.base + '/api/v1/events/stream', headers=auth) as resp:
+            async with s.session.get(s.base + '/api/v1/events/stream?after=0',
+                                     headers=auth) as resp:
                 assert resp.headers['Content-Type'].startswith('text/event-stream')
                 first = await read_sse(resp, 5)
                 backend.append('mission.state')
@@ -357,6 +372,55 @@ def test_sse_resumes_from_last_event_id_without_gaps(web_yaml: pathlib.Path,
                 only = await read_sse(resp, 4)
             assert only == [(6, 'mission.state'), (7, 'mission.state'), (9, 'mission.state'),
                             (11, 'mission.state')]
+    run(check())
+
+
+def test_sse_without_a_cursor_starts_from_now(web_yaml: pathlib.Path,
+                                             tmp_path: pathlib.Path) -> None:
+    async def check() -> None:
+        backend = FakeBackend()
+        for _ in range(3):
+            backend.append('robot.connectivity', live=False)
+        async for s in serve(web_yaml, tmp_path, backend):
+            auth = {'Authorization': f'Bearer {TOKENS["reader"]}'}
+            async with s.session.get(s.base + '/api/v1/events/stream', headers=auth) as resp:
+                await resp.content.readline()  # retry: the stream is open
+                backend.append('mission.state')
+                assert await read_sse(resp, 1) == [(4, 'mission.state')]
+    run(check())
+
+
+def test_stream_ticket_opens_the_stream_only_and_expires(web_yaml: pathlib.Path,
+                                                        tmp_path: pathlib.Path) -> None:
+    async def check() -> None:
+        backend = FakeBackend()
+        backend.append('robot.connectivity', live=False)
+        async for s in serve(web_yaml, tmp_path, backend):
+            status, body, _ = await s.req('POST', '/api/v1/events/stream-ticket', token=None)
+            assert status == 401
+            status, body, _ = await s.req('POST', '/api/v1/events/stream-ticket',
+                                          token='reader')
+            assert status == 201 and body['expires_in'] == 60, body
+            ticket = body['ticket']
+            assert body['url'] == f'/api/v1/events/stream?ticket={ticket}'
+            assert TOKENS['reader'] not in ticket
+            for _ in range(2):  # usable again within its lifetime (EventSource reconnects)
+                async with s.session.get(s.base + body['url'] + '&after=0') as resp:
+                    assert resp.status == 200
+                    assert await read_sse(resp, 1) == [(1, 'robot.connectivity')]
+            # Any other route refuses it, naming the ticket.
+            status, err, _ = await s.req('GET', f'/api/v1/robots?ticket={ticket}', token=None)
+            assert status == 401 and err['error']['field'] == 'ticket', err
+            assert 'events/stream only' in err['error']['message']
+            # Expired, tampered with, or another bridge's: 401 saying so.
+            tickets = s.services.tickets
+            old, _ = tickets.issue(s.services.keys.principal('reader'), now=time.time() - 61)
+            forged = ticket[:-2] + ('AA' if not ticket.endswith('AA') else 'BB')
+            for bad, words in ((old, 'expired'), (forged, 'unknown'), ('x', 'malformed')):
+                status, err, _ = await s.req('GET', f'/api/v1/events/stream?ticket={bad}',
+                                             token=None)
+                assert status == 401 and words in err['error']['message'], (bad, err)
+                assert err['error']['field'] == 'ticket'
     run(check())
 
 
@@ -397,8 +461,8 @@ def test_sse_kind_globs_match_like_everywhere_else(web_yaml: pathlib.Path,
             backend.append(kind, live=False)
         async for s in serve(web_yaml, tmp_path, backend):
             auth = {'Authorization': f'Bearer {TOKENS["reader"]}'}
-            async with s.session.get(s.base + '/api/v1/events/stream?kind=*.opened,robot.*',
-                                     headers=auth) as resp:
+            async with s.session.get(s.base + '/api/v1/events/stream?kind=*.opened,robot.*'
+                                     '&after=0', headers=auth) as resp:
                 first = await read_sse(resp, 2)
                 backend.append('slo.alert')
                 backend.append('robot.event')

@@ -567,6 +567,26 @@ def test_slack_format_shape():
     assert all('fields' not in b for b in plain['blocks'])
 
 
+def test_slack_connectivity_says_from_and_to_with_human_times_and_no_nulls():
+    sub = Subscription('ops', 'https://hooks.slack.com/services/x', format='slack')
+    event = {'id': 42, 'time': '2026-01-05T09:00:07.250Z', 'kind': 'robot.connectivity',
+             'robot_id': 'robot1',
+             'payload': {'from': 'online', 'to': 'offline', 'reason': 'no status for 10 s',
+                         'last_seen': 1767603597.5, 'mission_id': None, 'note': ''}}
+    body = FORMATS['slack'].render(event, sub)
+    assert body['text'] == ('Robot robot1 connectivity: online \u2192 offline '
+                            '(no status for 10 s)')
+    text = json.dumps(body, ensure_ascii=False)
+    assert 'null' not in text and 'None' not in text and 'mission_id' not in text
+    (fields,) = [b['fields'] for b in body['blocks'] if 'fields' in b]
+    shown = {f['text'].split('\n')[0].strip('*'): f['text'].split('\n')[1] for f in fields}
+    assert shown == {'from': 'online', 'to': 'offline', 'reason': 'no status for 10 s',
+                     'last_seen': '2026-01-05 08:59:57 UTC'}
+    context = body['blocks'][-1]['elements'][0]['text']
+    assert '2026-01-05 09:00:07 UTC' in context and 'T09:00' not in context
+    assert '1767603597' not in text
+
+
 @pytest.mark.parametrize('kind,action', [
     ('incident.opened', 'trigger'), ('incident.acknowledged', 'acknowledge'),
     ('incident.resolved', 'resolve'), ('incident.escalated', 'trigger'),

@@ -195,15 +195,17 @@ class Intake:
         """Log one robot event and apply what it means for its mission."""
         mine = self._board.mission_of(rep.robot_id)
         data = rep.data
-        if mine is not None and (rep.type == 'safety_stop' or (
-                rep.type == 'command' and data.get('command') in OPERATOR_COMMANDS)):
+        intervention = mine is not None and (rep.type == 'safety_stop' or (
+            rep.type == 'command' and data.get('command') in OPERATOR_COMMANDS))
+        if mine is not None and intervention:
             mine.interventions += 1
         mission_id = str(data.get('mission_id') or (mine.id if mine else ''))
         event = NewEvent.of(RobotEventLogged(
             type=rep.type, severity=rep.severity, message=rep.message, data=dict(data),
             seq=rep.seq, epoch=rep.epoch, stamp=rep.stamp,
             pose=PoseJson(rec.pose.x, rec.pose.y, rec.pose.theta),
-            area=self._fleet.area_at(rec.pose.x, rec.pose.y), mission_id=mission_id or None),
+            area=self._fleet.area_at(rec.pose.x, rec.pose.y), mission_id=mission_id or None,
+            intervention=intervention),
             rep.robot_id, mission_id)
         res = Result([event])
         attempt = _int(data.get('attempt'))

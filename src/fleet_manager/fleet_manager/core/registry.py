@@ -14,6 +14,7 @@ import math
 from typing import Iterable
 
 from fleet_common.events import EventKind, RobotConnectivity, RobotRegistered, RobotService
+from fleet_common.naming import natural_key
 from fleet_manager.core.config import FleetConfig
 from fleet_manager.core.errors import NotFound
 from fleet_manager.core.model import Connectivity, NewEvent, RobotRecord, StatusReport
@@ -67,7 +68,7 @@ class Registry:
         self._settings = settings
         self._robots: dict[str, RobotRecord] = {}
         self._order: list[str] | None = None
-        """Robot ids sorted (rebuilt when a robot is added)."""
+        """Robot ids in natural order, robot2 before robot10 (rebuilt when one is added)."""
         self.rejections: dict[Rejection, int] = {r: 0 for r in Rejection}
         for robot_id in fleet.robots:
             self._robots[robot_id] = self._new_record(robot_id)
@@ -86,9 +87,9 @@ class Registry:
             raise NotFound(f'unknown robot {robot_id!r}') from None
 
     def records(self) -> list[RobotRecord]:
-        """Return every record, ordered by robot id."""
+        """Return every record, in the natural order of robot ids (robot2 before robot10)."""
         if self._order is None or len(self._order) != len(self._robots):
-            self._order = sorted(self._robots)
+            self._order = sorted(self._robots, key=natural_key)
         robots = self._robots
         return [robots[k] for k in self._order]
 

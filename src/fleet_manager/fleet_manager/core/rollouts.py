@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import builtins
 from dataclasses import dataclass, field
-import re
 from typing import Iterable, Mapping, Sequence, TypedDict
 
 from fleet_common.events import (
@@ -42,6 +41,7 @@ from fleet_common.events import (
     RolloutRolledBack,
     RolloutStep,
 )
+from fleet_common.naming import natural_key
 from fleet_manager.core.budget import BudgetVerdict
 from fleet_manager.core.errors import Conflict, NotFound, ValidationError
 from fleet_manager.core.rollout_gates import (
@@ -112,11 +112,6 @@ class RolloutRequest:
     robots: Sequence[RobotView]
     artifacts: Mapping[str, str] = field(default_factory=dict)
     """Artifacts of the versions the robots run now (to roll back to)."""
-
-
-def natural_key(text: str) -> tuple[object, ...]:
-    """Sort key where ``robot10`` comes after ``robot9``."""
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r'(\d+)', text))
 
 
 def draw_order(robots: Sequence[RobotView], spread_by: Sequence[str]) -> list[str]:

@@ -13,6 +13,10 @@ Schema (durations in seconds, ratios as fractions of 1)::
         operating_hours:             # optional, only for kinds measured in operating hours
           utc_offset: '+01:00'       # optional (default 0): hours (1, -5.5) or '+HH:MM'
           shifts: ['06:00-14:00']    # required, 'HH:MM-HH:MM', may cross midnight
+        min_coverage: 0.5            # optional (default 0.5): an alert fires only once this
+                                     # share of its long window has been measured
+        min_events: 20               # optional (default 0): ... and the long window holds at
+                                     # least this much (events, robot-seconds for availability)
         alerts:                      # optional, default: the SRE workbook policy
           - {name: page-1h, severity: page, burn_rate: 14.4, long_s: 3600, short_s: 300}
 
@@ -39,7 +43,8 @@ from fleet_manager.core.slo_spec import AlertWindow, SloSpec
 __all__ = ['load_slos', 'parse_slos']
 
 _SLO_REQUIRED = ('name', 'sli', 'objective', 'period_s')
-_SLO_OPTIONAL = ('description', 'step_s', 'threshold_s', 'operating_hours', 'alerts')
+_SLO_OPTIONAL = ('description', 'step_s', 'threshold_s', 'operating_hours', 'alerts',
+                 'min_coverage', 'min_events')
 _ALERT_REQUIRED = ('name', 'severity', 'burn_rate', 'long_s', 'short_s')
 
 
@@ -77,7 +82,7 @@ def _parse_slo(r: ConfigReader, entry: object, key: str) -> SloSpec:
     }
     if 'description' in slo:
         kwargs['description'] = r.string(slo['description'], f'{key}.description')
-    for name in ('step_s', 'threshold_s'):
+    for name in ('step_s', 'threshold_s', 'min_coverage', 'min_events'):
         if name in slo:
             kwargs[name] = r.number(slo[name], f'{key}.{name}')
     if 'operating_hours' in slo:

@@ -54,6 +54,9 @@ class AlertStatus:
     change: AlertChange
     burn_long: float
     burn_short: float
+    enough_data: bool = True
+    """The long window meets the SLO's data-sufficiency rule (``min_coverage``,
+    ``min_events``); without enough data the alert never fires, whatever the burn rates."""
 
     @property
     def name(self) -> str:
@@ -147,6 +150,7 @@ class SloStatus:
             'alerts': [{
                 'name': a.name, 'severity': str(a.severity), 'firing': a.firing,
                 'change': str(a.change), 'burn_long': a.burn_long, 'burn_short': a.burn_short,
+                'enough_data': a.enough_data,
             } for a in self.alerts],
             'latency': None if self.latency is None else {
                 'count': self.latency.count, 'median_s': self.latency.median_s,
@@ -177,22 +181,26 @@ def evaluate(spec: SloSpec, series: SliSeries, now: float,
         sli, remaining, spent = None, 1.0, 0.0
 
     rates: dict[str, float] = {}
+    totals: dict[str, float] = {}
     for label, length in spec.windows.items():
         counts = series.counts(length, now)
         rates[label] = burn_rate(counts.bad, counts.total, spec.objective)
+        totals[label] = counts.total
 
     was_firing = set(previous.firing_names) if previous is not None else set()
     alerts = []
     for alert in spec.alerts:
         long_rate, short_rate = rates[alert.long_label], rates[alert.short_label]
-        firing = long_rate >= alert.burn_rate and short_rate >= alert.burn_rate
+        enough = (totals[alert.long_label] >= spec.min_events
+                  and series.coverage(alert.long_s, now) >= spec.min_coverage)
+        firing = enough and long_rate >= alert.burn_rate and short_rate >= alert.burn_rate
         if firing and alert.name not in was_firing:
             change = AlertChange.STARTED
         elif not firing and alert.name in was_firing:
             change = AlertChange.CLEARED
         else:
             change = AlertChange.NONE
-        alerts.append(AlertStatus(alert, firing, change, long_rate, short_rate))
+        alerts.append(AlertStatus(alert, firing, change, long_rate, short_rate, enough))
 
     latency = series.latency_stats(spec.period_s, now) if spec.kind.latency else None
     return SloStatus(spec.name, now, spec.objective, period.good, period.bad, sli, remaining,

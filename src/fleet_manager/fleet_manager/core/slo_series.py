@@ -69,6 +69,7 @@ class SliSeries:
         self._newest: int | None = None
         self._latencies: deque[tuple[float, float]] = deque(maxlen=max_latency_samples)
         self._latest_latency = -math.inf
+        self._since: float | None = None
 
     @classmethod
     def for_spec(cls, spec: SloSpec) -> SliSeries:
@@ -89,6 +90,22 @@ class SliSeries:
     def capacity(self) -> int:
         """Most buckets ever held: ``ceil(retention_s / step_s)``."""
         return self._capacity
+
+    @property
+    def data_since(self) -> float | None:
+        """Time of the earliest observation ever added (``None`` before the first): how long
+        the SLI has been measured, for the data-sufficiency rule of the alerts."""
+        return self._since
+
+    def _saw(self, time: float) -> None:
+        if self._since is None or time < self._since:
+            self._since = time
+
+    def coverage(self, window_s: float, now: float) -> float:
+        """Share of the window ending at ``now`` since the first observation, 0 to 1."""
+        if self._since is None or window_s <= 0:
+            return 0.0
+        return min(1.0, max(0.0, (now - self._since) / window_s))
 
     def __len__(self) -> int:
         """Return the number of buckets held (never more than :attr:`capacity`)."""
@@ -121,6 +138,7 @@ class SliSeries:
             raise ValueError('good and bad must not be negative')
         index = self.bucket_index(time)
         self._advance(index)
+        self._saw(time)
         assert self._newest is not None
         if index <= self._newest - self._capacity:
             return False
@@ -144,6 +162,8 @@ class SliSeries:
         """
         if not (is_number(start) and is_number(end)) or end < start:
             raise ValueError(f'invalid interval ({start!r}, {end!r}]')
+        if end > start:
+            self._saw(start)
         start = max(start, end - self._retention - self._step)
         index = math.floor(start / self._step)
         while index * self._step < end:
@@ -158,6 +178,7 @@ class SliSeries:
         if not (is_number(time) and is_number(value)) or value < 0:
             raise ValueError('time and a non-negative latency value are required')
         self._latest_latency = max(self._latest_latency, time)
+        self._saw(time)
         self._latencies.append((time, float(value)))
         horizon = self._latest_latency - self._retention
         while self._latencies and self._latencies[0][0] <= horizon:

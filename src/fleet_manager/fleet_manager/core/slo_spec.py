@@ -72,6 +72,10 @@ DEFAULT_ALERT_POLICY: tuple[AlertWindow, ...] = (
 )
 """The SRE workbook's recommended policy: two page alerts and one ticket alert."""
 
+DEFAULT_MIN_COVERAGE = 0.5
+"""Share of an alert's long window that must have been measured before it may fire: the
+1 h page waits for 30 min of data, the 3 d ticket for 36 h."""
+
 
 @dataclass(frozen=True)
 class SloSpec:
@@ -89,6 +93,11 @@ class SloSpec:
       every threshold reachable (``burn_rate <= 1 / (1 - objective)``, the burn rate when
       every event is bad).
     * ``step_s``: bucket width of the :class:`SliSeries` that feeds it.
+    * ``min_coverage`` (0 to 1, default :data:`DEFAULT_MIN_COVERAGE`) and ``min_events``
+      (default 0): the data-sufficiency rule. An alert may fire only once the SLI has been
+      measured for at least ``min_coverage`` of its long window and that window holds at
+      least ``min_events`` (good + bad: events, or robot-seconds for availability), so the
+      first minutes of data (or a handful of missions) never page anyone.
 
     Invalid values raise ``ValidationError`` whose ``field`` names the offending field
     (``'objective'``, ``'alerts[1].short_s'`` ...).
@@ -103,6 +112,8 @@ class SloSpec:
     alerts: tuple[AlertWindow, ...] = DEFAULT_ALERT_POLICY
     step_s: float = DEFAULT_STEP_S
     description: str = ''
+    min_coverage: float = DEFAULT_MIN_COVERAGE
+    min_events: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'alerts', tuple(self.alerts))
@@ -121,6 +132,14 @@ class SloSpec:
             if not is_number(value) or value <= 0:
                 raise ValidationError(name, f'must be a positive number, got {value!r}')
             object.__setattr__(self, name, float(value))
+        if not is_number(self.min_coverage) or not 0 <= self.min_coverage <= 1:
+            raise ValidationError('min_coverage', 'must be a number from 0 to 1, got '
+                                  f'{self.min_coverage!r}')
+        if not is_number(self.min_events) or self.min_events < 0:
+            raise ValidationError('min_events', 'must be a number of at least 0, got '
+                                  f'{self.min_events!r}')
+        object.__setattr__(self, 'min_coverage', float(self.min_coverage))
+        object.__setattr__(self, 'min_events', float(self.min_events))
         self._check_threshold(kind)
         self._check_operating_hours(kind)
         self._check_alerts()

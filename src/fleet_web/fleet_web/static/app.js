@@ -1,7 +1,7 @@
 // The operator dashboard: a plain ES module over the fleet HTTP API (no framework, no build).
 //
 // Data flow: a snapshot of each panel is fetched over the API (and polled as a fallback),
-// and the event stream (SSE over fetch, so that the bearer token can be sent) triggers
+// and the event stream (EventSource, opened with a stream ticket) triggers
 // refetches: robot.* -> robots, mission.state -> missions, incident.* -> that incident.
 // Optional APIs (incidents, SLOs) are used when the server's OpenAPI document lists them;
 // otherwise their panel says so instead of calling a missing route.
@@ -181,65 +181,60 @@ async function detectFeatures() {
   return features;
 }
 
-// -- the event stream (SSE over fetch) ----------------------------------------------------------
+// -- the event stream (EventSource) --------------------------------------------------------------
 
 function setLive(status, text) {
   $('live').dataset.status = status;
   $('live-text').textContent = text;
 }
 
-async function streamEvents(signal) {
+// EventSource cannot send the Authorization header: the page asks for a stream ticket (a
+// short-lived credential for the stream only) and puts it in the URL. The browser reconnects
+// on its own with Last-Event-ID while the ticket is valid; once the source gives up (the
+// ticket expired during a long outage), a new ticket reopens it after the last id seen.
+async function openStream(signal) {
   let backoff = 1000;
   while (!signal.aborted) {
+    let ticket;
     try {
-      const headers = {Accept: 'text/event-stream', Authorization: `Bearer ${state.token}`};
-      if (state.lastEventId !== null) headers['Last-Event-ID'] = String(state.lastEventId);
-      const resp = await fetch(`${API}/events/stream`, {headers, signal, cache: 'no-store'});
-      if (resp.status === 401) {
-        signOut('The token was not accepted (401). Sign in again.');
+      ticket = await api('/events/stream-ticket', {method: 'POST'});
+    } catch (err) {
+      if (err.status === 401 || err.name === 'AbortError') return;
+      setLive('off', 'Reconnecting…');
+      await sleep(backoff, signal);
+      backoff = Math.min(backoff * 2, 15000);
+      continue;
+    }
+    const url = new URL(ticket.url, location.origin);
+    if (state.lastEventId !== null) url.searchParams.set('after', String(state.lastEventId));
+    const source = new EventSource(url);
+    state.source = source;
+    source.onopen = () => { setLive('on', 'Live'); backoff = 1000; };
+    source.onmessage = (msg) => {
+      const id = Number(msg.lastEventId);
+      if (Number.isFinite(id) && msg.lastEventId !== '') state.lastEventId = id;
+      let event;
+      try {
+        event = JSON.parse(msg.data);
+      } catch {
         return;
       }
-      if (!resp.ok || !resp.body) throw new Error(`HTTP ${resp.status}`);
-      setLive('on', 'Live');
-      backoff = 1000;
-      const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = '';
-      for (;;) {
-        const {value, done} = await reader.read();
-        if (done) break;
-        buffer += value.replace(/\r\n?/g, '\n');
-        let end;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          handleBlock(buffer.slice(0, end));
-          buffer = buffer.slice(end + 2);
-        }
-      }
-    } catch {
-      if (signal.aborted) return;
-    }
-    setLive('off', 'Reconnecting…');
+      onEvent(event);
+    };
+    await new Promise((resolve) => {
+      signal.addEventListener('abort', resolve, {once: true});
+      source.onerror = () => {
+        setLive('off', 'Reconnecting…');
+        if (source.readyState === EventSource.CLOSED) resolve();
+        else refreshAll(); // the browser reconnects: catch up on what polling would show
+      };
+    });
+    source.close();
+    if (signal.aborted) return;
     await sleep(backoff, signal);
     backoff = Math.min(backoff * 2, 15000);
-    refreshAll(); // catch up on what polling would have shown
+    refreshAll();
   }
-}
-
-function handleBlock(block) {
-  const data = [];
-  let id = null;
-  for (const line of block.split('\n')) {
-    if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-    else if (line.startsWith('id:')) id = Number(line.slice(3).trim());
-  }
-  if (id !== null && Number.isFinite(id)) state.lastEventId = id;
-  if (!data.length) return;
-  let event;
-  try {
-    event = JSON.parse(data.join('\n'));
-  } catch {
-    return;
-  }
-  onEvent(event);
 }
 
 function onEvent(event) {
@@ -1007,7 +1002,7 @@ async function start() {
   loadHealth();
   refreshAll();
   loadSlos();
-  streamEvents(state.session.signal);
+  openStream(state.session.signal);
   every(POLL_MS.robots, loadRobots);
   every(POLL_MS.missions, loadMissions);
   every(POLL_MS.incidents, loadIncidents);

@@ -1,7 +1,13 @@
-"""The event log: pages after a cursor, and the live Server-Sent Events stream.
+"""The event log: pages after a cursor, the live Server-Sent Events stream and its tickets.
 
-Both take ``kind``: comma-separated kind patterns (exact kinds or globs with ``*``, such as
-``incident.*`` or ``*.opened``), matched by :mod:`fleet_common.events` as everywhere else.
+The stream's events are unnamed SSE messages (``id:`` and ``data:`` lines, no ``event:``
+line), so a browser's ``EventSource.onmessage`` receives every one; the kind is in the data
+(``{"id", "kind", ...}``) like everywhere else. A stream opened without ``Last-Event-ID``
+and without ``after`` starts from now: the events logged after it opened.
+
+Both the page and the stream take ``kind``: comma-separated kind patterns (exact kinds or
+globs with ``*``, such as ``incident.*`` or ``*.opened``), matched by
+:mod:`fleet_common.events` as everywhere else.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ from aiohttp import web
 from fleet_common.events import PatternError, check_pattern, matches_any
 from fleet_web import redact, validate
 from fleet_web.api_errors import BadRequest, Unavailable
-from fleet_web.appkeys import BACKEND, CLOSING, CONFIG, PRINCIPAL, STREAMS
+from fleet_web.appkeys import BACKEND, CLOSING, CONFIG, PRINCIPAL, SERVICES, STREAMS
+from fleet_web.convert import iso_from_epoch
 from fleet_web.ros_bridge import EventFeed, FleetBackend
 from fleet_web.views.common import json_response, scope
 
@@ -52,10 +59,14 @@ async def list_events(request: web.Request) -> web.Response:
 MAX_CURSOR = 2**62
 
 
-def _cursor(request: web.Request) -> int:
+async def _cursor(request: web.Request) -> int:
+    """The id to stream after: ``Last-Event-ID``, else ``after``, else the newest id now."""
     header = request.headers.get('Last-Event-ID')
     field = 'Last-Event-ID' if header else 'after'
-    raw = header or request.query.get('after') or '0'
+    raw = header or request.query.get('after')
+    if raw is None or raw == '':
+        _, last_id = await request.app[BACKEND].get_events(0, 1, [])
+        return int(last_id)
     try:
         cursor = int(raw) if raw.isascii() else -1
     except ValueError:
@@ -83,8 +94,7 @@ class _Stream:
         self.cursor = event['id']
         if matches_any(self.patterns, event['kind']):
             data = json.dumps(redact.event(event, self.full), separators=(',', ':'))
-            await self.resp.write(f'id: {event["id"]}\nevent: {event["kind"]}\n'
-                                  f'data: {data}\n\n'.encode())
+            await self.resp.write(f'id: {event["id"]}\ndata: {data}\n\n'.encode())
 
     async def catch_up(self) -> None:
         # Unfiltered, so that the cursor moves past every event and a live event of another
@@ -112,15 +122,35 @@ class _Stream:
             await self.send(event)
 
 
+def accepts_ticket(handler: Any) -> Any:
+    """Mark a view as one that a stream ticket (``?ticket=``) may open."""
+    handler.accepts_ticket = True
+    return handler
+
+
+@scope('read')
+async def stream_ticket(request: web.Request) -> web.Response:
+    """Issue a stream ticket for the caller's API key (see :mod:`fleet_web.tickets`)."""
+    tickets = request.app[SERVICES].tickets
+    if tickets is None:
+        raise Unavailable('stream tickets are not available on this bridge')
+    ticket, expires = tickets.issue(request[PRINCIPAL])
+    return json_response({'ticket': ticket, 'expires_at': iso_from_epoch(expires),
+                          'expires_in': tickets.ttl_s,
+                          'url': f'/api/v1/events/stream?ticket={ticket}'}, 201)
+
+
+@accepts_ticket
 @scope('read')
 async def stream_events(request: web.Request) -> web.StreamResponse:
-    """Server-Sent Events from the event log; resumes after ``Last-Event-ID`` or ``after``.
+    """Server-Sent Events from the event log; resumes after ``Last-Event-ID`` or ``after``,
+    and starts from now without either. Authenticates with a bearer token or ``?ticket=``.
 
     The stream ends when the manager goes away or the app shuts down; the client
     reconnects with the last id it saw.
     """
-    cursor = _cursor(request)
     patterns = kind_patterns(request)
+    cursor = await _cursor(request)
     backend = request.app[BACKEND]
     feed = backend.subscribe()  # subscribe first, so nothing falls between catch-up and live
     task = asyncio.current_task()

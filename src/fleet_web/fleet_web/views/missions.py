@@ -76,8 +76,13 @@ async def list_missions(request: web.Request) -> web.Response:
 
 @scope('read')
 async def get_mission(request: web.Request) -> web.Response:
-    """One mission."""
-    mission, _ = await request.app[BACKEND].get_mission(request.match_info['mission_id'])
+    """One mission, with ``interventions``: the events of its timeline that the manager
+    flagged as a human intervention (an operator's pause, resume or return to dock, a safety
+    stop), so that a mission an operator resumed says so."""
+    mission, events = await request.app[BACKEND].get_mission(request.match_info['mission_id'])
+    mission = {**mission, 'interventions': sum(
+        1 for e in events if e.get('kind') == 'robot.event'
+        and (e.get('payload') or {}).get('intervention') is True)}
     return json_response(redact.mission(mission, redact.sees_secrets(request[PRINCIPAL])))
 
 
