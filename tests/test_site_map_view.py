@@ -10,8 +10,8 @@ the demo fleet (3 simulated robots, manager, HTTP bridge), as tests/test_dashboa
   popup, the fleet table and the API, and the mission says it waits on the paused robot;
   resuming it from the popup finishes the mission. Both commands are in the audit trail with
   the operator's name and reason.
-* The stuck-robot rule pauses robot1: the API says ``paused``, and the pause and the
-  operator's resume from the map are on the incident's timeline.
+* The stuck-robot rule pauses robot1: the API says ``paused``, and the robot's pause and the
+  operator's resume from the map are on the incident's timeline; the mission then finishes.
 * A frame of the map with 1,000 robots is timed in the browser (``fleetMap.benchmark``).
 
 Screenshots of the map, the robot popup and the fleet table go to tests/artifacts/.
@@ -20,9 +20,10 @@ Screenshots of the map, the robot popup and the fleet table go to tests/artifact
 from __future__ import annotations
 
 import pathlib
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+import test_dashboard as dashboard
 from test_dashboard import (
     ARTIFACTS,
     CHROMIUM,
@@ -46,25 +47,9 @@ POSITION_TOLERANCE = 0.05  # m: robots at rest; what the page shows against the 
 FRAME_BUDGET_MS = 50.0  # a frame with 1,000 robots; about 1-5 ms measured (see README)
 
 
-@pytest.fixture
-def demo(tmp_path: pathlib.Path) -> Iterator[Demo]:
-    d = Demo(tmp_path)
-    try:
-        def all_online() -> bool:
-            page = d.get('/robots')
-            return bool(page) and sorted(r['id'] for r in page['items']
-                                         if r['connectivity'] == 'online') == list(ROBOTS)
-        wait_for(all_online, timeout=60, interval=0.2, message='the demo robots online')
-        yield d
-    finally:
-        d.proc.stop()
-
-
-@pytest.fixture
-def graph() -> Iterator[RosGraph]:
-    g = RosGraph()
-    yield g
-    g.close()
+# The same demo (3 robots, no generated missions) and ROS graph as the dashboard test.
+demo = dashboard.demo
+graph = dashboard.graph
 
 
 def robots_by_id(demo: Demo) -> dict[str, Any]:
@@ -96,6 +81,16 @@ def mission_to(demo: Demo, robot_id: str, x: float, y: float) -> str:
                                             'pinned_robot': robot_id, 'client_ref': robot_id})
     assert code == 201, mission
     return str(mission['id'])
+
+
+def open_incident(demo: Demo, robot_id: str) -> str | None:
+    items = demo.get(f'/incidents?robot_id={robot_id}&type=robot_stuck')['items']
+    return next((i['id'] for i in items if i['state'] != 'resolved'), None)
+
+
+def timeline_has(demo: Demo, incident: str, kind: str, who: str, command: str) -> bool:
+    return any(e['kind'] == kind and e['who'].startswith(who) and command in e['note']
+               for e in demo.get(f'/incidents/{incident}')['timeline'])
 
 
 def position_errors(page: Any, demo: Demo) -> list[str]:
@@ -187,6 +182,24 @@ def test_site_map_robot_controls_and_true_state(
                        for _, w, r in sent), audit
             assert any(w and w.startswith(who) and r == 'resume from the map test'
                        for _, w, r in sent), audit
+
+            # The stuck rule pauses robot1: the API says paused, and its pause and the
+            # operator's resume from the map are on the incident's timeline.
+            graph.set_parameters('/robot1/sim', fault='stuck',
+                                 recovery_interval=dashboard.RECOVERY_INTERVAL)
+            stuck_mission = mission_to(demo, 'robot1', 6.0, 10.0)
+            incident = wait_for(lambda: open_incident(demo, 'robot1'), timeout=60,
+                                message='a robot_stuck incident for robot1')
+            wait_for(lambda: robots_by_id(demo)['robot1']['mode'] == 'paused', timeout=20,
+                     message='the stuck rule\'s pause to show in the API')
+            graph.set_parameters('/robot1/sim', fault='none')
+            control(page, 'robot1', 'resume', 'resume')
+            wait_for(lambda: timeline_has(demo, incident, 'robot', 'robot1', 'pause')
+                     and timeline_has(demo, incident, 'command', OPERATOR, 'resume'),
+                     timeout=20, message='the pause and the resume on the timeline '
+                     f'(now {demo.get(f"/incidents/{incident}")["timeline"]})')
+            wait_for(lambda: demo.get(f'/missions/{stuck_mission}')['state'] == 'succeeded',
+                     timeout=90, message='robot1\'s mission to finish after the resume')
         except BaseException:
             save_screenshot(page, tmp_path, 'map-failure.png')
             raise

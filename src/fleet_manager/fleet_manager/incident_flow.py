@@ -290,7 +290,8 @@ def command_timeline_entry(event: NewEvent | Event
     if event.kind != ROBOT_EVENT_KIND or payload.get('type') not in ('command',
                                                                      'command_refused'):
         return None
-    data = payload.get('data') if isinstance(payload.get('data'), Mapping) else {}
+    raw = payload.get('data')
+    data: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     command = str(data.get('command', ''))
     if command not in TIMELINE_COMMANDS:
         return None
