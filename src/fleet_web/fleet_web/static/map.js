@@ -343,15 +343,16 @@ function positionPopup() {
   pop.style.top = `${Math.max(4, d.sy - 20)}px`;
 }
 
+/** The controls that make sense now: pause and cancel need a mission, a paused robot can
+ * be resumed, the agent docks only a robot without a mission. */
 function controlsFor(r) {
   const paused = r.mode === 'paused';
-  return CONTROLS.filter((c) => {
-    if (c.command === 'pause') return !paused && !r.decommissioned;
-    if (c.command === 'resume') return paused;
-    if (c.command === 'decommission') return !r.decommissioned;
-    if (c.command === 'recommission') return Boolean(r.decommissioned);
-    return !r.decommissioned;
-  });
+  const busy = Boolean(r.current_mission_id);
+  const when = {
+    pause: busy && !paused, resume: paused, cancel_mission: busy, return_to_dock: !busy,
+    decommission: !r.decommissioned, recommission: Boolean(r.decommissioned),
+  };
+  return CONTROLS.filter((c) => when[c.command]);
 }
 
 function fact(label, value, testid) {
