@@ -166,6 +166,8 @@ def test_site_map_robot_controls_and_true_state(
             wait_for(lambda: popup.get_by_test_id('map-popup-waiting').count() > 0,
                      timeout=15, message='the popup to show what the mission waits on')
             shoot(page.locator('#map-panel'), tmp_path, 'map_popup.png')
+            popup.get_by_role('button', name='Close').click()
+            wait_for(lambda: not popup.is_visible(), timeout=5, message='the popup to close')
             row = page.locator('[data-testid="robot-row"][data-robot-id="robot2"]')
             wait_for(lambda: 'paused' in row.inner_text(), timeout=15,
                      message='the fleet table to say paused')

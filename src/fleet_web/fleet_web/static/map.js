@@ -170,7 +170,7 @@ function drawSite(g) {
     g.fillRect(x - 6, y - 6, 12, 12);
     g.strokeRect(x - 6, y - 6, 12, 12);
     g.fillStyle = '#1d7a3a';
-    g.fillText(d.name, x + 8, y + 4);
+    g.fillText(d.name, x - 6, y + 18); // below the dock: robot names go above the robots
   }
 }
 
@@ -337,10 +337,11 @@ function positionPopup() {
   const d = map.drawn.find((x) => x.id === map.popup);
   const pop = el('map-popup');
   if (!d || pop.hidden) return;
-  const {w} = canvasSize();
-  const left = Math.min(Math.max(d.sx + 14, 4), Math.max(4, w - pop.offsetWidth - 4));
-  pop.style.left = `${left}px`;
-  pop.style.top = `${Math.max(4, d.sy - 20)}px`;
+  const {w, h} = canvasSize();
+  // Beside the robot, kept inside the map (it grows downwards only if the map is too short).
+  const left = d.sx + 14 + pop.offsetWidth <= w ? d.sx + 14 : d.sx - 14 - pop.offsetWidth;
+  pop.style.left = `${Math.max(4, left)}px`;
+  pop.style.top = `${Math.max(4, Math.min(d.sy - 20, h - pop.offsetHeight - 4))}px`;
 }
 
 /** The controls that make sense now: pause and cancel need a mission, a paused robot can
@@ -580,6 +581,12 @@ function bindInput() {
     canvasSize().w / 2, canvasSize().h / 2));
   el('map-fit').addEventListener('click', fit);
   new ResizeObserver(redraw).observe(c);
+  el('map-popup').addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape') {
+      closePopup();
+      c.focus();
+    }
+  });
 }
 
 /** Draw ``n`` synthetic robots ``frames`` times (nothing is sent); return ms per frame. */
