@@ -50,7 +50,7 @@ DAYS = 3650
 """Validity of the CA and the enclave certificates (days)."""
 
 READ_SERVICES = ('list_robots', 'get_events', 'get_mission', 'list_missions',
-                 'list_incidents', 'get_incident', 'get_telemetry', 'get_report')
+                 'list_incidents', 'get_incident', 'get_telemetry', 'get_report', 'site')
 WRITE_SERVICES = ('submit_mission', 'cancel_mission', 'set_robot_service', 'robot_command',
                   'ack_incident', 'resolve_incident')
 LIFECYCLE_SERVICES = ('get_state', 'change_state', 'get_available_states',

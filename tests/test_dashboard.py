@@ -56,6 +56,8 @@ def three_robot_fleet(tmp_path: pathlib.Path) -> pathlib.Path:
     them (robots listed but never started would show as offline rows)."""
     data = yaml.safe_load((REPO / 'src' / 'fleet_bringup' / 'config' / 'fleet.yaml').read_text())
     data['robots'] = [r for r in data['robots'] if r['id'] in ROBOTS]
+    data['map']['occupancy'] = str(REPO / 'src' / 'fleet_bringup' / 'config' / 'maps'
+                                   / 'warehouse.yaml')  # relative to the shipped file
     path = tmp_path / 'fleet.yaml'
     path.write_text(yaml.safe_dump(data))
     return path

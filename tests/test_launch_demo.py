@@ -67,6 +67,7 @@ def three_robot_fleet(work: pathlib.Path) -> pathlib.Path:
     """Write the shipped fleet.yaml with only the robots the launch starts (no offline rows)."""
     data = yaml.safe_load(pathlib.Path(share('config', 'fleet.yaml')).read_text())
     data['robots'] = [r for r in data['robots'] if r['id'] in ROBOTS]
+    data['map']['occupancy'] = share('config', 'maps', 'warehouse.yaml')  # was relative
     path = work / 'fleet.yaml'
     path.write_text(yaml.safe_dump(data))
     return path

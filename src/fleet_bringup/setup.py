@@ -24,6 +24,7 @@ setup(
         (f'share/{PACKAGE}/config', files('config/*')),
         (f'share/{PACKAGE}/config/runbooks', files('config/runbooks/*')),
         (f'share/{PACKAGE}/config/desired', files('config/desired/*')),
+        (f'share/{PACKAGE}/config/maps', files('config/maps/*')),
     ],
     install_requires=['setuptools'],
     zip_safe=False,

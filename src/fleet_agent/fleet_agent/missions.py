@@ -52,6 +52,8 @@ class Job:
         self.waited = 0.0
         self.cancel_reason = ''
         self.paused = False
+        self.pause_canceled = False
+        """A pause canceled the running Nav2 goal; its CANCELED result is not an outcome."""
         self.finished = False
         self.recoveries = 0
         self.progress = 0.0
@@ -159,6 +161,7 @@ class MissionRunner:
         if job is not None and not job.paused:
             job.paused = True
             if job.nav_handle is not None:
+                job.pause_canceled = True
                 job.nav_handle.cancel_goal_async()
 
     def resume(self) -> None:
@@ -260,6 +263,7 @@ class MissionRunner:
             return
         job.nav_handle = handle
         if job.cancel_reason or job.paused:
+            job.pause_canceled = job.paused
             handle.cancel_goal_async()
         handle.get_result_async().add_done_callback(lambda f: self._leg_result(job, leg, f))
 
@@ -278,7 +282,10 @@ class MissionRunner:
             job.leg += 1
             self._next_leg(job)
         elif status == GoalStatus.STATUS_CANCELED:
-            if job.paused and not job.cancel_reason:
+            if job.pause_canceled and not job.cancel_reason:
+                job.pause_canceled = False
+                if not job.paused:  # resumed before the cancel finished: drive on
+                    self._next_leg(job)
                 return  # paused mid-leg: resume() drives the same leg again
             self._finish(job, Outcome(E.MISSION_CANCELED,
                                       job.cancel_reason or 'navigation canceled'))

@@ -139,6 +139,7 @@ class CannedApi:
         r.add_get('/api/v1/robots', self.robots)
         r.add_get('/api/v1/robots/{id}', self.robot)
         r.add_post('/api/v1/robots/{id}/commands', self.command)
+        r.add_post('/api/v1/robots/{id}/{change:decommission|recommission}', self.service)
         r.add_get('/api/v1/missions', self.list_missions)
         r.add_post('/api/v1/missions', self.submit)
         r.add_get('/api/v1/missions/{id}', self.mission)
@@ -206,6 +207,14 @@ class CannedApi:
         return web.json_response({'robot_id': robot_id, 'command': body['command'],
                                   'accepted': True, 'command_id': 40 + self.commands},
                                  status=202)
+
+    async def service(self, request: web.Request) -> web.Response:
+        robot = next((r for r in self.fleet if r['id'] == request.match_info['id']), None)
+        if robot is None:
+            return _error(404, 'not_found', 'unknown robot')
+        await request.json()
+        return web.json_response(
+            {**robot, 'decommissioned': request.match_info['change'] == 'decommission'})
 
     async def list_missions(self, request: web.Request) -> web.Response:
         items = [m for m in self.missions.values()
@@ -411,23 +420,55 @@ def test_robots_command_sends_reason_and_args_and_prints_the_command_id(
         api: CannedApi) -> None:
     code, out, err = run(api, 'robots', 'command', 'robot1', 'return_to_dock',
                          '--reason', 'battery swap', '--arg', 'dock=dock_a',
-                         '--arg', 'x=1.5', '--arg', 'y=-2')
+                         '--arg', 'x=1.5', '--arg', 'y=-2', '--yes')
     assert (code, err) == (0, '')
     assert out == 'robot1: return_to_dock sent (command 41)\n'
     sent = api.requests[-1]
     assert (sent['method'], sent['path']) == ('POST', '/api/v1/robots/robot1/commands')
     assert sent['body'] == {'command': 'return_to_dock', 'reason': 'battery swap',
                             'args': {'dock': 'dock_a', 'x': 1.5, 'y': -2}}
-    code, out, _ = run(api, 'robots', 'command', 'robot1', 'pause', '--json')
+    code, out, _ = run(api, 'robots', 'command', 'robot1', 'pause', '--json', '-y')
     assert code == 0 and json.loads(out)['command_id'] == 42
     assert api.requests[-1]['body'] == {'command': 'pause', 'args': {}}
 
 
 def test_robots_command_refused_by_the_api(api: CannedApi) -> None:
-    code, out, err = run(api, 'robots', 'command', 'robot2', 'pause')
+    code, out, err = run(api, 'robots', 'command', 'robot2', 'pause', '--yes')
     assert (code, out) == (1, '')
     assert err == ('fleetctl: robot robot2 is stale: the command would not reach it '
                    '(field: robot_id)\n')
+
+
+def test_robot_controls_ask_first_and_carry_who_and_why(
+        api: CannedApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr('sys.stdin', io.StringIO('y\n'))
+    code, out, err = run(api, 'robots', 'pause', 'robot1', '--operator', 'Alice',
+                         '--reason', 'spill in aisle b')
+    assert (code, err) == (0, '')
+    assert out.startswith('Pause robot1? ') and '[y/N]' in out
+    assert out.endswith('robot1: pause sent (command 41)\n')
+    assert api.requests[-1]['body'] == {'command': 'pause', 'args': {},
+                                        'reason': 'spill in aisle b', 'operator': 'Alice'}
+
+    monkeypatch.setattr('sys.stdin', io.StringIO('n\n'))
+    before = len(api.requests)
+    code, out, err = run(api, 'robots', 'resume', 'robot1')
+    assert code == 2 and 'not confirmed: nothing was sent' in err
+    assert len(api.requests) == before
+
+    monkeypatch.setattr('sys.stdin', io.StringIO(''))  # no terminal, no answer: refused
+    code, _, err = run(api, 'robots', 'cancel-mission', 'robot1')
+    assert code == 2 and len(api.requests) == before
+
+    code, out, err = run(api, 'robots', 'decommission', 'robot1', '--yes', '--reassign',
+                         '--reason', 'lidar broken')
+    assert (code, err, out) == (0, '', 'robot1: decommissioned\n')
+    sent = api.requests[-1]
+    assert (sent['path'], sent['body']) == ('/api/v1/robots/robot1/decommission',
+                                            {'reason': 'lidar broken', 'reassign_active': True})
+    code, out, _ = run(api, 'robots', 'return-to-dock', 'robot1', '-y', '--arg', 'dock=dock_2')
+    assert code == 0 and api.requests[-1]['body'] == {
+        'command': 'return_to_dock', 'args': {'dock': 'dock_2'}}
 
 
 @pytest.mark.parametrize('argv', [

@@ -125,7 +125,8 @@ def mission_to_msg(m: Mission) -> MissionMsg:
         pinned_robot=m.pinned_robot, client_ref=m.client_ref,
         idempotency_key=m.idempotency_key, callback_url=m.callback_url, attempts=m.attempts,
         created_at=to_time_msg(m.created_at), updated_at=to_time_msg(m.updated_at),
-        deadline=to_time_msg(m.deadline), failure_reason=m.failure_reason)
+        deadline=to_time_msg(m.deadline), failure_reason=m.failure_reason,
+        robot_paused=bool(m.paused and m.robot_id))
 
 
 def request_from_msg(msg: MissionMsg) -> MissionRequest:

@@ -265,6 +265,43 @@ def command_args(action: CommandAction, record: RobotRecord | None,
     return args, skipped
 
 
+TIMELINE_COMMANDS = ('pause', 'resume', 'return_to_dock', 'cancel_mission')
+"""Robot commands that go on the timeline of the robot's open incidents."""
+
+
+RULE_WHO = 'rule'
+"""``who`` of the commands the workflow rules send (see the incidents feature)."""
+
+
+def command_timeline_entry(event: NewEvent | Event
+                           ) -> tuple[str, str, str, dict[str, Any]] | None:
+    """Return the timeline entry (kind, who, text, data) that ``event`` makes on its robot's
+    open incidents, or None: a ``robot.command`` someone other than a rule sent (a rule's
+    own command is already on the timeline), and the robot's confirmation that it carried
+    out or refused a command (a ``robot.event`` of type ``command``/``command_refused``)."""
+    payload = event.payload or {}
+    if event.kind == 'robot.command':
+        command, who = str(payload.get('command', '')), str(payload.get('who') or 'unknown')
+        if command not in TIMELINE_COMMANDS or who == RULE_WHO:
+            return None
+        reason = str(payload.get('reason') or '')
+        return ('command', who, f'{who} sent {command}' + (f': {reason}' if reason else ''),
+                {'command': command, 'command_id': payload.get('command_id')})
+    if event.kind != ROBOT_EVENT_KIND or payload.get('type') not in ('command',
+                                                                     'command_refused'):
+        return None
+    raw = payload.get('data')
+    data: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    command = str(data.get('command', ''))
+    if command not in TIMELINE_COMMANDS:
+        return None
+    refused = payload.get('type') == 'command_refused'
+    text = (f'robot refused {command}: {data.get("reason", "")}' if refused
+            else f'robot carried out {command}')
+    return ('robot_refused' if refused else 'robot', event.robot_id, text,
+            {'command': command, 'command_id': data.get('command_id')})
+
+
 class IncidentFlow:
     """Rule engine + incident book + escalator, fed with the manager's facts.
 
@@ -322,6 +359,10 @@ class IncidentFlow:
         kind, robot = event.kind, event.robot_id
         if not robot or kind.startswith(OWN_KIND_PREFIXES):
             return FlowResult()
+        noted = FlowResult()
+        entry = command_timeline_entry(event)
+        if entry is not None:
+            self._on_timeline(robot, entry, noted)
         mem = self.context.remember(robot, record)
         record = record or mem.record
         payload = dict(event.payload or {})
@@ -338,7 +379,7 @@ class IncidentFlow:
             fact_kind, data, severity = kind, payload, 0
             message = str(payload.get('reason', ''))
         if not fact_kind:
-            return FlowResult()
+            return noted
         mission_id = (event.mission_id or str(data.get('mission_id') or '')
                       or (record.current_mission_id if record else ''))
         self.context.add_event(mem, now, fact_kind, severity, message, data)
@@ -349,7 +390,8 @@ class IncidentFlow:
                          group=self.context.group(robot, record),
                          site=self.fleet.site, mission_id=mission_id or None, pose=pose,
                          severity=severity, message=message)
-        return self._perform(self.engine.on_fact(fact), now, fact)
+        noted.extend(self._perform(self.engine.on_fact(fact), now, fact))
+        return noted
 
     def on_status(self, record: RobotRecord, now: float | None = None) -> FlowResult:
         """Evaluate a robot's telemetry (an accepted status: battery thresholds, offline)
@@ -564,6 +606,13 @@ class IncidentFlow:
                 kind='command_skipped' if skipped else 'command',
                 data={'command': action.command.value, 'args': args})
             res.changed(inc)
+
+    def _on_timeline(self, robot: str, entry: tuple[str, str, str, dict[str, Any]],
+                     res: FlowResult) -> None:
+        """Add ``entry`` to every open incident of ``robot``."""
+        kind, who, text, data = entry
+        for inc_id in sorted(self._open_by_robot.get(robot, set())):
+            res.changed(self.book.add_note(inc_id, who, text, kind=kind, data=data))
 
     def _notify_action(self, action: NotifyAction, incident_id: str | None,
                        res: FlowResult, now: float) -> None:

@@ -35,7 +35,7 @@ from fleet_manager.core.model import Event, RobotRecord, StatusReport
 from fleet_manager.core.rules import load_workflows
 from fleet_manager.core.runbooks import load_runbooks
 from fleet_manager.features import FeatureHost
-from fleet_manager.incident_flow import FlowResult, IncidentFlow
+from fleet_manager.incident_flow import RULE_WHO, FlowResult, IncidentFlow
 from fleet_manager.pipeline import Changes, RobotCommandRequest
 from fleet_msgs.msg import Incident as IncidentMsg
 from fleet_msgs.msg import Pose2D
@@ -212,7 +212,7 @@ class IncidentsFeature:
         out.publish.append(publish)
         for robot_id, command, args in res.commands:
             out.commands.append(RobotCommandRequest(
-                robot_id, command, dict(args), 'rule', 'incident workflow',
+                robot_id, command, dict(args), RULE_WHO, 'incident workflow',
                 str(args.get('mission_id', ''))))
         return out
 

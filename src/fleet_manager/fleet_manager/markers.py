@@ -22,7 +22,7 @@ from fleet_manager.core.model import Connectivity, Mode, RobotRecord
 COLOURS = {
     'idle': (0.1, 0.75, 0.3), 'working': (0.15, 0.45, 0.95), 'charging': (0.95, 0.8, 0.1),
     'error': (0.9, 0.1, 0.1), 'stale': (0.95, 0.55, 0.1), 'offline': (0.5, 0.5, 0.5),
-    'unknown': (0.6, 0.6, 0.6),
+    'unknown': (0.6, 0.6, 0.6), 'paused': (0.48, 0.25, 0.75),
 }
 
 

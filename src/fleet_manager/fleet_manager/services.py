@@ -18,9 +18,10 @@ from fleet_manager import convert
 from fleet_manager.core.config import FleetConfig
 from fleet_manager.core.errors import Conflict, NotFound, ValidationError
 from fleet_manager.core.link import LinkBook
-from fleet_manager.core.missions import MissionBoard, Pruned
+from fleet_manager.core.missions import Mission, MissionBoard, Pruned
 from fleet_manager.core.model import Connectivity, Event, NewEvent, RobotRecord
 from fleet_manager.core.registry import Registry
+from fleet_manager.core.site_map import site_map
 from fleet_manager.params import ManagerParams
 from fleet_manager.pipeline import Changes, RobotCommandRequest
 from fleet_manager.store import FleetStore
@@ -30,6 +31,7 @@ from fleet_msgs.srv import (
     GetEvents,
     GetMission,
     GetTelemetry,
+    JsonCall,
     ListMissions,
     ListRobots,
     LogBridgeEvent,
@@ -97,6 +99,7 @@ class ManagerServices:
             (GetTelemetry, 'fleet/get_telemetry', self.telemetry, None),
             (SendRobotCommand, 'fleet/robot_command', self.robot_command, _command_id),
             (LogBridgeEvent, 'fleet/log_bridge_event', self.bridge_event, _event_id),
+            (JsonCall, 'fleet/site', self.site, None),
         ]
 
     def bridge_event(self, req: LogBridgeEvent.Request,
@@ -116,6 +119,15 @@ class ManagerServices:
             return fail(resp, R.INVALID, '; '.join(problems))
         resp.success = True
         return resp, Changes(events=[NewEvent(req.kind, '', payload)])
+
+    def site(self, req: JsonCall.Request, resp: JsonCall.Response) -> Answer:
+        """``map``: the site map (areas, docks, the occupancy grid) from the fleet config."""
+        if req.action != 'map':
+            return fail(resp, JsonCall.Response.INVALID,
+                        f'unknown action {req.action!r} (one of: map)', 'action')
+        resp.result_json = json.dumps(site_map(self._d.fleet), separators=(',', ':'))
+        resp.success = True
+        return resp, None
 
     def list_robots(self, req: ListRobots.Request, resp: ListRobots.Response) -> Answer:
         if req.robot_id:
@@ -200,15 +212,24 @@ class ManagerServices:
         missions, total = self._d.store.list_missions(
             req.state, req.robot_id, convert.from_time_msg(req.since),
             convert.from_time_msg(req.until), int(req.offset), int(req.limit or 100))
-        resp.missions = [convert.mission_to_msg(m) for m in missions]
+        # The board's live copy where it has one: what the robot reports (paused, progress)
+        # is not written to the store on every status.
+        resp.missions = [convert.mission_to_msg(self._live(m)) for m in missions]
         resp.total, resp.success = total, True
         return resp, None
+
+    def _live(self, mission: Mission) -> Mission:
+        try:
+            return self._d.board.get(mission.id)
+        except NotFound:
+            return mission
 
     def set_service(self, req: SetRobotService.Request,
                     resp: SetRobotService.Response) -> Answer:
         now = self._now()
         try:
-            events = self._d.registry.set_in_service(req.robot_id, req.in_service, req.reason)
+            events = self._d.registry.set_in_service(req.robot_id, req.in_service, req.reason,
+                                                     req.who)
         except NotFound as exc:
             return fail(resp, SetRobotService.Response.NOT_FOUND, str(exc.args[0]))
         board = self._d.board

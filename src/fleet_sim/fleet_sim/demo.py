@@ -77,6 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def anchor_map_files(fleet: dict[str, Any], folder: pathlib.Path) -> dict[str, Any]:
+    """Make ``map.occupancy`` absolute (it is relative to the file it came from, in
+    ``folder``), so that the copy written elsewhere names the same map."""
+    mapping = fleet.get('map')
+    if isinstance(mapping, dict) and isinstance(mapping.get('occupancy'), str) \
+            and mapping['occupancy'] and not pathlib.Path(mapping['occupancy']).is_absolute():
+        fleet = {**fleet, 'map': {**mapping,
+                                  'occupancy': str((folder / mapping['occupancy']).absolute())}}
+    return fleet
+
+
 def demo_fleet(base: dict[str, Any], robots: int) -> dict[str, Any]:
     """The fleet definition for ``robots`` robots: the base's robots first (as many as are
     wanted), then robots with the base's ``robot_defaults`` and docks of their own."""
@@ -189,8 +200,9 @@ def main(argv: list[str] | None = None) -> None:
     logs = home / 'logs'
     logs.mkdir(parents=True, exist_ok=True)
     fleet_path = home / 'fleet.yaml'
+    fleet = anchor_map_files(demo_fleet(base, args.robots), pathlib.Path(base_path).parent)
     fleet_path.write_text('# Written by fleet_demo from ' + str(base_path) + '\n'
-                          + yaml.safe_dump(demo_fleet(base, args.robots), sort_keys=False))
+                          + yaml.safe_dump(fleet, sort_keys=False))
     token = os.environ.get('FLEET_TOKEN') or secrets.token_urlsafe(24)
     env = dict(os.environ, FLEET_TOKEN=token, PYTHONUNBUFFERED='1',
                ROS_HOME=str(home / 'ros_home'))

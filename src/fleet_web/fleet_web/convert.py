@@ -11,7 +11,7 @@ from builtin_interfaces.msg import Time as TimeMsg
 
 from fleet_msgs.msg import FleetEvent, Incident, Mission, RobotState, TelemetrySample, Waypoint
 
-MODES = {0: 'unknown', 1: 'idle', 2: 'working', 3: 'charging', 4: 'error'}
+MODES = {0: 'unknown', 1: 'idle', 2: 'working', 3: 'charging', 4: 'error', 5: 'paused'}
 
 
 def iso(t: TimeMsg) -> str | None:
@@ -89,6 +89,9 @@ def mission_json(m: Mission) -> dict[str, Any]:
         'attempts': m.attempts, 'created_at': iso(m.created_at),
         'updated_at': iso(m.updated_at), 'deadline': iso(m.deadline),
         'failure_reason': m.failure_reason or None,
+        'robot_paused': bool(m.robot_paused),
+        'waiting_on': (f'robot {m.robot_id} is paused: resume it to continue'
+                       if m.robot_paused else None),
     }
 
 

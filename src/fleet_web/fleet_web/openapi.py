@@ -98,6 +98,10 @@ def _op(summary: str, scope: str | None, responses: dict[str, Any],
     return op
 
 
+OPERATOR = _text(100, description='the person asking; logged as "<operator> (key <token '
+                                   'name>)" (absent: the token\'s name alone)')
+
+
 SCHEMAS: dict[str, Any] = {
     'Error': {
         'type': 'object', 'required': ['error'],
@@ -116,7 +120,7 @@ SCHEMAS: dict[str, Any] = {
             'id': {'type': 'string'},
             'connectivity': {'type': 'string', 'enum': ['online', 'stale', 'offline']},
             'mode': {'type': 'string',
-                     'enum': ['unknown', 'idle', 'working', 'charging', 'error']},
+                     'enum': ['unknown', 'idle', 'working', 'charging', 'error', 'paused']},
             'battery': {'type': ['number', 'null'], 'minimum': 0, 'maximum': 1},
             'pose': _ref('Pose'),
             'last_seen': {'type': ['string', 'null'], 'format': 'date-time'},
@@ -174,11 +178,16 @@ SCHEMAS: dict[str, Any] = {
             'failure_reason': NULLABLE_STR,
             'interventions': {'type': 'integer', 'minimum': 0, 'description':
                               'GET /missions/{id} only: human interventions during the mission '
-                              '(timeline events with `intervention: true`)'}}},
+                              '(timeline events with `intervention: true`)'},
+            'robot_paused': {'type': 'boolean',
+                             'description': 'its robot reports that it is paused'},
+            'waiting_on': {**NULLABLE_STR, 'description': 'what the mission waits for (a '
+                                                          'paused robot), else null'}}},
     'ServiceChange': {
         'type': 'object', 'additionalProperties': False,
         'properties': {'reassign_active': {'type': 'boolean'},
-                       'reason': _text(MAX_COMMAND_REASON)}},
+                       'reason': _text(MAX_COMMAND_REASON),
+                       'operator': OPERATOR}},
     'Command': {
         'type': 'object', 'required': ['command'], 'additionalProperties': False,
         'properties': {'command': {'type': 'string',
@@ -188,7 +197,8 @@ SCHEMAS: dict[str, Any] = {
                                 'description': 'command-specific arguments'},
                        'reason': _text(MAX_COMMAND_REASON,
                                        description='why; logged with the command (who sent '
-                                                   'it is the token\'s name)')}},
+                                                   'it: operator and the token\'s name)'),
+                       'operator': OPERATOR}},
     'CommandAccepted': {
         'type': 'object', 'required': ['robot_id', 'command', 'accepted', 'command_id'],
         'properties': {'robot_id': {'type': 'string'}, 'command': {'type': 'string'},
@@ -551,7 +561,9 @@ def _incident_paths() -> dict[str, Any]:
 def document(version: str) -> dict[str, Any]:
     """Return the OpenAPI 3.1 document of the API."""
     from fleet_web.openapi_rollouts import ROLLOUT_SCHEMAS, rollout_paths
-    paths = {**_service_paths(), **_robot_paths(), **_event_paths(), **_mission_paths(),
+    from fleet_web.openapi_site import SITE_SCHEMAS, site_paths
+    paths = {**_service_paths(), **_robot_paths(), **site_paths(), **_event_paths(),
+             **_mission_paths(),
              **_incident_paths(), **rollout_paths()}
     return {
         'openapi': '3.1.0',
@@ -562,6 +574,7 @@ def document(version: str) -> dict[str, Any]:
         'servers': [{'url': '/'}],
         'security': [{'bearer': []}],
         'paths': paths,
-        'components': {'schemas': {**COMPONENT_SCHEMAS, **ROLLOUT_SCHEMAS}, 'securitySchemes': {
+        'components': {'schemas': {**COMPONENT_SCHEMAS, **ROLLOUT_SCHEMAS, **SITE_SCHEMAS},
+                       'securitySchemes': {
             'bearer': {'type': 'http', 'scheme': 'bearer'}}},
     }

@@ -86,7 +86,7 @@ class FleetBackend(Protocol):
                             limit: int) -> tuple[list[dict[str, Any]], int]: ...
 
     async def set_robot_service(self, robot_id: str, in_service: bool, reassign_active: bool,
-                                reason: str) -> dict[str, Any]: ...
+                                reason: str, who: str = '') -> dict[str, Any]: ...
 
     async def robot_command(self, robot_id: str, command: str, args: dict[str, Any],
                             who: str, reason: str) -> int: ...
@@ -161,6 +161,7 @@ class RosFleetBackend(Node):
             'desired_state': (JsonCall, 'desired_state'),
             'rollouts': (JsonCall, 'rollouts'),
             'audit': (JsonCall, 'audit'),
+            'site': (JsonCall, 'site'),
         }
         self._srv = {key: self.create_client(srv_type, f'{prefix}/{name}', qos_profile=deep)
                      for key, (srv_type, name) in services.items()}
@@ -301,10 +302,10 @@ class RosFleetBackend(Node):
         return [convert.mission_json(m) for m in resp.missions], int(resp.total)
 
     async def set_robot_service(self, robot_id: str, in_service: bool, reassign_active: bool,
-                                reason: str) -> dict[str, Any]:
+                                reason: str, who: str = '') -> dict[str, Any]:
         resp = await self._call(self._srv['set_service'], SetRobotService.Request(
             robot_id=robot_id, in_service=in_service, reassign_active=reassign_active,
-            reason=reason))
+            reason=reason, who=who))
         return convert.robot_json(resp.robot)
 
     async def list_incidents(self, state: str, robot_id: str, type_: str,

@@ -17,6 +17,7 @@ from fleet_web.views import (
     robots,
     rollout_page,
     rollouts,
+    site,
 )
 from fleet_web.views.common import API, Handler
 
@@ -32,6 +33,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ('POST', f'{API}/robots/{{robot_id}}/recommission', robots.recommission),
     ('POST', f'{API}/robots/{{robot_id}}/commands', robots.robot_command),
     ('GET', f'{API}/robots/{{robot_id}}/telemetry', robots.robot_telemetry),
+    ('GET', f'{API}/site/map', site.site_map),
     ('GET', f'{API}/events', events.list_events),
     ('GET', f'{API}/events/stream', events.stream_events),
     ('POST', f'{API}/events/stream-ticket', events.stream_ticket),

@@ -44,6 +44,8 @@ class FakeBackend:
         self.submitted: list[dict[str, Any]] = []
         self.state = 'active'  # the manager's lifecycle state
         self.incidents: list[dict[str, Any]] = []
+        self.controls: list[tuple[str, str, str, str]] = []
+        """(robot, command or decommission/recommission, who, reason) as sent."""
 
     def append(self, kind: str, live: bool = True) -> dict[str, Any]:
         e = {'id': len(self.events) + 1, 'time': '2026-01-01T00:00:00.000Z', 'kind': kind,
@@ -115,12 +117,16 @@ class FakeBackend:
         return list(self.missions.values()), len(self.missions)
 
     async def set_robot_service(self, robot_id: str, in_service: bool, reassign: bool,
-                                reason: str) -> dict[str, Any]:
-        return (await self.list_robots(robot_id))[0]
+                                reason: str, who: str = '') -> dict[str, Any]:
+        robot = (await self.list_robots(robot_id))[0]
+        self.controls.append((robot_id, 'recommission' if in_service else 'decommission',
+                              who, reason))
+        return robot
 
     async def robot_command(self, robot_id: str, command: str, args: dict[str, Any],
                             who: str, reason: str) -> int:
         await self.list_robots(robot_id)
+        self.controls.append((robot_id, command, who, reason))
         return 1
 
     async def get_telemetry(self, robot_id: str, since: float | None, until: float | None,

@@ -1,4 +1,5 @@
-"""``fleetctl robots``: list robots, show one, send one a command."""
+"""``fleetctl robots``: list robots, show one, send one a command or a control
+(:mod:`fleet_cli.commands.robot_control`)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from typing import Any
 
 from fleet_cli.args import add_verb, positive
 from fleet_cli.client import API, EXIT_OK, UsageError, segment
+from fleet_cli.commands import robot_control
 from fleet_cli.output import Context, ago, clock, fields, natural_key, percent, pose_text, table
 
 COMMANDS = ('pause', 'resume', 'return_to_dock', 'cancel_mission')
 """What a robot can be told (the API's ``Command.command``)."""
-MAX_REASON = 1000  # characters, as the API allows
 
 
 def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
@@ -70,20 +71,10 @@ def parse_arg(text: str) -> tuple[str, Any]:
 
 
 def cmd_command(ctx: Context, args: argparse.Namespace) -> int:
-    """Send a robot a command through the manager; print the command's id."""
-    if len(args.reason) > MAX_REASON:
-        raise UsageError(f'--reason must be at most {MAX_REASON} characters')
-    body: dict[str, Any] = {'command': args.command,
-                            'args': dict(parse_arg(a) for a in args.arg or [])}
-    if args.reason:
-        body['reason'] = args.reason
-    answer = ctx.client.post(f'{API}/robots/{segment(args.id)}/commands', body)
-    if ctx.raw:
-        ctx.dump(answer)
-    else:
-        ctx.out.write(f'{answer.get("robot_id", args.id)}: {answer.get("command")} sent '
-                      f'(command {answer.get("command_id")})\n')
-    return EXIT_OK
+    """Send a robot a command through the manager (after confirmation unless ``--yes``);
+    print the command's id."""
+    control = next(c for c in robot_control.CONTROLS if c.command == args.command)
+    return robot_control.run_control(ctx, args, control)
 
 
 def register(verbs: Any) -> None:
@@ -100,14 +91,15 @@ def register(verbs: Any) -> None:
     show.add_argument('id', help='robot id')
     show.set_defaults(func=cmd_show)
     command = add_verb(sub, 'command', 'send a robot a command (through the manager)',
-                       'Send a robot a command; the manager logs it (a robot.command event '
-                       'naming your token and --reason) and prints its command id.')
+                       'Send a robot a command (after confirmation unless --yes); the '
+                       'manager logs it (a robot.command event naming --operator, your '
+                       'token and --reason) and prints its command id.')
     command.add_argument('id', help='robot id')
     command.add_argument('command', choices=COMMANDS, metavar='COMMAND',
                          help=f'one of: {", ".join(COMMANDS)}')
-    command.add_argument('--reason', metavar='R', default='',
-                         help=f'why (kept with the command; at most {MAX_REASON} characters)')
+    robot_control.add_who_and_why(command)
     command.add_argument('--arg', action='append', metavar='KEY=VALUE',
                          help='a command argument, e.g. dock=dock_a for return_to_dock; '
                               'numbers are sent as numbers; repeat for more')
     command.set_defaults(func=cmd_command)
+    robot_control.register(sub)

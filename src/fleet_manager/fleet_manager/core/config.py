@@ -11,6 +11,7 @@ import pathlib
 
 from fleet_common.config import ConfigReader, read_yaml
 from fleet_manager.core.model import Pose
+from fleet_manager.core.site_map import OccupancyGrid, load_occupancy_for
 
 __all__ = ['Area', 'FleetConfig', 'RobotSpec', 'load_fleet_config']
 
@@ -52,6 +53,8 @@ class FleetConfig:
     areas: tuple[Area, ...] = ()
     docks: dict[str, Pose] = field(default_factory=dict)
     source: str = ''
+    occupancy: OccupancyGrid | None = field(default=None, repr=False)
+    """The site's occupancy grid (``map.occupancy``: a map_server YAML file), if any."""
 
     def spec_for(self, robot_id: str) -> RobotSpec:
         """Return the robot's spec, or one built from the defaults for an unlisted robot.
@@ -97,7 +100,7 @@ def load_fleet_config(path: str | pathlib.Path) -> FleetConfig:
     default_group = r.string(defaults.get('group'), 'robot_defaults.group')
 
     map_ = r.mapping(root.get('map'), 'map')
-    r.unknown_keys(map_, {'frame_id', 'areas', 'docks'}, 'map')
+    r.unknown_keys(map_, {'frame_id', 'areas', 'docks', 'occupancy'}, 'map')
     frame_id = r.string(map_.get('frame_id', 'map'), 'map.frame_id', required=True)
     areas = []
     seen_areas: set[str] = set()
@@ -151,6 +154,8 @@ def load_fleet_config(path: str | pathlib.Path) -> FleetConfig:
         group = r.string(raw.get('group'), f'{key}.group') or default_group
         robots[robot_id] = RobotSpec(robot_id, caps, group, dock)
 
+    occupancy = load_occupancy_for(r, map_.get('occupancy'), 'map.occupancy',
+                                   pathlib.Path(path).parent)
     return FleetConfig(site=site, frame_id=frame_id, robots=robots,
                        default_capabilities=default_caps, default_group=default_group,
-                       areas=tuple(areas), docks=docks, source=file)
+                       areas=tuple(areas), docks=docks, source=file, occupancy=occupancy)

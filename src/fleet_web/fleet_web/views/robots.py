@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aiohttp import web
 
@@ -14,6 +15,15 @@ from fleet_web.views.common import json_response, page, page_window, scope
 CONNECTIVITY = ('online', 'stale', 'offline')
 COMMANDS = ('pause', 'resume', 'return_to_dock', 'cancel_mission')
 MAX_REASON = 1000  # characters of a command's reason
+MAX_OPERATOR = 100  # characters of the operator's name
+
+
+def who_is(request: web.Request, body: dict[str, Any]) -> str:
+    """Return who asks: the ``operator`` the body names, with the API key it came through
+    (``alice (key ops)``), or the key's name alone."""
+    key = request[PRINCIPAL].name
+    operator = validate.text(body.get('operator', ''), 'operator', MAX_OPERATOR).strip()
+    return f'{operator} (key {key})' if operator else key
 MAX_TELEMETRY_SPAN = 7 * 24 * 3600.0  # s: the widest since..until of a telemetry query
 
 
@@ -43,13 +53,14 @@ async def get_robot(request: web.Request) -> web.Response:
 
 async def _set_service(request: web.Request, in_service: bool) -> web.Response:
     body = await validate.json_body(request, required=False)
-    validate.unknown_fields(body, ('reassign_active', 'reason'))
+    validate.unknown_fields(body, ('reassign_active', 'reason', 'operator'))
     reassign = body.get('reassign_active', False)
     if not isinstance(reassign, bool):
         raise validate.Unprocessable('reassign_active must be a boolean', 'reassign_active')
     reason = validate.text(body.get('reason', ''), 'reason', MAX_REASON)
     robot = await request.app[BACKEND].set_robot_service(
-        request.match_info['robot_id'], in_service, reassign, reason)
+        request.match_info['robot_id'], in_service, reassign, reason,
+        who=who_is(request, body))
     return json_response(robot)
 
 
@@ -69,7 +80,7 @@ async def recommission(request: web.Request) -> web.Response:
 async def robot_command(request: web.Request) -> web.Response:
     """Send a robot a command through the manager; 202 with the command's id."""
     body = await validate.json_body(request)
-    validate.unknown_fields(body, ('command', 'args', 'reason'))
+    validate.unknown_fields(body, ('command', 'args', 'reason', 'operator'))
     command = body.get('command')
     if command not in COMMANDS:
         raise validate.Unprocessable(f'command must be one of {", ".join(COMMANDS)}',
@@ -80,7 +91,7 @@ async def robot_command(request: web.Request) -> web.Response:
     reason = validate.text(body.get('reason', ''), 'reason', MAX_REASON)
     robot_id = request.match_info['robot_id']
     command_id = await request.app[BACKEND].robot_command(
-        robot_id, command, args, request[PRINCIPAL].name, reason)
+        robot_id, command, args, who_is(request, body), reason)
     return json_response({'robot_id': robot_id, 'command': command, 'accepted': True,
                           'command_id': command_id}, 202)
 
