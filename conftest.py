@@ -1,8 +1,10 @@
 """Session-wide test settings: DDS on loopback, a ROS domain of this session's own, strict
 event checking, and a ROS_HOME per test (so every agent's outbox starts empty)."""
 
+import atexit
 import os
 import pathlib
+import shutil
 import tempfile
 
 import pytest
@@ -26,8 +28,11 @@ elif _WORKER:
 
 
 # Agents keep their outboxes under ROS_HOME: one for the session (processes started by
-# module-scoped fixtures), and one per test (below), never the user's ~/.ros.
-os.environ['ROS_HOME'] = tempfile.mkdtemp(prefix='fleet-test-ros-home-')
+# module-scoped fixtures; launch_testing's logs), and one per test (below), never the user's
+# ~/.ros. The session's is removed when the session ends, as pytest's tmp_path dirs are.
+SESSION_ROS_HOME = tempfile.mkdtemp(prefix='fleet-test-ros-home-')
+atexit.register(shutil.rmtree, SESSION_ROS_HOME, ignore_errors=True)
+os.environ['ROS_HOME'] = SESSION_ROS_HOME
 
 
 @pytest.fixture(autouse=True)

@@ -130,12 +130,14 @@ class TestDemoLaunch(unittest.TestCase):
         self.assertEqual(robots, expected - {('fleet_manager', '/'), ('fleet_web', '/')})
 
     def test_fault_injection_through_sim_parameters(self, base) -> None:
+        # This test may run first, right after the launch: robot1's process is up once the
+        # robot is online (on a loaded machine that takes longer than a service wait).
+        wait_for(lambda: (get_json(f'{base}/robots/robot1', AUTH) or {})
+                 .get('connectivity') == 'online', timeout=90, message='robot1 online')
         # What `ros2 param set /robot1/sim fault stuck` does: a set_parameters service call.
         self.graph.set_parameters('/robot1/sim', fault='stuck',
                                   recovery_interval=RECOVERY_INTERVAL)
         self.assertEqual(self.graph.get_parameter('/robot1/sim', 'fault'), 'stuck')
-        wait_for(lambda: (get_json(f'{base}/robots/robot1', AUTH) or {})
-                 .get('connectivity') == 'online', timeout=90, message='robot1 online')
         status, mission, _ = http('POST', f'{base}/missions', {
             'waypoints': [{'x': 6.0, 'y': 10.0}], 'pinned_robot': 'robot1',
             'client_ref': 'launch-test-stuck'}, AUTH)

@@ -153,16 +153,18 @@ class TestFleetLaunch(unittest.TestCase):
         self.assertEqual(status, 201, body)
 
     def test_agent_launch(self, base) -> None:
+        # This test runs first, right after the launch: wait for the agent to be up (online)
+        # before asking for its parameters (a loaded machine takes longer than a service wait).
+        robot = wait_for(lambda: (get_json(f'{base}/robots/robot1', AUTH) or {})
+                         .get('connectivity') == 'online'
+                         and get_json(f'{base}/robots/robot1', AUTH), timeout=90,
+                         message='robot1 online over HTTP')
+        self.assertEqual(robot['software_version'], '2.0')
         # agent.launch.py names the node in the robot's namespace and applies params_file.
         self.assertEqual(self.graph.get_parameter('/robot1/fleet_agent', 'report_rate'),
                          AGENT_REPORT_RATE)
         self.assertEqual(self.graph.get_parameter('/robot1/fleet_agent', 'software_version'),
                          '2.0')
-        robot = wait_for(lambda: (get_json(f'{base}/robots/robot1', AUTH) or {})
-                         .get('connectivity') == 'online'
-                         and get_json(f'{base}/robots/robot1', AUTH), timeout=60,
-                         message='robot1 online over HTTP')
-        self.assertEqual(robot['software_version'], '2.0')
 
 
 @launch_testing.post_shutdown_test()

@@ -8,12 +8,16 @@ to the robot's Nav2, odometry, battery and diagnostics by names relative to its 
 and to the fleet manager on the fleet-level topics (``/fleet/...``).
 """
 
+import os
+
 from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+from fleet_common.launcher import ENV as STOP_WITH_PID
 
 
 def arguments() -> list:
@@ -56,7 +60,9 @@ def _agent(context: LaunchContext) -> list:
         overrides['software_version'] = ParameterValue(version, value_type=str)
     return [Node(package='fleet_agent', executable='fleet_agent', name='fleet_agent',
                  namespace='/' + namespace.strip('/'), output='screen',
-                 parameters=[LaunchConfiguration('params_file'), overrides])]
+                 parameters=[LaunchConfiguration('params_file'), overrides],
+                 # The agent stops when this launch exits, also on SIGTERM.
+                 additional_env={STOP_WITH_PID: str(os.getpid())})]
 
 
 def generate_launch_description() -> LaunchDescription:

@@ -15,6 +15,8 @@ too (``ros2 launch ... --show-args`` lists them); the robots always get their ow
 already set.
 """
 
+import os
+
 from launch import LaunchContext, LaunchDescription
 from launch.actions import (
     DeclareLaunchArgument,
@@ -26,6 +28,8 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from fleet_common.launcher import ENV as STOP_WITH_PID
 
 PASSED_ON = ('params_file', 'fleet_config', 'database', 'web_config', 'web_state', 'host',
              'port')
@@ -73,7 +77,8 @@ def _robots(context: LaunchContext) -> list:
     # the same name. The nodes name themselves.
     return [Node(package='fleet_sim', executable='fleet_sim', output='screen',
                  arguments=[f'robot{i}', '--fleet-config', fleet_config],
-                 parameters=[LaunchConfiguration('params_file')])
+                 parameters=[LaunchConfiguration('params_file')],
+                 additional_env={STOP_WITH_PID: str(os.getpid())})
             for i in range(1, int(text) + 1)]
 
 

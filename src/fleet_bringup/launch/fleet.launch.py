@@ -33,6 +33,8 @@ from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 from lifecycle_msgs.msg import Transition
 
+from fleet_common.launcher import ENV as STOP_WITH_PID
+
 
 def arguments() -> list:
     """Return this launch file's arguments, each with its description."""
@@ -85,6 +87,8 @@ def _arg(context: LaunchContext, name: str) -> str:
 def _nodes(context: LaunchContext) -> list:
     """Return the manager, its start-up transitions and the bridge, in ``namespace``."""
     namespace = _arg(context, 'namespace').strip('/')
+    # Each process stops when this launch exits, also on SIGTERM (fleet_common.launcher).
+    stop_with_launch = {STOP_WITH_PID: str(os.getpid())}
     use_sim_time = LaunchConfiguration('use_sim_time')
     params_file = LaunchConfiguration('params_file')
     # Only what was given on the command line overrides the params file.
@@ -93,6 +97,7 @@ def _nodes(context: LaunchContext) -> list:
     manager = LifecycleNode(
         package='fleet_manager', executable='fleet_manager', name='fleet_manager',
         namespace=namespace, output='screen', arguments=['--no-autostart'],
+        additional_env=stop_with_launch,
         parameters=[params_file, {'use_sim_time': use_sim_time, **overrides}])
     autostart = IfCondition(LaunchConfiguration('autostart'))
 
@@ -122,7 +127,7 @@ def _nodes(context: LaunchContext) -> list:
         web_params['manager_namespace'] = f'/{namespace}'
     web = Node(
         package='fleet_web', executable='fleet_web', name='fleet_web', namespace=namespace,
-        output='screen', parameters=[params_file, web_params],
+        output='screen', parameters=[params_file, web_params], additional_env=stop_with_launch,
         arguments=['--host', LaunchConfiguration('host'),
                    '--port', LaunchConfiguration('port'),
                    '--config', LaunchConfiguration('web_config'),

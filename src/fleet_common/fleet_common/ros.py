@@ -21,6 +21,8 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.signals import SignalHandlerOptions
 
+from fleet_common.launcher import stop_with_launcher
+
 RCLError = _rclpy.RCLError
 
 SPIN_TIMEOUT = 0.25
@@ -102,8 +104,10 @@ PARAMETER_ERRORS = (InvalidParameterTypeException, InvalidParameterValueExceptio
 
 def init(args: list[str] | None = None) -> threading.Event:
     """``rclpy.init`` for a process that stops on Ctrl-C or SIGTERM: returns the event those
-    signals set. The context stays valid until :func:`rclpy.try_shutdown`, so nodes are
-    destroyed (and log their goodbyes) cleanly after the spin loop ends."""
+    signals set. Started by a fleet_bringup launch file, the process also gets SIGTERM when
+    the launch exits (:mod:`fleet_common.launcher`). The context stays valid until
+    :func:`rclpy.try_shutdown`, so nodes are destroyed (and log their goodbyes) cleanly after
+    the spin loop ends."""
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
 
@@ -111,6 +115,7 @@ def init(args: list[str] | None = None) -> threading.Event:
         stop.set()
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    stop_with_launcher()  # SIGTERM when a ros2 launch of fleet_bringup exits (SIGTERM too)
     return stop
 
 

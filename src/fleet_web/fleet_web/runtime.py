@@ -20,6 +20,8 @@ import rclpy
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
+from fleet_common.launcher import stop_with_launcher
+
 
 def init_ros(args: list[str] | None = None) -> None:
     """rclpy.init without rclpy's signal handlers (the asyncio loop handles signals)."""
@@ -52,9 +54,11 @@ class Spinner:
 
 
 def stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
-    """Set ``stop`` on SIGINT or SIGTERM."""
+    """Set ``stop`` on SIGINT or SIGTERM, and on the exit of the ``ros2 launch`` that
+    started this process (:mod:`fleet_common.launcher`)."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    stop_with_launcher()
 
 
 class ClientErrorFilter(logging.Filter):
