@@ -21,6 +21,7 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
+from fleet_sim.demo import anchor_map_files
 from fleet_testing import REPO, Proc, RosGraph, fleet_env, free_port, get_json, http, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -54,10 +55,9 @@ elif sync_api is None:
 def three_robot_fleet(tmp_path: pathlib.Path) -> pathlib.Path:
     """The shipped fleet.yaml with only the robots the demo runs: the table shows exactly
     them (robots listed but never started would show as offline rows)."""
-    data = yaml.safe_load((REPO / 'src' / 'fleet_bringup' / 'config' / 'fleet.yaml').read_text())
+    shipped = REPO / 'src' / 'fleet_bringup' / 'config' / 'fleet.yaml'
+    data = anchor_map_files(yaml.safe_load(shipped.read_text()), shipped.parent)
     data['robots'] = [r for r in data['robots'] if r['id'] in ROBOTS]
-    data['map']['occupancy'] = str(REPO / 'src' / 'fleet_bringup' / 'config' / 'maps'
-                                   / 'warehouse.yaml')  # relative to the shipped file
     path = tmp_path / 'fleet.yaml'
     path.write_text(yaml.safe_dump(data))
     return path

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from fleet_msgs.srv import SendRobotCommand
+from fleet_sim.demo import anchor_map_files
 from fleet_testing import REPO, ApiClient, Proc, RosGraph, fleet_env, free_port, http, wait_for
 
 TOKEN = 'operator-test-token'
@@ -47,8 +48,9 @@ class Fleet(ApiClient):
         self.base = f'{self.url}/api/v1'
         self.web_yaml = tmp / 'web.yaml'
         self.web_yaml.write_text('rate_limit: {per_second: 1000, burst: 1000}\n')
-        fleet = yaml.safe_load(
-            (REPO / 'src' / 'fleet_bringup' / 'config' / 'fleet.yaml').read_text())
+        shipped = REPO / 'src' / 'fleet_bringup' / 'config' / 'fleet.yaml'
+        # map.occupancy is relative to the shipped file; the copy names the same map.
+        fleet = anchor_map_files(yaml.safe_load(shipped.read_text()), shipped.parent)
         fleet['robots'] = fleet['robots'][:2]
         (tmp / 'fleet.yaml').write_text(yaml.safe_dump(fleet))
         env = fleet_env(FLEET_TOKEN=TOKEN)
