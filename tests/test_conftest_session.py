@@ -27,7 +27,8 @@ def run_session(tmp_path: pathlib.Path, **env: str) -> tuple[str, pathlib.Path]:
     (tmp_path / 'test_probe.py').write_text(PROBE)
     out = tmp_path / 'probe.out'
     base = {k: v for k, v in fleet_env(PROBE_OUT=str(out), PYTHONPATH=str(REPO)).items()
-            if k not in ('ROS_DOMAIN_ID', 'FLEET_TEST_DOMAIN_ID')}
+            if k not in ('ROS_DOMAIN_ID', 'FLEET_TEST_DOMAIN_ID')
+            and not k.startswith('PYTEST_XDIST')}  # the probe's session is not a worker
     done = subprocess.run(
         [sys.executable, '-m', 'pytest', '-q', '-p', 'conftest', '-p', 'no:cacheprovider',
          '-c', '/dev/null', '--rootdir', str(tmp_path), str(tmp_path / 'test_probe.py')],

@@ -180,7 +180,12 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             return bool(robots) and {r['id'] for r in robots['items']
                                      if r['connectivity'] == 'online'} >= set(ROBOTS)
         wait_for(online, timeout=90, message='four robots online')
-        status, applied = f.post('/config/apply', {'files': DESIRED, 'reason': 'baseline'})
+        # The bridge answers 503 until it has discovered the manager's desired-state service
+        # (robots can be online before that on a loaded machine); a 503 applied nothing.
+        status, applied = wait_for(
+            lambda: (lambda r: r if r[0] != 503 else None)(
+                f.post('/config/apply', {'files': DESIRED, 'reason': 'baseline'})),
+            timeout=30, message='the bridge to reach the desired-state service')
         assert status == 201 and applied['revision'] == 1, applied
         yield f
     finally:
