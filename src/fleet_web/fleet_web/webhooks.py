@@ -647,3 +647,6 @@ def load_subscriptions_file(path: str | pathlib.Path,
     """Read ``path`` and return the subscriptions of its ``webhooks:`` section."""
     data = read_config_file(path)
     return load_subscriptions(data.get('webhooks'), file=str(path), env=env)
+
+# The ticket formats (Jira, ServiceNow) live in their own module and register themselves.
+from fleet_web import ticket_formats  # noqa: E402,F401  (import for its registration)
