@@ -56,8 +56,8 @@ from fleet_manager.core.incident_model import (
 )
 from fleet_manager.core.incidents import Incident, IncidentBook, IncidentState
 from fleet_manager.core.model import Event, NewEvent, RobotRecord
-from fleet_manager.core.rules import CountTrigger, EventTrigger, Rule, RuleEngine, Workflows
 from fleet_manager.core.postmortem import Postmortem
+from fleet_manager.core.rules import CountTrigger, EventTrigger, Rule, RuleEngine, Workflows
 from fleet_manager.core.runbooks import Runbook
 from fleet_manager.incident_context import RobotContext, pose_from_data
 from fleet_manager.incident_ops import IncidentOps

@@ -8,8 +8,10 @@ from __future__ import annotations
 import itertools
 import pathlib
 
+import pytest
 from test_incident_flow import FakeClock, make_flow, record, robot_event, stuck
 
+from fleet_manager.core.errors import ConfigError
 from fleet_manager.core.grouping import GroupingSettings
 from fleet_manager.core.model import NewEvent
 from fleet_manager.core.postmortem import from_markdown, to_markdown
@@ -21,10 +23,6 @@ from fleet_manager.incident_flow import (
     IncidentFlow,
 )
 from fleet_manager.incident_ops import IncidentOps, OpsSettings, load_ops_settings
-
-import pytest
-
-from fleet_manager.core.errors import ConfigError
 
 CONFIG = pathlib.Path(__file__).resolve().parents[3] / 'src' / 'fleet_bringup' / 'config'
 

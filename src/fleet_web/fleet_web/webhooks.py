@@ -443,7 +443,12 @@ class Outbox:
         return self._store.cursor()
 
     def match(self, event: Mapping[str, Any]) -> list[Subscription]:
-        """Return the subscriptions the event goes to."""
+        """Return the subscriptions the event goes to: none for an event of a silenced
+        incident (its payload names the silences in ``silenced_by``; the manager records it,
+        and the incident's timeline shows what was muted)."""
+        payload = event.get('payload')
+        if isinstance(payload, Mapping) and payload.get('silenced_by'):
+            return []
         return [sub for sub in self.subscriptions if sub.matches(event)]
 
     def ingest(self, events: Iterable[Mapping[str, Any]]) -> int:

@@ -90,7 +90,7 @@ class Grouper:
         return group
 
     def start(self, labels: Mapping[str, Any], incident_id: str, now: float) -> Group | None:
-        """Make a just-opened incident the head of a new group (None if its type does not group)."""
+        """Make a just-opened incident head a new group (None if its type does not group)."""
         key = self.key(labels)
         if key is None:
             return None

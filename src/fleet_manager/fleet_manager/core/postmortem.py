@@ -104,7 +104,8 @@ def apply_edit(pm: Postmortem, edit: Mapping[str, Any]) -> Postmortem:
     """Return ``pm`` with the fields in ``edit`` replaced; ValidationError naming a bad field."""
     unknown = set(edit) - set(EDITABLE)
     if unknown:
-        raise ValidationError(sorted(unknown)[0], f"not editable (editable: {', '.join(EDITABLE)})")
+        raise ValidationError(sorted(unknown)[0],
+                              f"not editable (editable: {', '.join(EDITABLE)})")
     changes: dict[str, Any] = {}
     for key, value in edit.items():
         changes[key] = _FIELD_READERS[key](key, value)
@@ -317,7 +318,8 @@ def from_markdown(text: str) -> Postmortem:
     for ln in sections['Action items']:
         found = _ACTION.match(ln)
         if found:
-            actions.append({'text': _uncell(found.group(2)), 'owner': _uncell(found.group(3) or ''),
+            actions.append({'text': _uncell(found.group(2)),
+                            'owner': _uncell(found.group(3) or ''),
                             'done': found.group(1) == 'x'})
     pm = Postmortem(head.group(1), _uncell(head.group(2)), meta['Severity'])
     return apply_edit(pm, {

@@ -17,6 +17,7 @@ Matchers follow Alertmanager's: ``label=value``, ``label!=value``, ``label=~rege
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 import enum
 import re
@@ -252,13 +253,13 @@ class SilenceBook:
         except KeyError:
             raise NotFound(f'no silence {silence_id!r}') from None
 
-    def list(self, state: SilenceState | None = None) -> list[Silence]:
+    def list(self, state: SilenceState | None = None) -> 'builtins.list[Silence]':
         """Return silences, newest first, optionally in one state (now)."""
         now = self.clock()
         out = [s for s in self._silences.values() if state is None or s.state(now) is state]
         return sorted(out, key=lambda s: s.created_at, reverse=True)
 
-    def matching(self, labels: Mapping[str, Any]) -> list[Silence]:
+    def matching(self, labels: Mapping[str, Any]) -> 'builtins.list[Silence]':
         """Return the active silences that mute an alert with ``labels`` now."""
         now = self.clock()
         return [s for s in self._silences.values() if s.silences(labels, now)]
