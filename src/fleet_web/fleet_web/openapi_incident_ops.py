@@ -22,7 +22,7 @@ from fleet_web.openapi import (
 
 _TIME = {'type': ['string', 'null'], 'format': 'date-time'}
 _TIME_IN = {'oneOf': [{'type': 'string', 'format': 'date-time'},
-                      {'type': 'number', 'minimum': 0}],
+                      {'type': 'number', 'minimum': 0, 'maximum': 4e9}],
             'description': 'ISO-8601, or seconds since the epoch'}
 _MATCHER = {
     'oneOf': [
@@ -55,7 +55,8 @@ INCIDENT_OPS_SCHEMAS: dict[str, Any] = {
             'matchers': {'type': 'array', 'minItems': 1, 'maxItems': 20, 'items': _MATCHER},
             'comment': _text(20000, description='why (audited)'),
             'starts_at': _TIME_IN, 'ends_at': _TIME_IN, 'until': _TIME_IN,
-            'duration': {'type': 'number', 'exclusiveMinimum': 0, 'description': 's'},
+            'duration': {'type': 'number', 'exclusiveMinimum': 0, 'maximum': 1e9,
+                         'description': 's'},
             'repeat': {'type': 'string', 'enum': ['daily', 'weekly'],
                        'description': 'a maintenance window repeating every day or week'},
             'who': _text(100, description='your name, when the key is shared')}},
@@ -89,7 +90,8 @@ INCIDENT_OPS_SCHEMAS: dict[str, Any] = {
             'summary': _text(20000), 'impact': _text(20000), 'recurrence': _text(20000),
             'timeline': {'type': 'array', 'items': {
                 'type': 'object', 'required': ['time', 'kind'],
-                'properties': {'time': {'type': 'number'}, 'kind': _text(200),
+                'properties': {'time': {'type': 'number', 'minimum': 0, 'maximum': 4e9},
+                               'kind': _text(200),
                                'who': _text(200), 'note': _text(4000)}}},
             'context': {'type': 'object', 'additionalProperties': _text(2000)},
             'contributing_factors': {'type': 'array', 'items': _text(4000)},

@@ -8,8 +8,8 @@ Both are registered in :data:`fleet_web.webhooks.FORMATS` when this module is im
   ``project.key``, ``summary`` (at most 255 characters), ``description`` (plain text),
   ``issuetype.name`` (option ``issue_type``, default ``Bug``), ``priority.name`` (SEV0..SEV3 ->
   Highest/High/Medium/Low) and ``labels`` (Jira labels have no spaces). Options: ``project_key``
-  (required), ``issue_type``. Point ``url`` at ``https://<site>/rest/api/2/issue`` and give the
-  credentials with ``headers``/``auth`` as your Jira needs.
+  (required), ``issue_type``. Point ``url`` at ``https://<site>/rest/api/2/issue`` (or at a
+  relay that adds Jira's credentials: the bridge sends no ``Authorization`` header).
 * ``servicenow``: the fields of ServiceNow's Table API ``POST /api/now/table/incident``:
   ``short_description`` (at most 160 characters), ``description``, ``urgency`` and ``impact``
   (``'1'`` high .. ``'3'`` low, from SEV0..SEV3), ``category``, ``correlation_id``

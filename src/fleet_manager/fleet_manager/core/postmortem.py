@@ -22,6 +22,8 @@ from typing import Any, Mapping
 from fleet_manager.core.errors import ValidationError
 
 DEFAULT_SEVERITIES = ('SEV0', 'SEV1')
+MAX_TIME = 4e9
+"""The latest time a postmortem may name (s since the epoch, the year 2096)."""
 """Severities whose resolution drafts a postmortem unless configured otherwise."""
 
 
@@ -121,8 +123,9 @@ def _text(key: str, value: Any) -> str:
 def _opt_time(key: str, value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValidationError(key, 'must be seconds since the epoch')
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0 <= value <= MAX_TIME:
+        raise ValidationError(key, f'must be seconds since the epoch, 0 to {MAX_TIME:.0f}')
     return round(float(value), 3)
 
 

@@ -29,6 +29,8 @@ LABELS = ('rule', 'type', 'robot', 'area', 'site', 'severity', 'robot_type')
 """The labels an alert carries and a matcher may name."""
 
 REPEATS: dict[str, float] = {'daily': 86400.0, 'weekly': 7 * 86400.0}
+MAX_TIME = 4e9
+"""The latest time a silence may name (s since the epoch, the year 2096)."""
 """Maintenance-window periods by name, in seconds."""
 
 _MATCHER_RE = re.compile(r'^\s*([a-z_]+)\s*(=~|!~|!=|=)\s*(.*?)\s*$')
@@ -224,6 +226,9 @@ class SilenceBook:
             raise ValidationError('ends_at', 'give ends_at or duration')
         if ends_at <= starts_at:
             raise ValidationError('ends_at', 'must be after starts_at')
+        if ends_at > MAX_TIME:
+            raise ValidationError('duration' if spec.get('ends_at') is None else 'ends_at',
+                                  f'ends after {MAX_TIME:.0f} (the year 2096)')
         repeat = spec.get('repeat')
         if repeat is not None and repeat not in REPEATS:
             raise ValidationError('repeat', f"one of {', '.join(REPEATS)}")
@@ -274,8 +279,8 @@ def _num(spec: Mapping[str, Any], key: str, default: float) -> float:
     value = spec.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValidationError(key, 'must be a number (seconds since the epoch, or seconds)')
-    if value != value or value in (float('inf'), float('-inf')) or value < 0:
-        raise ValidationError(key, 'must be a finite, non-negative number')
+    if not 0 <= value <= MAX_TIME:  # also refuses NaN
+        raise ValidationError(key, f'must be a number from 0 to {MAX_TIME:.0f}')
     return float(value)
 
 
