@@ -135,3 +135,26 @@ def test_shipped_incident_ops_yaml_loads_and_bad_files_name_the_key(
     with pytest.raises(ConfigError) as info:
         load_ops_settings(str(bad))
     assert info.value.key == 'grouping.window'
+
+
+def slo_page(flow: IncidentFlow, clock: FakeClock) -> FlowResult:
+    """A page-severity SLO burn alert, as the incidents feature hands it on (robot 'fleet')."""
+    return flow.on_event(NewEvent('slo.alert', 'fleet', {
+        'slo': 'mission_success', 'alert': 'fast', 'state': 'firing', 'severity': 'page',
+        'burn_long': 20.0, 'burn_short': 30.0}), None, clock.now)
+
+
+def test_offline_robots_inhibit_the_sites_slo_burn() -> None:
+    clock = FakeClock()
+    flow = make_flow(clock)
+    with_ops(flow, clock)
+    off = offline(flow, clock, 'robot1').incidents[0]
+    clock.now += 5
+    res = slo_page(flow, clock)
+    assert INCIDENT_OPENED not in kinds(res) and NOTIFICATION_SENT not in kinds(res)
+    assert [(i['type'], i['rule']) for i in off.context['inhibited']] == [
+        ('slo_burn', 'offline_site_no_slo_burn')]
+    flow.resolve(off.id, 'alice', 'back', clock.now)
+    clock.now += 700  # nothing offline any more: the burn opens its incident
+    offline(flow, clock, 'robot1', to='online')
+    assert INCIDENT_OPENED in kinds(slo_page(flow, clock))
