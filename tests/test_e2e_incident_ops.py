@@ -35,18 +35,24 @@ class Site(ApiClient):
         web_yaml = tmp_path / 'web.yaml'
         web_yaml.write_text('rate_limit: {per_second: 1000, burst: 1000}\n')
         config = REPO / 'src' / 'fleet_bringup' / 'config'
-        self.procs = [
-            Proc('manager', ['-m', 'fleet_manager.manager_node', '--ros-args',
+        self.manager_args = ['-m', 'fleet_manager.manager_node', '--ros-args',
                              '-p', f'database:={tmp_path / "fleet.db"}',
                              '-p', f'fleet_config:={config / "fleet.yaml"}',
-                             '-p', 'report_period:=0.5', '-p', 'tick_period:=0.1'],
-                 tmp_path, env),
+                             '-p', 'report_period:=0.5', '-p', 'tick_period:=0.1']
+        self.tmp, self.env = tmp_path, env
+        self.procs = [
+            Proc('manager', self.manager_args, tmp_path, env),
             Proc('robots', ['-m', 'fleet_sim.fleet', *GROUPED, SEV1_ROBOT,
                             '--report-rate', '2', '--speed', '1'], tmp_path, env),
             Proc('web', ['-m', 'fleet_web.web_node', '--port', str(self.port),
                          '--state', str(tmp_path / 'web.db'), '--config', str(web_yaml)],
                  tmp_path, env),
         ]
+
+    def restart_manager(self) -> None:
+        """Stop the manager (SIGTERM) and start it again on the same store."""
+        assert self.procs[0].stop() == 0, self.procs[0].output()[-3000:]
+        self.procs[0] = Proc('manager', self.manager_args, self.tmp, self.env)
 
     def incidents(self, **query: str) -> list[dict[str, Any]]:
         q = '&'.join(f'{k}={v}' for k, v in query.items())
@@ -225,3 +231,16 @@ def test_fleetctl_silences_and_postmortems(site: Site, tmp_path: pathlib.Path) -
                               '--operator', 'Eli', '--reason', 'reviewed')
     assert code == 0 and 'final' in out, err
     assert site.get(f'/incidents/{inc_id}/postmortem')['status'] == 'final'
+
+
+def test_silences_and_postmortems_survive_a_manager_restart(site: Site) -> None:
+    silences = site.get('/silences')['items']
+    postmortems = site.get('/postmortems')['items']
+    assert silences and postmortems, 'the tests above made some'
+    pm = site.get(f"/incidents/{postmortems[0]['incident_id']}/postmortem")
+    site.restart_manager()
+    wait_for(lambda: site.get('/silences') is not None and
+             site.get('/silences')['items'] == silences, timeout=60, interval=0.5,
+             message='the same silences after the restart')
+    assert site.get(f"/incidents/{pm['incident_id']}/postmortem") == pm
+    assert site.get('/postmortems')['items'] == postmortems
