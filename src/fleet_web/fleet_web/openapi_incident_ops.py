@@ -26,7 +26,9 @@ _TIME_IN = {'oneOf': [{'type': 'string', 'format': 'date-time'},
             'description': 'ISO-8601, or seconds since the epoch'}
 _MATCHER = {
     'oneOf': [
-        _text(300, description='label=value, label!=value, label=~regex or label!~regex'),
+        {'type': 'string', 'maxLength': 300,
+         'pattern': r'^\s*(rule|type|robot|area|site|severity|robot_type)\s*(=~|!~|!=|=)',
+         'description': 'label=value, label!=value, label=~regex or label!~regex'},
         {'type': 'object', 'required': ['label', 'value'],
          'properties': {'label': {'type': 'string', 'enum': [
              'rule', 'type', 'robot', 'area', 'site', 'severity', 'robot_type']},

@@ -25,6 +25,7 @@ POSTMORTEM_FIELDS = ('title', 'status', 'summary', 'impact', 'timeline', 'contex
                      'recurrence', 'contributing_factors', 'action_items', 'who', 'reason')
 MAX_TEXT = 20_000  # characters of a comment, reason or Markdown document
 MAX_WHO = 100
+MAX_QUERY_REASON = 1000  # characters of a reason given in the query string
 
 
 def _who(request: web.Request, body: dict[str, Any]) -> str:
@@ -132,7 +133,7 @@ async def import_postmortem(request: web.Request) -> web.Response:
     except UnicodeDecodeError as exc:
         raise validate.BadRequest(f'the body is not valid UTF-8 (byte {exc.start})') from None
     markdown = validate.text(markdown, 'markdown', MAX_TEXT)
-    who = request[PRINCIPAL].who(validate.query_text(request, 'who'))
+    who = request[PRINCIPAL].who(validate.query_text(request, 'who', MAX_WHO))
     return json_response(await _call(request, 'postmortem_import', {
         'incident_id': request.match_info['incident_id'], 'markdown': markdown}, who,
-        validate.query_text(request, 'reason')))
+        validate.query_text(request, 'reason', MAX_QUERY_REASON)))
