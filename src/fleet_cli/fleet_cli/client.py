@@ -87,7 +87,9 @@ class Client:
     def _open(self, method: str, url: str, body: Any, headers: dict[str, str],
               timeout: float) -> Any:
         data = None
-        if body is not None:
+        if isinstance(body, bytes):  # a document sent as it is (its type in ``headers``)
+            data = body
+        elif body is not None:
             data = json.dumps(body).encode()
             headers = {**headers, 'Content-Type': 'application/json'}
         req = urllib.request.Request(url, data=data, method=method, headers=headers)

@@ -61,6 +61,14 @@ class EventKind(str, enum.Enum):
     """Someone resolved an incident."""
     INCIDENT_ESCALATED = 'incident.escalated'
     """An incident moved to a further escalation level or repeated a page."""
+    SILENCE_CREATED = 'silence.created'
+    """A person created a silence or maintenance window (matchers, times, who and why)."""
+    SILENCE_EXPIRED = 'silence.expired'
+    """A person expired a silence before its end (who and why)."""
+    POSTMORTEM_DRAFTED = 'postmortem.drafted'
+    """A postmortem draft was generated for a resolved incident."""
+    POSTMORTEM_UPDATED = 'postmortem.updated'
+    """A person edited (or imported) a postmortem."""
     NOTIFICATION_SENT = 'notification.sent'
     """A notification was handed to the bridge for delivery."""
     SLO_ALERT = 'slo.alert'
@@ -365,6 +373,10 @@ class IncidentSummary(Payload):
     acknowledged_by: str | None
     resolved_by: str | None
     runbook: str
+    robots: list[str] | None = None
+    """The robots of a grouped incident (left out when it has one robot)."""
+    silenced_by: list[str] | None = None
+    """The silences that mute this incident's notifications (left out when none)."""
 
 
 @event_type
@@ -414,6 +426,57 @@ class IncidentEscalated(IncidentSummary):
     level: int = 0
     repeat: int = 0
     reason: str = ''
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class SilenceCreated(Payload):
+    """Payload of ``silence.created``: the silence as created (``Silence.to_dict``)."""
+
+    KIND = EventKind.SILENCE_CREATED
+    id: str
+    matchers: list[dict[str, str]]
+    starts_at: float
+    ends_at: float
+    who: str
+    reason: str
+    repeat: str | None = None
+    until: float | None = None
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class SilenceExpired(Payload):
+    """Payload of ``silence.expired``: which silence a person ended early, and why."""
+
+    KIND = EventKind.SILENCE_EXPIRED
+    id: str
+    who: str
+    reason: str
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class PostmortemDrafted(Payload):
+    """Payload of ``postmortem.drafted``: the incident a draft was generated for."""
+
+    KIND = EventKind.POSTMORTEM_DRAFTED
+    incident_id: str
+    severity: str
+    title: str
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class PostmortemUpdated(Payload):
+    """Payload of ``postmortem.updated``: who changed which fields of a postmortem, and why."""
+
+    KIND = EventKind.POSTMORTEM_UPDATED
+    incident_id: str
+    who: str
+    reason: str
+    fields: list[str]
+    status: str
 
 
 @event_type

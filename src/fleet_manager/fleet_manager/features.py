@@ -41,6 +41,8 @@ class StoreReader(Protocol):
 
     def load_incidents(self) -> list[dict[str, Any]]: ...
 
+    def load_docs(self, table: str) -> list[dict[str, Any]]: ...
+
 
 class FeatureHost(Protocol):
     """What the manager node offers a feature."""

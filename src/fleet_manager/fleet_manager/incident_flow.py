@@ -56,9 +56,11 @@ from fleet_manager.core.incident_model import (
 )
 from fleet_manager.core.incidents import Incident, IncidentBook, IncidentState
 from fleet_manager.core.model import Event, NewEvent, RobotRecord
+from fleet_manager.core.postmortem import Postmortem
 from fleet_manager.core.rules import CountTrigger, EventTrigger, Rule, RuleEngine, Workflows
 from fleet_manager.core.runbooks import Runbook
 from fleet_manager.incident_context import RobotContext, pose_from_data
+from fleet_manager.incident_ops import IncidentOps
 
 __all__ = [
     'BagRequest', 'CommandRequest', 'FlowResult', 'IncidentFlow', 'command_args',
@@ -116,6 +118,8 @@ class FlowResult:
     changed_incidents: dict[str, Incident] = field(default_factory=dict)
     bags: list[BagRequest] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    postmortem: Postmortem | None = None
+    """A postmortem drafted by this call (a resolve), to save and announce."""
 
     @property
     def incidents(self) -> list[Incident]:
@@ -124,7 +128,7 @@ class FlowResult:
 
     def __bool__(self) -> bool:
         return bool(self.events or self.commands or self.changed_incidents or self.bags
-                    or self.notifications)
+                    or self.notifications or self.postmortem)
 
     def changed(self, incident: Incident) -> None:
         """Record that ``incident`` changed (kept once, in first-change order)."""
@@ -138,6 +142,7 @@ class FlowResult:
             self.changed(inc)
         self.bags.extend(other.bags)
         self.notifications.extend(other.notifications)
+        self.postmortem = other.postmortem or self.postmortem
         return self
 
 
@@ -146,7 +151,7 @@ def incident_summary(inc: Incident) -> dict[str, Any]:
     pose = None if inc.pose is None else {'x': inc.pose.x, 'y': inc.pose.y,
                                           'theta': inc.pose.theta,
                                           'frame_id': inc.pose.frame_id}
-    return {
+    out: dict[str, Any] = {
         'id': inc.id, 'type': inc.type, 'severity': inc.severity.value,
         'state': inc.state.value, 'title': inc.title, 'robot_id': inc.robot_id,
         'mission_id': inc.mission_id, 'area': inc.area, 'pose': pose,
@@ -156,6 +161,12 @@ def incident_summary(inc: Incident) -> dict[str, Any]:
         'acknowledged_by': inc.acknowledged_by, 'resolved_by': inc.resolved_by,
         'runbook': (inc.runbook or {}).get('title', ''),
     }
+    robots = inc.context.get('robots') or []
+    if len(robots) > 1:  # a grouped incident lists its robots
+        out['robots'] = list(robots)
+    if inc.context.get('silenced_by'):  # the bridge sends no webhook for a silenced one
+        out['silenced_by'] = list(inc.context['silenced_by'])
+    return out
 
 
 def next_sequence(dicts: Iterable[Mapping[str, Any]], prefix: str = 'INC-') -> int:
@@ -344,6 +355,8 @@ class IncidentFlow:
         self._incident_actions: dict[str, set[tuple[str, ...]]] = {}
         self._cooldowns: dict[tuple[str, ...], float] = {}
         self._last_prune = self._now
+        self.ops: IncidentOps | None = None
+        """Grouping, inhibition, silences and postmortems (None: none of them)."""
 
     # -- inputs ----------------------------------------------------------------------------
     def on_event(self, event: NewEvent | Event, record: RobotRecord | None = None,
@@ -459,6 +472,8 @@ class IncidentFlow:
         inc = self.book.resolve(incident_id, who, note)
         self._unindex(inc)
         res = FlowResult()
+        if self.ops is not None:
+            res.postmortem = self.ops.resolved(inc)
         _incident_event(res, INCIDENT_RESOLVED, inc, {'who': who, 'note': note})
         return res
 
@@ -527,6 +542,12 @@ class IncidentFlow:
         return 1
 
     def _observe(self, action: OpenIncidentAction, res: FlowResult, now: float) -> Incident:
+        if self.ops is not None:  # inhibited or grouped: recorded, opens nothing
+            held = self.ops.hold(action, self.book, self._open_ids(), now)
+            if held is not None:
+                self._updated(held.incident, res, f'{action.reason} ({held.how})',
+                              raised=held.how == 'grouped')
+                return held.incident
         severity = None
         existing = self._open_by_robot.get(action.robot_id, set())
         for inc_id in existing:
@@ -538,6 +559,8 @@ class IncidentFlow:
         if created:
             # The flow owns the book; an incident stands for the facts that opened it.
             inc.count = max(inc.count, self._facts_behind(action))
+            if self.ops is not None:
+                self.ops.opened(inc, action, now)
             self._open_by_robot.setdefault(inc.robot_id, set()).add(inc.id)
             _incident_event(res, INCIDENT_OPENED, inc, {'reason': action.reason})
             res.bags.append(BagRequest(inc.id, inc.robot_id, now - self.bag_seconds, now))
@@ -657,7 +680,13 @@ class IncidentFlow:
             self._deliver(notes, res)
 
     def _deliver(self, notifications: Iterable[Notification], res: FlowResult) -> None:
+        if self.ops is not None:  # a silence mutes pages; the timeline says so
+            notifications = self.ops.unsilenced(notifications, self.book, res.changed,
+                                                self._now)
         deliver(self.book, self.workflows.escalation, notifications, res)
+
+    def _open_ids(self) -> builtins.list[str]:
+        return [i for ids in self._open_by_robot.values() for i in ids]
 
     def _unindex(self, inc: Incident) -> None:
         ids = self._open_by_robot.get(inc.robot_id)

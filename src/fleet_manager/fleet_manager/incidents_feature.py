@@ -36,10 +36,12 @@ from fleet_manager.core.rules import load_workflows
 from fleet_manager.core.runbooks import load_runbooks
 from fleet_manager.features import FeatureHost
 from fleet_manager.incident_flow import RULE_WHO, FlowResult, IncidentFlow
+from fleet_manager.incident_ops import IncidentOps, OpsSettings, load_ops_settings
+from fleet_manager.incident_ops_service import IncidentOpsService, save_postmortem, save_silences
 from fleet_manager.pipeline import Changes, RobotCommandRequest
 from fleet_msgs.msg import Incident as IncidentMsg
 from fleet_msgs.msg import Pose2D
-from fleet_msgs.srv import GetIncident, IncidentAction, ListIncidents
+from fleet_msgs.srv import GetIncident, IncidentAction, JsonCall, ListIncidents
 
 OWN_KINDS = ('incident.', 'notification.')
 FLEET_KINDS = ('slo.alert',)
@@ -81,8 +83,9 @@ class IncidentsFeature:
     name = 'incidents'
 
     def __init__(self, workflows_path: str, runbooks_dir: str, bag_dir: str,
-                 bag_seconds: float = 60.0) -> None:
+                 bag_seconds: float = 60.0, ops_path: str = '') -> None:
         self._workflows_path = workflows_path
+        self._ops_path = ops_path
         self._runbooks_dir = runbooks_dir
         self._bag_dir = bag_dir
         self._bag_seconds = bag_seconds
@@ -97,6 +100,7 @@ class IncidentsFeature:
             workflows = load_workflows(self._workflows_path)
             runbooks = load_runbooks(self._runbooks_dir) \
                 if os.path.isdir(self._runbooks_dir) else {}
+            ops_settings = load_ops_settings(self._ops_path)
         except ConfigError as exc:
             return str(exc)
         stored = host.store.load_incidents()
@@ -107,6 +111,9 @@ class IncidentsFeature:
             self.flow.restore(stored)
         except (KeyError, ValueError) as exc:
             return f'{host.store.path}: incidents: cannot restore: {exc}'
+        ops = self._ops(ops_settings, host)
+        if isinstance(ops, str):
+            return ops
         # Keep a little more than a bag's window: a bag is written just after its "until".
         self.recorder = SnapshotRecorder(self._bag_dir, seconds=self._bag_seconds,
                                          retain=self._bag_seconds + 10.0,
@@ -120,8 +127,22 @@ class IncidentsFeature:
                                 lambda q, r: self._srv_action(q, r, 'ack')),
             host.create_service(IncidentAction, 'fleet/resolve_incident',
                                 lambda q, r: self._srv_action(q, r, 'resolve')),
+            host.create_service(JsonCall, 'fleet/incident_ops', IncidentOpsService(ops, host.now)),
         ]
         return ''
+
+    def _ops(self, settings: OpsSettings, host: FeatureHost) -> IncidentOps | str:
+        """Give the flow its grouping, inhibition, silences and postmortems (restored)."""
+        assert self.flow is not None
+        silences = host.store.load_docs('silences')
+        ops = IncidentOps(settings, host.now, sequential_ids(
+            'SIL-', IncidentFlow.next_sequence(silences, 'SIL-')))
+        try:
+            ops.restore(silences, host.store.load_docs('postmortems'), self.flow.book)
+        except (KeyError, ValueError) as exc:
+            return f'{host.store.path}: silences/postmortems: cannot restore: {exc}'
+        self.flow.ops = ops
+        return ops
 
     def teardown(self) -> None:
         if self._host is not None:
@@ -203,6 +224,12 @@ class IncidentsFeature:
             out.after_commit.append(self._bag_writer(bag.incident_id, bag.robot_id,
                                                      int(bag.until * 1e9)))
         out.incidents = [i.to_dict() for i in res.incidents]
+        ops = self.flow.ops
+        if res.postmortem is not None:
+            out.add(save_postmortem(res.postmortem, drafted=True))
+        if ops is not None and ops.dirty_silences:
+            out.add(save_silences(ops, ops.dirty_silences))
+            ops.dirty_silences = set()
         messages = [incident_msg(i) for i in res.incidents]
         pub = self._pub
 

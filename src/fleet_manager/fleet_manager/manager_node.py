@@ -220,7 +220,8 @@ class FleetManager(LifecycleNode):
             return 'parameter workflows_config: no workflows.yaml found'
         bags = p.bag_directory or os.path.join(data_dir, 'bags')
         incidents = IncidentsFeature(workflows, companion_file(config_dir, 'runbooks'), bags,
-                                     p.bag_seconds)
+                                     p.bag_seconds,
+                                     companion_file(config_dir, 'incident_ops.yaml'))
         observability = ObservabilityFeature(slo_path, incidents.open_incidents)
         self.rollouts = RolloutsFeature(lambda: slo_budgets(observability.engine),
                                         RolloutSettings(p.rollout_tick_period,

@@ -53,6 +53,10 @@ def _strict() -> bool:
     return os.environ.get('FLEET_STRICT_EVENTS', '') == '1'
 
 
+DOC_TABLES = ('silences', 'postmortems')
+"""Tables of JSON documents keyed by ``id`` (incident operations)."""
+
+
 class Transaction:
     """One open write transaction of the store (see :meth:`FleetStore.transaction`)."""
 
@@ -144,6 +148,16 @@ class Transaction:
                 for d in records]
         if rows:
             self._db.table('robot_config').upsert_all(rows, pk='robot_id')
+
+
+    def save_docs(self, table: str, docs: Iterable[dict[str, Any]]) -> None:
+        """Save documents with an ``id`` in one of :data:`DOC_TABLES` (silences,
+        postmortems)."""
+        if table not in DOC_TABLES:
+            raise ValueError(f'not a document table: {table!r}')
+        rows = [{'id': str(d['id']), 'data': json.dumps(d, default=str)} for d in docs]
+        if rows:
+            self._db.table(table).upsert_all(rows, pk='id')
 
 
 class FleetStore:
@@ -426,6 +440,8 @@ class FleetStore:
                                     pk='id', if_not_exists=True)
         db.table('robot_config').create({'robot_id': str, 'data': str}, pk='robot_id',
                                         if_not_exists=True)
+        for table in DOC_TABLES:
+            db.table(table).create({'id': str, 'data': str}, pk='id', if_not_exists=True)
 
     @staticmethod
     def _revision(row: Any, with_files: bool) -> dict[str, Any]:
@@ -462,6 +478,13 @@ class FleetStore:
         """Return every rollout document, oldest first."""
         rows = self._db.execute('SELECT data FROM rollouts ORDER BY created_at, id').fetchall()
         return [json.loads(r[0]) for r in rows]
+
+    def load_docs(self, table: str) -> list[dict[str, Any]]:
+        """Return every document of one of :data:`DOC_TABLES`."""
+        if table not in DOC_TABLES:
+            raise ValueError(f'not a document table: {table!r}')
+        return [json.loads(r[0]) for r in
+                self._db.execute(f'SELECT data FROM {table} ORDER BY id').fetchall()]
 
     def load_robot_configs(self) -> list[dict[str, Any]]:
         """Return every robot's configuration record."""

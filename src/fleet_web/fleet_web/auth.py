@@ -4,8 +4,14 @@ Keys come from the ``api_keys:`` section of the config file, each either::
 
     - {name: erp, token_sha256: <64 hex digits>, scopes: [read, missions:write]}
     - {name: ops, token_env: FLEET_OPS_TOKEN, scopes: [admin]}   # token read from the env
+    - {name: alice, token_env: ALICE_TOKEN, scopes: [incidents:write], person: Alice Ng}
 
 and from the environment variable ``FLEET_TOKEN`` (an admin key named ``env:FLEET_TOKEN``).
+A key with ``person`` is a per-person key: what is done with it (acknowledgements, notes,
+silences, postmortem edits, robot commands) is recorded under that person's name. What is
+done with a shared key (no ``person``, e.g. ``env:FLEET_TOKEN``) is recorded under the name
+the operator gives, with the key (``alice (key env:FLEET_TOKEN)``), or the key's name alone.
+
 Plain tokens are hashed as soon as they are read and never stored, logged or shown in a
 ``repr``; a presented token is hashed and compared with every stored hash in constant time
 (:func:`hmac.compare_digest`). ``admin`` implies every other scope.
@@ -37,7 +43,8 @@ ENV_TOKEN_VAR = 'FLEET_TOKEN'
 
 _NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
 _HEX_RE = re.compile(r'^[0-9a-fA-F]{64}$')
-_KEY_FIELDS = ('name', 'token_sha256', 'token_env', 'scopes')
+_KEY_FIELDS = ('name', 'token_sha256', 'token_env', 'scopes', 'person')
+MAX_PERSON = 100  # characters of a person's name
 
 
 class Scope(str, enum.Enum):
@@ -70,6 +77,16 @@ class Principal:
 
     name: str
     scopes: frozenset[Scope]
+    person: str = ''
+    """The person a per-person key belongs to ('' for a shared key)."""
+
+    def who(self, given: str = '') -> str:
+        """Return who acts: a per-person key's person; else the name the operator gives,
+        with the key it came through (``alice (key env:FLEET_TOKEN)``); else the key's name."""
+        if self.person:
+            return self.person
+        given = given.strip()
+        return f'{given} (key {self.name})' if given else self.name
 
     def allows(self, scope: Scope | str) -> bool:
         """Return True when the key has ``scope`` or ``admin``. ValueError for an unknown
@@ -84,8 +101,8 @@ def hash_token(token: str) -> str:
 
 
 def _read_key(r: ConfigReader, item: Any, where: str,
-              env: Mapping[str, str]) -> tuple[str, str, list[Scope]]:
-    """Return (name, token_sha256, scopes) of one ``api_keys`` entry; ConfigError naming
+              env: Mapping[str, str]) -> tuple[str, str, list[Scope], str]:
+    """Return (name, token_sha256, scopes, person) of one ``api_keys`` entry; ConfigError naming
     its key otherwise. A ``token_env`` token is hashed at once and never kept."""
     item = r.mapping(item, where, required=True)
     r.unknown_keys(item, _KEY_FIELDS, where)
@@ -111,19 +128,23 @@ def _read_key(r: ConfigReader, item: Any, where: str,
     scopes = r.seq(item.get('scopes'), f'{where}.scopes')
     if not scopes:
         raise r.fail(f'{where}.scopes', 'must be a non-empty list of scopes')
-    return name, digest, [r.convert(s, f'{where}.scopes', _scope) for s in scopes]
+    person = item.get('person', '')
+    if not isinstance(person, str) or len(person) > MAX_PERSON or '\x00' in person:
+        raise r.fail(f'{where}.person', f'a name of at most {MAX_PERSON} characters')
+    return (name, digest, [r.convert(s, f'{where}.scopes', _scope) for s in scopes],
+            person.strip())
 
 
 class KeyStore:
     """The known API keys, as (SHA-256 digest, :class:`Principal`) pairs.
 
-    ``keys`` are ``(name, token_sha256 hex, scopes)``. Raises ValueError for a malformed
-    hash, an unknown scope, or a duplicate name or hash.
+    ``keys`` are ``(name, token_sha256 hex, scopes)`` or ``(..., person)``. Raises ValueError
+    for a malformed hash, an unknown scope, or a duplicate name or hash.
     """
 
-    def __init__(self, keys: Iterable[tuple[str, str, Iterable[Scope | str]]] = ()) -> None:
+    def __init__(self, keys: Iterable[tuple[Any, ...]] = ()) -> None:
         entries: list[tuple[bytes, Principal]] = []
-        for name, token_sha256, scopes in keys:
+        for name, token_sha256, scopes, *person in keys:
             if not _HEX_RE.match(token_sha256):
                 raise ValueError(f'key {name!r}: token_sha256 must be 64 hex digits')
             digest = bytes.fromhex(token_sha256)
@@ -131,7 +152,8 @@ class KeyStore:
                 raise ValueError(f'duplicate key name {name!r}')
             if any(hmac.compare_digest(digest, known) for known, _ in entries):
                 raise ValueError(f'key {name!r} has the same token as another key')
-            principal = Principal(name, frozenset(_scope(s) for s in scopes))
+            principal = Principal(name, frozenset(_scope(s) for s in scopes),
+                                  str(person[0]) if person else '')
             entries.append((digest, principal))
         self._entries = tuple(entries)
 
@@ -146,20 +168,20 @@ class KeyStore:
         """
         env = os.environ if env is None else env
         r = ConfigReader(file)
-        keys: list[tuple[str, str, list[Scope]]] = []
+        keys: list[tuple[str, str, list[Scope], str]] = []
         for index, item in enumerate(r.seq(section, 'api_keys')):
-            name, digest, scopes = _read_key(r, item, f'api_keys[{index}]', env)
-            if any(name == known for known, _, _ in keys):
+            name, digest, scopes, person = _read_key(r, item, f'api_keys[{index}]', env)
+            if any(name == k[0] for k in keys):
                 raise r.fail(f'api_keys[{index}].name', f'duplicate key name {name!r}')
-            if any(digest == known for _, known, _ in keys):
+            if any(digest == k[1] for k in keys):
                 raise r.fail(f'api_keys[{index}]', 'the same token as another key')
-            keys.append((name, digest, scopes))
+            keys.append((name, digest, scopes, person))
         env_token = env.get(ENV_TOKEN_VAR, '').strip() if include_env_token else ''
         if env_token:
             digest = hash_token(env_token)
-            if any(digest == known for _, known, _ in keys):
+            if any(digest == k[1] for k in keys):
                 raise r.fail('api_keys', f'a key has the same token as {ENV_TOKEN_VAR}')
-            keys.append((f'env:{ENV_TOKEN_VAR}', digest, [Scope.ADMIN]))
+            keys.append((f'env:{ENV_TOKEN_VAR}', digest, [Scope.ADMIN], ''))
         store = cls(keys)
         log.info('API keys loaded: %s', ', '.join(store.names()) or 'none')
         return store

@@ -560,11 +560,12 @@ def _incident_paths() -> dict[str, Any]:
 
 def document(version: str) -> dict[str, Any]:
     """Return the OpenAPI 3.1 document of the API."""
+    from fleet_web.openapi_incident_ops import INCIDENT_OPS_SCHEMAS, incident_ops_paths
     from fleet_web.openapi_rollouts import ROLLOUT_SCHEMAS, rollout_paths
     from fleet_web.openapi_site import SITE_SCHEMAS, site_paths
     paths = {**_service_paths(), **_robot_paths(), **site_paths(), **_event_paths(),
              **_mission_paths(),
-             **_incident_paths(), **rollout_paths()}
+             **_incident_paths(), **incident_ops_paths(), **rollout_paths()}
     return {
         'openapi': '3.1.0',
         'info': {'title': 'Fleet operations API', 'version': version,
@@ -574,7 +575,8 @@ def document(version: str) -> dict[str, Any]:
         'servers': [{'url': '/'}],
         'security': [{'bearer': []}],
         'paths': paths,
-        'components': {'schemas': {**COMPONENT_SCHEMAS, **ROLLOUT_SCHEMAS, **SITE_SCHEMAS},
+        'components': {'schemas': {**COMPONENT_SCHEMAS, **ROLLOUT_SCHEMAS, **SITE_SCHEMAS,
+                                   **INCIDENT_OPS_SCHEMAS},
                        'securitySchemes': {
             'bearer': {'type': 'http', 'scheme': 'bearer'}}},
     }

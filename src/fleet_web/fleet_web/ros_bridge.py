@@ -162,6 +162,7 @@ class RosFleetBackend(Node):
             'rollouts': (JsonCall, 'rollouts'),
             'audit': (JsonCall, 'audit'),
             'site': (JsonCall, 'site'),
+            'incident_ops': (JsonCall, 'incident_ops'),
         }
         self._srv = {key: self.create_client(srv_type, f'{prefix}/{name}', qos_profile=deep)
                      for key, (srv_type, name) in services.items()}

@@ -443,7 +443,12 @@ class Outbox:
         return self._store.cursor()
 
     def match(self, event: Mapping[str, Any]) -> list[Subscription]:
-        """Return the subscriptions the event goes to."""
+        """Return the subscriptions the event goes to: none for an event of a silenced
+        incident (its payload names the silences in ``silenced_by``; the manager records it,
+        and the incident's timeline shows what was muted)."""
+        payload = event.get('payload')
+        if isinstance(payload, Mapping) and payload.get('silenced_by'):
+            return []
         return [sub for sub in self.subscriptions if sub.matches(event)]
 
     def ingest(self, events: Iterable[Mapping[str, Any]]) -> int:
@@ -647,3 +652,6 @@ def load_subscriptions_file(path: str | pathlib.Path,
     """Read ``path`` and return the subscriptions of its ``webhooks:`` section."""
     data = read_config_file(path)
     return load_subscriptions(data.get('webhooks'), file=str(path), env=env)
+
+# The ticket formats (Jira, ServiceNow) live in their own module and register themselves.
+from fleet_web import ticket_formats  # noqa: E402,F401  (import for its registration)

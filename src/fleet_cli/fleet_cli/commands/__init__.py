@@ -5,8 +5,17 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from fleet_cli.commands import audit, config, events, incidents, missions, robots, rollouts
+from fleet_cli.commands import (
+    audit,
+    config,
+    events,
+    incident_ops,
+    incidents,
+    missions,
+    robots,
+    rollouts,
+)
 
-RESOURCES: tuple[ModuleType, ...] = (robots, missions, incidents, events, config, rollouts,
-                                     audit)
+RESOURCES: tuple[ModuleType, ...] = (robots, missions, incidents, incident_ops, events, config,
+                                     rollouts, audit)
 """The modules of verbs, in the order ``--help`` lists them."""

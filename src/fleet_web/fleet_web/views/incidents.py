@@ -36,7 +36,8 @@ async def _incident_action(request: web.Request, action: str) -> web.Response:
     body = await validate.json_body(request, required=False)
     validate.unknown_fields(body, ('note', 'who'))
     note = validate.text(body.get('note', ''), 'note', MAX_NOTE)
-    who = validate.text(body.get('who') or request[PRINCIPAL].name, 'who', MAX_WHO)
+    # A per-person key names its person; with a shared key, the name the operator gives.
+    who = request[PRINCIPAL].who(validate.text(body.get('who') or '', 'who', MAX_WHO))
     return json_response(await request.app[BACKEND].incident_action(
         action, request.match_info['incident_id'], who, note))
 

@@ -19,11 +19,10 @@ MAX_OPERATOR = 100  # characters of the operator's name
 
 
 def who_is(request: web.Request, body: dict[str, Any]) -> str:
-    """Return who asks: the ``operator`` the body names, with the API key it came through
-    (``alice (key ops)``), or the key's name alone."""
-    key = request[PRINCIPAL].name
-    operator = validate.text(body.get('operator', ''), 'operator', MAX_OPERATOR).strip()
-    return f'{operator} (key {key})' if operator else key
+    """Return who asks: a per-person key's person; else the ``operator`` the body names,
+    with the API key it came through (``alice (key ops)``), or the key's name alone."""
+    operator = validate.text(body.get('operator', ''), 'operator', MAX_OPERATOR)
+    return request[PRINCIPAL].who(operator)
 MAX_TELEMETRY_SPAN = 7 * 24 * 3600.0  # s: the widest since..until of a telemetry query
 
 
