@@ -15,6 +15,7 @@ and every change goes through one commit pipeline (:mod:`fleet_manager.pipeline`
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import os
 import sqlite3
@@ -98,7 +99,7 @@ class FleetManager(LifecycleNode):
         self._want_assign = False
         self._robots_changed = False
         self._dirty_robots: set[str] = set()
-        self._robot_msgs: dict[str, Any] = {}
+        self._robot_states = convert.RobotStates()
         self._pruned_at = 0.0
         self._retention: StoreRetention | None = None
         self.configure_error = ''
@@ -345,13 +346,12 @@ class FleetManager(LifecycleNode):
         changes = Changes()
         statuses = self.wire.take_statuses(now, self.params.max_statuses_per_batch)
         if statuses:
-            reports = [(convert.status_from_msg(m), arrived) for m, arrived in statuses]
-            batch = self.intake.statuses(reports, now)
+            batch = self.intake.statuses(statuses, now)
             changes.add(batch.result)
             changes.robots |= batch.robots
             changes.telemetry.extend(batch.telemetry)
             self._dirty_robots |= batch.changed
-            by_id = {r.robot_id: r for r, _ in reports}
+            by_id = {r.robot_id: r for r, _ in statuses}
             pairs = [(by_id[r.robot_id], r) for r in batch.accepted]
             for feature in self.features:
                 changes.add(feature.on_status(pairs, now))
@@ -441,11 +441,7 @@ class FleetManager(LifecycleNode):
         """Publish the whole registry on fleet/robots (the bridge serves it from memory)."""
         if self.domain is None or 'robots' not in self._pubs:
             return
-        cache = self._robot_msgs
-        msgs = [convert.robot_to_msg(r, cache.get(r.robot_id))
-                for r in self.domain.registry.records()]
-        if len(cache) != len(msgs):
-            self._robot_msgs = {m.robot_id: m for m in msgs}
+        msgs = self._robot_states.snapshot(self.domain.registry.records())
         self._pubs['robots'].publish(FleetRobots(stamp=convert.to_time_msg(self.now()),
                                                  robots=msgs))
 
@@ -506,6 +502,10 @@ def main(args: list[str] | None = None) -> None:
                 node.get_logger().fatal(f'configuration failed: {node.configure_error}')
                 raise SystemExit(1)
             node.trigger_activate()
+        # What exists now (modules, messages, the restored state) lives as long as the
+        # process: keep it out of the cyclic collector's full passes, which otherwise scan
+        # it again and again and stall the executor for tens of milliseconds each.
+        gc.freeze()
         spin(executor, stop)
         executor.remove_node(node)
     finally:
