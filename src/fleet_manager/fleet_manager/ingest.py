@@ -142,6 +142,10 @@ class RobotWire:
         self._statuses: dict[bytes, tuple[bytes, float]] = {}
         self._events: collections.deque[RobotEvent] = collections.deque()
         self.statuses_received = 0
+        self.statuses_coalesced = 0
+        """Statuses replaced by a newer one of the same robot before a batch took them."""
+        self.lag = 0.0
+        """Seconds the oldest status of the latest batch waited before it was taken."""
         self.events_received = 0
         self._subs = [
             node.create_subscription(RobotStatus, status_topic, self._on_status, STATUS_QOS,
@@ -158,7 +162,11 @@ class RobotWire:
         if self.accepting:
             # When it arrived, not when a batch processes it: connectivity is measured from
             # arrivals, so a busy moment of the manager cannot make live robots look stale.
-            self._statuses[robot_key(raw)] = (raw, time.monotonic())
+            key = robot_key(raw)
+            statuses = self._statuses
+            if key in statuses:
+                self.statuses_coalesced += 1
+            statuses[key] = (raw, time.monotonic())
             self.statuses_received += 1
 
     def _on_event(self, msg: RobotEvent) -> None:
@@ -177,7 +185,9 @@ class RobotWire:
         else:
             keys = list(itertools.islice(statuses, limit))
             taken = [statuses.pop(k) for k in keys]
-        offset = now - time.monotonic()
+        mono = time.monotonic()
+        self.lag = mono - min((arrived for _, arrived in taken), default=mono)
+        offset = now - mono
         return [(status_report(raw), arrived + offset) for raw, arrived in taken]
 
     def waiting(self, now: float) -> list[tuple[str, float]]:

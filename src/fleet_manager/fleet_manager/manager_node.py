@@ -35,6 +35,7 @@ from fleet_manager import params as manager_params
 from fleet_manager.core.assignment import make_policy
 from fleet_manager.core.config import FleetConfig, load_fleet_config
 from fleet_manager.core.errors import ConfigError
+from fleet_manager.core.ingest_health import IngestHealth
 from fleet_manager.core.intake import Intake
 from fleet_manager.core.link import LinkBook, LinkSettings, Verdict
 from fleet_manager.core.missions import MissionBoard, MissionSettings
@@ -100,6 +101,7 @@ class FleetManager(LifecycleNode):
         self._robots_changed = False
         self._dirty_robots: set[str] = set()
         self._robot_states = convert.RobotStates()
+        self._ingest_health = IngestHealth(1.0)
         self._pruned_at = 0.0
         self._retention: StoreRetention | None = None
         self.configure_error = ''
@@ -187,6 +189,7 @@ class FleetManager(LifecycleNode):
         self.domain = Domain(p, fleet, store, registry, board, link)
         self._retention = StoreRetention(store, p.event_retention, p.telemetry_retention)
         self.intake = Intake(fleet, registry, link, board, p.telemetry_period)
+        self._ingest_health = IngestHealth(p.report_period)
         self.wire = RobotWire(self, p.status_topic, p.robot_events_topic,
                               p.robot_commands_topic, p.robot_acks_topic)
         self.host = ManagerHost(self, self.domain, self.wire)
@@ -357,6 +360,8 @@ class FleetManager(LifecycleNode):
                 changes.add(feature.on_status(pairs, now))
             if any(not r.current_mission_id for r in batch.accepted):
                 self._want_assign = True
+        changes.events.extend(self._ingest_health.observe(
+            self.wire.lag if statuses else 0.0, self.wire.statuses_coalesced, now))
         events = self.wire.take_events(self.params.max_events_per_batch)
         if events:
             batch_e = self.intake.events([convert.event_report_from_msg(m) for m in events],
