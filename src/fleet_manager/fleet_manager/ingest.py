@@ -37,11 +37,13 @@ from fleet_manager.core.model import Mode, Pose, StatusReport
 from fleet_manager.pipeline import Command, RobotCommandRequest
 from fleet_msgs.msg import RobotAcks, RobotCommand, RobotEvent, RobotStatus
 
-STATUS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10_000,
+STATUS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50_000,
                         reliability=ReliabilityPolicy.BEST_EFFORT,
                         durability=DurabilityPolicy.VOLATILE)
-"""Statuses are periodic snapshots: best effort, and a reader queue deep enough for a
-burst of a large fleet (a lost one is replaced by the next)."""
+"""Statuses are periodic snapshots: best effort, and a reader queue that holds about five
+seconds of a 10,000-robot fleet at 1 Hz, so a busy moment of the manager (a registration
+burst, a commit of many events) delays statuses instead of losing them (a lost one is
+replaced by the next, but a robot losing several in a row would look stale)."""
 EVENTS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10_000,
                         reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.VOLATILE)

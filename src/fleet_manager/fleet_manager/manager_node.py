@@ -20,6 +20,7 @@ import hashlib
 import os
 import sqlite3
 import sys
+import time
 from typing import Any
 
 import rclpy
@@ -61,6 +62,12 @@ from fleet_msgs.msg import Mission as MissionMsg
 EVENTS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
                         reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.VOLATILE)
+ROBOTS_COST_FACTOR = 10.0
+"""fleet/robots snapshots take at most about a tenth of the manager's time."""
+ROBOTS_MAX_INTERVAL = 2.0
+"""s: the longest wait between snapshots (the bridge serves one for up to 3 s)."""
+SWITCH_INTERVAL = 0.0002
+"""s: the interpreter's thread switch interval in the manager process (see main)."""
 ROBOTS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                         reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -101,6 +108,7 @@ class FleetManager(LifecycleNode):
         self._robots_changed = False
         self._dirty_robots: set[str] = set()
         self._robot_states = convert.RobotStates()
+        self._robots_next_at = 0.0
         self._ingest_health = IngestHealth(1.0)
         self._pruned_at = 0.0
         self._retention: StoreRetention | None = None
@@ -443,12 +451,23 @@ class FleetManager(LifecycleNode):
 
     # -- snapshots for the bridge ------------------------------------------------------------
     def _publish_robots(self) -> None:
-        """Publish the whole registry on fleet/robots (the bridge serves it from memory)."""
+        """Publish the whole registry on fleet/robots (the bridge serves it from memory).
+
+        A snapshot costs time in proportion to the fleet (tens of milliseconds at 10,000
+        robots): the next one waits ``ROBOTS_COST_FACTOR`` times as long as this one took
+        (at most ``ROBOTS_MAX_INTERVAL``), and a change meanwhile is published then."""
         if self.domain is None or 'robots' not in self._pubs:
+            return
+        start = time.monotonic()
+        if start < self._robots_next_at:
+            self._robots_changed = True
             return
         msgs = self._robot_states.snapshot(self.domain.registry.records())
         self._pubs['robots'].publish(FleetRobots(stamp=convert.to_time_msg(self.now()),
                                                  robots=msgs))
+        end = time.monotonic()
+        self._robots_next_at = start + min(ROBOTS_MAX_INTERVAL,
+                                           ROBOTS_COST_FACTOR * (end - start))
 
     def _publish_summary(self) -> None:
         if not self._active or self.domain is None or self.wire is None \
@@ -511,6 +530,10 @@ def main(args: list[str] | None = None) -> None:
         # process: keep it out of the cyclic collector's full passes, which otherwise scan
         # it again and again and stall the executor for tens of milliseconds each.
         gc.freeze()
+        # The executor thread takes the GIL back for every message it handles; while the
+        # after-commit thread (snapshot bags) runs Python, each take would wait up to the
+        # default 5 ms switch interval, capping ingest at a few hundred messages a second.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         spin(executor, stop)
         executor.remove_node(node)
     finally:
