@@ -66,6 +66,8 @@ ROBOTS_COST_FACTOR = 10.0
 """fleet/robots snapshots take at most about a tenth of the manager's time."""
 ROBOTS_MAX_INTERVAL = 2.0
 """s: the longest wait between snapshots (the bridge serves one for up to 3 s)."""
+FULL_GC_PERIOD = 600.0
+"""s between full passes of the cyclic garbage collector (see pace_full_collections)."""
 SWITCH_INTERVAL = 0.0002
 """s: the interpreter's thread switch interval in the manager process (see main)."""
 ROBOTS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
@@ -491,6 +493,24 @@ class FleetManager(LifecycleNode):
             events_rejected=self.intake.rejections(), ingest_backlog=self.wire.backlog))
 
 
+def pace_full_collections(node: Any, period: float = FULL_GC_PERIOD) -> None:
+    """Run the cyclic collector's full passes every ``period`` s instead of when CPython's
+    heuristics decide.
+
+    A large fleet keeps millions of small objects alive (each robot's recent statuses for
+    snapshot bags, its trajectory): a full pass scans all of them, about a second at 10,000
+    robots, and CPython starts one every few seconds while that memory fills, so the
+    executor stalls long enough to lose statuses. Young generations are still collected as
+    usual; what exists at start (modules, messages, the restored state) is frozen out of
+    every pass. One pass every ``period`` s still frees reference cycles (rare here: the
+    per-status data holds none); its stall is absorbed by the status reader queue.
+    """
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, 2**31 - 1)
+    node.create_timer(period, gc.collect)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog='fleet_manager',
@@ -526,10 +546,7 @@ def main(args: list[str] | None = None) -> None:
                 node.get_logger().fatal(f'configuration failed: {node.configure_error}')
                 raise SystemExit(1)
             node.trigger_activate()
-        # What exists now (modules, messages, the restored state) lives as long as the
-        # process: keep it out of the cyclic collector's full passes, which otherwise scan
-        # it again and again and stall the executor for tens of milliseconds each.
-        gc.freeze()
+        pace_full_collections(node)
         # The executor thread takes the GIL back for every message it handles; while the
         # after-commit thread (snapshot bags) runs Python, each take would wait up to the
         # default 5 ms switch interval, capping ingest at a few hundred messages a second.
