@@ -63,7 +63,9 @@ EVENTS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
                         reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.VOLATILE)
 ROBOTS_COST_FACTOR = 10.0
-"""fleet/robots snapshots take at most about a tenth of the manager's time."""
+"""A fleet/robots snapshot costs in proportion to the fleet (tens of ms at 10,000 robots):
+the next one waits this many times as long as one took, so snapshots take at most about a
+tenth of the manager's time."""
 ROBOTS_MAX_INTERVAL = 2.0
 """s: the longest wait between snapshots (the bridge serves one for up to 3 s)."""
 FULL_GC_PERIOD = 600.0
@@ -453,11 +455,8 @@ class FleetManager(LifecycleNode):
 
     # -- snapshots for the bridge ------------------------------------------------------------
     def _publish_robots(self) -> None:
-        """Publish the whole registry on fleet/robots (the bridge serves it from memory).
-
-        A snapshot costs time in proportion to the fleet (tens of milliseconds at 10,000
-        robots): the next one waits ``ROBOTS_COST_FACTOR`` times as long as this one took
-        (at most ``ROBOTS_MAX_INTERVAL``), and a change meanwhile is published then."""
+        """Publish the whole registry on fleet/robots (the bridge serves it from memory),
+        paced by its cost (see ROBOTS_COST_FACTOR); a change meanwhile goes out then."""
         if self.domain is None or 'robots' not in self._pubs:
             return
         start = time.monotonic()
@@ -467,9 +466,8 @@ class FleetManager(LifecycleNode):
         msgs = self._robot_states.snapshot(self.domain.registry.records())
         self._pubs['robots'].publish(FleetRobots(stamp=convert.to_time_msg(self.now()),
                                                  robots=msgs))
-        end = time.monotonic()
-        self._robots_next_at = start + min(ROBOTS_MAX_INTERVAL,
-                                           ROBOTS_COST_FACTOR * (end - start))
+        spent = time.monotonic() - start
+        self._robots_next_at = start + min(ROBOTS_MAX_INTERVAL, ROBOTS_COST_FACTOR * spent)
 
     def _publish_summary(self) -> None:
         if not self._active or self.domain is None or self.wire is None \
