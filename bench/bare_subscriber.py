@@ -3,7 +3,7 @@
 
 Used by bench_telemetry_ingest.py and bench_scale.py as the reference for the manager's
 ingest: the same topic, the same QoS as the manager's status subscription (best effort,
-volatile, keep_last 10,000: ``fleet_manager.ingest.STATUS_QOS``), the same executor
+volatile, keep_last 50,000: ``fleet_manager.ingest.STATUS_QOS``), the same executor
 (``fleet_common.ros.make_executor``: rclpy's EventsExecutor where available) and a callback
 that counts messages per robot.
 With ``--stats FILE`` it writes ``{"written_at", "received", "robots"}`` to FILE (JSON,

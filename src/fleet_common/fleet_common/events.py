@@ -51,6 +51,8 @@ class EventKind(str, enum.Enum):
     """A mission changed state."""
     MANAGER_CONFIGURED = 'manager.configured'
     """The manager (re)configured; the digests of its configuration files."""
+    MANAGER_INGEST = 'manager.ingest'
+    """The manager fell behind applying robots' statuses, or caught up again."""
     INCIDENT_OPENED = 'incident.opened'
     """An incident was opened."""
     INCIDENT_UPDATED = 'incident.updated'
@@ -346,6 +348,21 @@ class ManagerConfigured(Payload):
     files: dict[str, str]
     digests: dict[str, str]
     changed: list[str]
+
+
+@event_type
+@dataclasses.dataclass(frozen=True)
+class ManagerIngest(Payload):
+    """Payload of ``manager.ingest``: ``state`` is ``behind`` (statuses were applied
+    ``lag_s`` seconds after they arrived, more than the report period, or replaced by newer
+    ones before being applied) or ``caught_up``; ``coalesced`` counts the statuses replaced
+    unapplied since the previous ``manager.ingest`` event."""
+
+    KIND = EventKind.MANAGER_INGEST
+    state: str
+    lag_s: float
+    coalesced: int
+    reason: str
 
 
 # -- incidents -----------------------------------------------------------------------------

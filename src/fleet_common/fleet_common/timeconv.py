@@ -29,14 +29,20 @@ def epoch_from_iso(text: str) -> float:
     return stamp.timestamp()
 
 
-def to_time_msg(seconds: float | None, factory: Callable[..., T]) -> T:
-    """Return ``factory(sec=, nanosec=)`` for epoch seconds; zero for None, anything not
-    finite, before 1970 or past what an int32 second holds."""
+def split_time(seconds: float | None) -> tuple[int, int]:
+    """Return (sec, nanosec) of epoch seconds; (0, 0) for None, anything not finite,
+    before 1970 or past what an int32 second holds."""
     if seconds is None or not math.isfinite(seconds) or seconds <= 0 \
             or seconds >= MAX_TIME_SEC:
-        return factory()
+        return 0, 0
     sec, nanosec = divmod(int(round(seconds * 1e9)), 1_000_000_000)
-    return factory(sec=sec, nanosec=nanosec)
+    return sec, nanosec
+
+
+def to_time_msg(seconds: float | None, factory: Callable[..., T]) -> T:
+    """Return ``factory(sec=, nanosec=)`` for epoch seconds (see :func:`split_time`)."""
+    sec, nanosec = split_time(seconds)
+    return factory(sec=sec, nanosec=nanosec) if sec or nanosec else factory()
 
 
 def from_time_msg(msg: Any) -> float | None:

@@ -101,6 +101,36 @@ def robot_to_msg(rec: RobotRecord, msg: RobotState | None = None) -> RobotState:
     return msg
 
 
+class RobotStates:
+    """One RobotState per robot, kept up to date for the registry snapshots (fleet/robots):
+    a robot whose state did not change since the last snapshot only gets its ``last_seen``
+    written, instead of a whole message (the common case in a large fleet)."""
+
+    def __init__(self) -> None:
+        self._msgs: dict[str, tuple[tuple[Any, ...], RobotState]] = {}
+
+    def snapshot(self, records: list[RobotRecord]) -> list[RobotState]:
+        """Return the messages of ``records``, in their order (as :func:`robot_to_msg`)."""
+        cache = self._msgs
+        out = []
+        for rec in records:
+            key = (rec.connectivity, rec.mode, rec.battery, rec.pose, rec.software_version,
+                   rec.decommissioned, rec.capabilities, rec.current_mission_id)
+            cached = cache.get(rec.robot_id)
+            if cached is None or cached[0] != key:
+                msg = robot_to_msg(rec, cached[1] if cached is not None else None)
+                cache[rec.robot_id] = (key, msg)
+            else:
+                msg = cached[1]
+                stamp = msg.last_seen
+                stamp.sec, stamp.nanosec = timeconv.split_time(rec.last_seen)
+            out.append(msg)
+        if len(cache) > len(records):
+            keep = {r.robot_id for r in records}
+            self._msgs = {k: v for k, v in cache.items() if k in keep}
+        return out
+
+
 def event_to_msg(event: Event) -> FleetEvent:
     """Convert an event-log entry to FleetEvent (the mission id travels in the payload)."""
     text = event.payload_json

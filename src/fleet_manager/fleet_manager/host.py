@@ -34,6 +34,8 @@ NOT_ACTIVE = 2
 SERVICE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
                          reliability=ReliabilityPolicy.RELIABLE)
 """Deep enough that a burst of concurrent bridge requests is queued, not dropped."""
+DRAIN_TIMEOUT = 5.0
+"""s the node waits for queued after-commit work when it stops; the rest is dropped."""
 
 
 class ManagerHost:
@@ -50,6 +52,7 @@ class ManagerHost:
         self._entities: list[Any] = []
         self._worker = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix='fleet-after-commit')
+        self._pending: set[concurrent.futures.Future[None]] = set()
         self._command_id = time.time_ns() // 1000
         """Command ids start at the wall clock in µs, so they keep increasing across
         restarts of the manager."""
@@ -112,7 +115,15 @@ class ManagerHost:
         """Destroy every entity created through the host; finish the after-commit work."""
         for entity in list(self._entities):
             self.destroy(entity)
-        self._worker.shutdown(wait=True)
+        # Finish the after-commit work (snapshot bags) for a bounded time: a manager asked
+        # to stop must stop, even with a backlog of bags after a burst of incidents.
+        _, left = concurrent.futures.wait(list(self._pending), timeout=DRAIN_TIMEOUT)
+        if left:
+            self._node.get_logger().warning(
+                f'stopping: {len(left)} after-commit jobs (snapshot bags) not done within '
+                f'{DRAIN_TIMEOUT:g} s are dropped')
+        self._worker.shutdown(wait=True, cancel_futures=True)
+        self._pending.clear()
 
     # -- Outlet ------------------------------------------------------------------------------
     def next_command_id(self) -> int:
@@ -140,7 +151,9 @@ class ManagerHost:
 
     def run_after_commit(self, work: Sequence[Callable[[], None]]) -> None:
         for job in work:
-            self._worker.submit(job)
+            future = self._worker.submit(job)
+            self._pending.add(future)
+            future.add_done_callback(self._pending.discard)
 
 
 def _not_active(resp: Any, message: str) -> Any:

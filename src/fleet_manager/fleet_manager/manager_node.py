@@ -15,10 +15,12 @@ and every change goes through one commit pipeline (:mod:`fleet_manager.pipeline`
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import os
 import sqlite3
 import sys
+import time
 from typing import Any
 
 import rclpy
@@ -34,6 +36,7 @@ from fleet_manager import params as manager_params
 from fleet_manager.core.assignment import make_policy
 from fleet_manager.core.config import FleetConfig, load_fleet_config
 from fleet_manager.core.errors import ConfigError
+from fleet_manager.core.ingest_health import IngestHealth
 from fleet_manager.core.intake import Intake
 from fleet_manager.core.link import LinkBook, LinkSettings, Verdict
 from fleet_manager.core.missions import MissionBoard, MissionSettings
@@ -59,6 +62,16 @@ from fleet_msgs.msg import Mission as MissionMsg
 EVENTS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
                         reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.VOLATILE)
+ROBOTS_COST_FACTOR = 10.0
+"""A fleet/robots snapshot costs in proportion to the fleet (tens of ms at 10,000 robots):
+the next one waits this many times as long as one took, so snapshots take at most about a
+tenth of the manager's time."""
+ROBOTS_MAX_INTERVAL = 2.0
+"""s: the longest wait between snapshots (the bridge serves one for up to 3 s)."""
+FULL_GC_PERIOD = 600.0
+"""s between full passes of the cyclic garbage collector (see pace_full_collections)."""
+SWITCH_INTERVAL = 0.0002
+"""s: the interpreter's thread switch interval in the manager process (see main)."""
 ROBOTS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                         reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -98,7 +111,9 @@ class FleetManager(LifecycleNode):
         self._want_assign = False
         self._robots_changed = False
         self._dirty_robots: set[str] = set()
-        self._robot_msgs: dict[str, Any] = {}
+        self._robot_states = convert.RobotStates()
+        self._robots_next_at = 0.0
+        self._ingest_health = IngestHealth(1.0)
         self._pruned_at = 0.0
         self._retention: StoreRetention | None = None
         self.configure_error = ''
@@ -186,6 +201,7 @@ class FleetManager(LifecycleNode):
         self.domain = Domain(p, fleet, store, registry, board, link)
         self._retention = StoreRetention(store, p.event_retention, p.telemetry_retention)
         self.intake = Intake(fleet, registry, link, board, p.telemetry_period)
+        self._ingest_health = IngestHealth(p.report_period)
         self.wire = RobotWire(self, p.status_topic, p.robot_events_topic,
                               p.robot_commands_topic, p.robot_acks_topic)
         self.host = ManagerHost(self, self.domain, self.wire)
@@ -346,18 +362,19 @@ class FleetManager(LifecycleNode):
         changes = Changes()
         statuses = self.wire.take_statuses(now, self.params.max_statuses_per_batch)
         if statuses:
-            reports = [(convert.status_from_msg(m), arrived) for m, arrived in statuses]
-            batch = self.intake.statuses(reports, now)
+            batch = self.intake.statuses(statuses, now)
             changes.add(batch.result)
             changes.robots |= batch.robots
             changes.telemetry.extend(batch.telemetry)
             self._dirty_robots |= batch.changed
-            by_id = {r.robot_id: r for r, _ in reports}
+            by_id = {r.robot_id: r for r, _ in statuses}
             pairs = [(by_id[r.robot_id], r) for r in batch.accepted]
             for feature in self.features:
                 changes.add(feature.on_status(pairs, now))
             if any(not r.current_mission_id for r in batch.accepted):
                 self._want_assign = True
+        changes.events.extend(self._ingest_health.observe(
+            self.wire.lag if statuses else 0.0, self.wire.statuses_coalesced, now))
         events = self.wire.take_events(self.params.max_events_per_batch)
         if events:
             batch_e = self.intake.events([convert.event_report_from_msg(m) for m in events],
@@ -439,16 +456,19 @@ class FleetManager(LifecycleNode):
 
     # -- snapshots for the bridge ------------------------------------------------------------
     def _publish_robots(self) -> None:
-        """Publish the whole registry on fleet/robots (the bridge serves it from memory)."""
+        """Publish the whole registry on fleet/robots (the bridge serves it from memory),
+        paced by its cost (see ROBOTS_COST_FACTOR); a change meanwhile goes out then."""
         if self.domain is None or 'robots' not in self._pubs:
             return
-        cache = self._robot_msgs
-        msgs = [convert.robot_to_msg(r, cache.get(r.robot_id))
-                for r in self.domain.registry.records()]
-        if len(cache) != len(msgs):
-            self._robot_msgs = {m.robot_id: m for m in msgs}
+        start = time.monotonic()
+        if start < self._robots_next_at:
+            self._robots_changed = True
+            return
+        msgs = self._robot_states.snapshot(self.domain.registry.records())
         self._pubs['robots'].publish(FleetRobots(stamp=convert.to_time_msg(self.now()),
                                                  robots=msgs))
+        spent = time.monotonic() - start
+        self._robots_next_at = start + min(ROBOTS_MAX_INTERVAL, ROBOTS_COST_FACTOR * spent)
 
     def _publish_summary(self) -> None:
         if not self._active or self.domain is None or self.wire is None \
@@ -470,6 +490,24 @@ class FleetManager(LifecycleNode):
             events_duplicate=link[Verdict.DUPLICATE],
             events_out_of_order=link[Verdict.AHEAD] + link[Verdict.UNCONFIRMED],
             events_rejected=self.intake.rejections(), ingest_backlog=self.wire.backlog))
+
+
+def pace_full_collections(node: Any, period: float = FULL_GC_PERIOD) -> None:
+    """Run the cyclic collector's full passes every ``period`` s instead of when CPython's
+    heuristics decide.
+
+    A large fleet keeps millions of small objects alive (each robot's recent statuses for
+    snapshot bags, its trajectory): a full pass scans all of them, about a second at 10,000
+    robots, and CPython starts one every few seconds while that memory fills, so the
+    executor stalls long enough to lose statuses. Young generations are still collected as
+    usual; what exists at start (modules, messages, the restored state) is frozen out of
+    every pass. One pass every ``period`` s still frees reference cycles (rare here: the
+    per-status data holds none); its stall is absorbed by the status reader queue.
+    """
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, 2**31 - 1)
+    node.create_timer(period, gc.collect)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -507,6 +545,11 @@ def main(args: list[str] | None = None) -> None:
                 node.get_logger().fatal(f'configuration failed: {node.configure_error}')
                 raise SystemExit(1)
             node.trigger_activate()
+        pace_full_collections(node)
+        # The executor thread takes the GIL back for every message it handles; while the
+        # after-commit thread (snapshot bags) runs Python, each take would wait up to the
+        # default 5 ms switch interval, capping ingest at a few hundred messages a second.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         spin(executor, stop)
         executor.remove_node(node)
     finally:

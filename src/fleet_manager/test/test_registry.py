@@ -107,3 +107,23 @@ def test_decommission() -> None:
     assert reg.get('r2').decommissioned
     assert reg.set_in_service('r2', False, 'again') == []
     assert reg.counts()['decommissioned'] == 1
+
+
+def test_a_repeated_status_only_refreshes_the_times() -> None:
+    reg = Registry(make_fleet(), RegistrySettings())
+    first = reg.ingest(make_status('r1', seq=1, x=1.0), 10.0)
+    assert first.accepted and first.changed
+    again = reg.ingest(make_status('r1', seq=2, x=1.0), 11.0)
+    assert again.accepted and not again.changed and not again.events
+    rec = reg.get('r1')
+    assert (rec.last_seq, rec.last_seen, rec.heard_at) == (2, 11.0, 11.0)
+    moved = reg.ingest(make_status('r1', seq=3, x=5.0), 12.0)
+    assert moved.changed and reg.get('r1').pose.x == 5.0
+
+
+def test_a_repeated_status_of_a_stale_robot_brings_it_back_online() -> None:
+    reg = Registry(make_fleet(), RegistrySettings(report_period=1.0))
+    reg.ingest(make_status('r1', seq=1), 10.0)
+    assert [e.payload['to'] for e in reg.tick(14.0)] == ['stale']
+    back = reg.ingest(make_status('r1', seq=2), 15.0)
+    assert [e.payload['to'] for e in back.events] == ['online']

@@ -140,6 +140,8 @@ class RobotRecord:
     """Manager-side time the robot was last heard from (or the registry was restored)."""
     saved_key: tuple[Any, ...] | None = field(default=None, compare=False, repr=False)
     """What of the record was last worth saving (see Registry.ingest)."""
+    report: StatusReport | None = field(default=None, compare=False, repr=False)
+    """The latest status applied (a repeat of it is applied cheaply, see Registry.ingest)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict (the store's and the API's shape)."""
