@@ -456,8 +456,7 @@ class FleetManager(LifecycleNode):
 
     # -- snapshots for the bridge ------------------------------------------------------------
     def _publish_robots(self) -> None:
-        """Publish the whole registry on fleet/robots (the bridge serves it from memory),
-        paced by its cost (see ROBOTS_COST_FACTOR); a change meanwhile goes out then."""
+        """Publish the whole registry on fleet/robots, paced by its cost (ROBOTS_COST_FACTOR)."""
         if self.domain is None or 'robots' not in self._pubs:
             return
         start = time.monotonic()
