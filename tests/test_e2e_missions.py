@@ -33,7 +33,9 @@ ABSENT_ROBOT = 'robot6'  # in the fleet definition, never started
 SPEED = 5.0  # m/s
 ANGULAR_SPEED = 6.0  # rad/s
 MAX_ATTEMPTS = 2
-OFFLINE_GRACE = 2.0  # s
+OFFLINE_GRACE = 5.0  # s: robot_lost_after. Not shorter: with other test processes on the
+# machine, a robot process can go unheard for a few seconds, and its mission is then
+# (rightly) requeued, which the SIGKILL test counts as a repeat.
 MAP = (0.0, 0.0, 16.0, 16.0)  # x_min, y_min, x_max, y_max
 NAV_NO_VALID_PATH = 208  # the Nav2 code the simulator's fail_next_goal aborts with
 
@@ -516,7 +518,9 @@ def test_manager_sigkill_mid_run_loses_and_repeats_nothing(fleet: Fleet) -> None
         if not events or events[-1]['payload']['state'] != 'succeeded':
             problems.append('does not end succeeded')
         if any(e['payload']['attempt'] > 1 for e in events):
-            problems.append('took more than one attempt')
+            problems.append('took more than one attempt: ' + '; '.join(
+                f"{e['payload']['state']} {e['payload']['robot_id']} "
+                f"#{e['payload']['attempt']} ({e['payload']['reason']})" for e in events))
         if problems:
             bad[i] = problems
     assert not bad, f'event lists across the restarts (at events {boundaries}): {bad}'
