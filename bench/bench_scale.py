@@ -183,8 +183,11 @@ def run_size(group: ProcessGroup, workdir: pathlib.Path, robots: int, window: fl
     bare_stats = workdir / 'bare.json'
     bare = group.start('bare', [str(BENCH_DIR / 'bare_subscriber.py'), '--stats',
                                 str(bare_stats), '--stats-period', '0.5'])
+    # Its own state database: the default (./fleet_web.db) would carry the event cursor
+    # of an earlier run, and the bridge would then read none of this run's events.
     group.start('web', ['-m', 'fleet_web.web_node', '--port', str(port), '--config',
-                        str(write_web_config(workdir / 'web.yaml'))],
+                        str(write_web_config(workdir / 'web.yaml')),
+                        '--state', str(workdir / 'web_state.db')],
                 env=child_env(FLEET_TOKEN=TOKEN))
     watch = SummaryWatch()
     try:

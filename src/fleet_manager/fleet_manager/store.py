@@ -53,6 +53,14 @@ def _strict() -> bool:
     return os.environ.get('FLEET_STRICT_EVENTS', '') == '1'
 
 
+MISSION_COLUMNS = ('id', 'state', 'robot_id', 'priority', 'created_at', 'updated_at',
+                   'client_ref', 'idempotency_key', 'data')
+"""The missions table's columns, in the order of :meth:`FleetStore._mission_row`."""
+_UPSERT_MISSION = (
+    f'INSERT INTO missions ({", ".join(MISSION_COLUMNS)}) '
+    f'VALUES ({", ".join("?" for _ in MISSION_COLUMNS)}) ON CONFLICT(id) DO UPDATE SET '
+    + ', '.join(f'{c} = excluded.{c}' for c in MISSION_COLUMNS[1:]))
+
 DOC_TABLES = ('silences', 'postmortems')
 """Tables of JSON documents keyed by ``id`` (incident operations)."""
 
@@ -98,9 +106,12 @@ class Transaction:
 
     def save_missions(self, missions: Iterable[Mission]) -> None:
         """Save missions."""
-        rows = [FleetStore._mission_row(m) for m in missions]
+        rows = [tuple(row[c] for c in MISSION_COLUMNS)
+                for row in map(FleetStore._mission_row, missions)]
         if rows:
-            self._db.table('missions').upsert_all(rows, pk='id')
+            # One prepared statement: sqlite-utils' upsert_all introspects the table on every
+            # call, which cost more than the write itself on each mission submission.
+            self._db.conn.executemany(_UPSERT_MISSION, rows)
 
     def save_incidents(self, incidents: Iterable[dict[str, Any]]) -> None:
         """Save incidents (``Incident.to_dict()`` shapes)."""
@@ -113,9 +124,11 @@ class Transaction:
 
     def save_marks(self, marks: dict[str, tuple[int, int]]) -> None:
         """Save robots' committed event marks: robot id -> (epoch, seq)."""
-        rows = [{'robot_id': r, 'epoch': e, 'seq': q} for r, (e, q) in marks.items()]
+        rows = [(r, e, q) for r, (e, q) in marks.items()]
         if rows:
-            self._db.table('links').upsert_all(rows, pk='robot_id')
+            self._db.conn.executemany(
+                'INSERT INTO links (robot_id, epoch, seq) VALUES (?, ?, ?) ON CONFLICT(robot_id) '
+                'DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq', rows)
 
     def add_telemetry(self, samples: Sequence[dict[str, Any]]) -> None:
         """Append telemetry samples (keys: the telemetry table's columns)."""

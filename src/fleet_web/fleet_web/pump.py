@@ -127,7 +127,10 @@ class EventPump:
         events, _ = await self._backend.get_events(cursor, self._batch, [])
         if not events:
             return False
-        self._outbox.ingest(events)
+        # The batch's transaction ends in an fsync: off the event loop, so the HTTP requests
+        # it serves meanwhile (a mission submission among them) do not wait for the disk.
+        # Steps run one after the other, so the cursor still moves in order.
+        await asyncio.to_thread(self._outbox.ingest, events)
         for e in events:
             try:
                 when = convert.epoch_from_iso(e['time']) if e.get('time') else 0.0

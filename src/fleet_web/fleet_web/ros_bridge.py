@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from lifecycle_msgs.msg import State as LifecycleState
 from lifecycle_msgs.srv import GetState
+from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -164,12 +165,20 @@ class RosFleetBackend(Node):
             'site': (JsonCall, 'site'),
             'incident_ops': (JsonCall, 'incident_ops'),
         }
-        self._srv = {key: self.create_client(srv_type, f'{prefix}/{name}', qos_profile=deep)
+        # The answers to the manager's services have their own, reentrant callback group:
+        # in the node's default (mutually exclusive) group an answer waits until the
+        # fleet/robots snapshot callback (tens of ms at 1,000 robots) or an event callback
+        # running at the time has finished. Taking an answer only settles an asyncio future
+        # through call_soon_threadsafe, so answers may be taken in parallel.
+        answers = ReentrantCallbackGroup()
+        self._srv = {key: self.create_client(srv_type, f'{prefix}/{name}', qos_profile=deep,
+                                             callback_group=answers)
                      for key, (srv_type, name) in services.items()}
         self.declare_parameter('manager_node', manager_node)
         node_name = self.get_parameter('manager_node').value
         self._srv['get_state'] = self.create_client(
-            GetState, f'{ns}/{node_name}/get_state' if ns else f'/{node_name}/get_state')
+            GetState, f'{ns}/{node_name}/get_state' if ns else f'/{node_name}/get_state',
+            callback_group=answers)
         self.create_subscription(FleetRobots, f'{prefix}/robots', self._on_robots, QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
             durability=DurabilityPolicy.TRANSIENT_LOCAL))
