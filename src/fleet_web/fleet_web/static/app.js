@@ -13,17 +13,32 @@ const DEBOUNCE_MS = 400;
 const TELEMETRY_WINDOW_S = 15 * 60;
 const TELEMETRY_STEP_S = 5;
 const ROBOT_ROWS = 1000;  // rows of the fleet table; a larger fleet shows counts of all
+const ROWS_FIRST = 100;  // rows drawn at once; the others follow ROWS_PER_TASK at a time
+const ROWS_PER_TASK = 300;
 const ROBOT_EVENTS_SHOWN = 15;
 const RESOLVED_SHOWN = 10;
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
 const SEVERITY_RANK = {SEV0: 0, SEV1: 1, SEV2: 2, SEV3: 3};
 const STATE_RANK = {triggered: 0, acknowledged: 1, resolved: 2};
 
+// The fleet table is the first thing an operator needs. The browser opens at most six
+// connections to the server (one is the event stream), and the other panels' first calls
+// wait on the fleet manager, so the site map and the incident tools (map.js,
+// incident_ops.js, loaded after this module) hold their first calls until the table has
+// been drawn once, or until FIRST_RENDER_WAIT_MS have passed, through this promise.
+const FIRST_RENDER_WAIT_MS = 2000;
+let fleetShown;
+window.fleetFirstRender = Promise.race([
+  new Promise((resolve) => { fleetShown = resolve; }),
+  new Promise((resolve) => { setTimeout(resolve, FIRST_RENDER_WAIT_MS); }),
+]);
+
 const state = {
   token: null,
   session: null, // an AbortController for everything the signed-in session runs
   features: {incidents: false, slos: false},
   robots: [],
+  robotsRendering: 0, // counts renderings of the fleet table; a newer one stops an older one
   incidents: new Map(), // id -> incident (summary or detail)
   selected: null, // robot id shown in the drill-down
   detailEvents: [],
@@ -263,13 +278,19 @@ function onEvent(event) {
 
 async function loadRobots() {
   try {
+    // A fleet larger than the table: the counts come from the server, not from the rows.
+    // They are asked for with the rows (not after them) when the fleet is not known yet to
+    // fit in the table.
+    const countsOf = () => Promise.all(['online', 'stale'].map(async (c) =>
+      [c, (await api('/robots', {query: {limit: 1, connectivity: c}})).total]));
+    const early = state.robotTotal === undefined || state.robotTotal > ROBOT_ROWS
+      ? countsOf() : null;
+    early?.catch(() => {}); // awaited below when needed; its rejection is not lost there
     const page = await api('/robots', {query: {limit: ROBOT_ROWS}});
     state.robots = page.items || [];
     state.robotTotal = page.total ?? state.robots.length;
-    // A fleet larger than the table: the counts come from the server, not from the rows.
     state.robotCounts = state.robotTotal > state.robots.length
-      ? Object.fromEntries(await Promise.all(['online', 'stale'].map(async (c) =>
-        [c, (await api('/robots', {query: {limit: 1, connectivity: c}})).total])))
+      ? Object.fromEntries(await (early || countsOf()))
       : null;
     showMsg($('fleet-error'), '');
     renderRobots();
@@ -315,11 +336,26 @@ function robotRow(r) {
   return row;
 }
 
+// A table of 1,000 rows takes the browser about a second to lay out on a busy machine: the
+// first rows are drawn at once, the others are appended in later tasks, so the page shows
+// the fleet (and stays responsive) meanwhile. A newer rendering abandons an older one.
 function renderRobots() {
   const tbody = $('robot-rows');
   const focused = document.activeElement?.dataset?.robotId;
-  tbody.replaceChildren(...state.robots.map(robotRow));
-  if (focused) tbody.querySelector(`tr[data-robot-id="${CSS.escape(focused)}"]`)?.focus();
+  const seq = ++state.robotsRendering;
+  const robots = state.robots;
+  tbody.replaceChildren(...robots.slice(0, ROWS_FIRST).map(robotRow));
+  const refocus = () => focused
+    && tbody.querySelector(`tr[data-robot-id="${CSS.escape(focused)}"]`)?.focus();
+  refocus();
+  const more = (from) => {
+    if (from >= robots.length || seq !== state.robotsRendering) return;
+    tbody.append(...robots.slice(from, from + ROWS_PER_TASK).map(robotRow));
+    if (document.activeElement === document.body) refocus(); // its row was not drawn yet
+    setTimeout(more, 0, from + ROWS_PER_TASK);
+  };
+  // After the next frame, so that the first rows are painted before the others are laid out.
+  requestAnimationFrame(() => setTimeout(more, 0, ROWS_FIRST));
   const counts = state.robotCounts;
   const online = counts ? counts.online
     : state.robots.filter((r) => r.connectivity === 'online').length;
@@ -329,6 +365,7 @@ function renderRobots() {
   $('robot-count').textContent = `${n} robot${n === 1 ? '' : 's'} · ${online} online`
     + (stale ? ` · ${stale} stale` : '')
     + (counts ? ` · the first ${state.robots.length} shown` : '');
+  fleetShown();
 }
 
 // -- robot drill-down -------------------------------------------------------------------------
@@ -992,8 +1029,14 @@ async function start() {
   $('main').hidden = false;
   $('sign-out').hidden = false;
   setLive('off', 'Connecting…');
-  state.features = await detectFeatures();
-  // Start the stream at the end of the log: the panels' snapshots cover what came before.
+  // The fleet table needs neither the OpenAPI document (which optional panels exist) nor
+  // the log's head (where the stream starts), both answered by the fleet manager and slow
+  // when it is busy: the three are asked for at once, and the table is drawn first.
+  const first = loadRobots();
+  const features = detectFeatures();
+  // Start the stream at the end of the log: the panels' snapshots cover what came before
+  // (the fleet's is read at about the same time as the head; the fleet poll covers a robot
+  // event that may fall between the two).
   try {
     const head = await api('/events', {query: {after: '4611686018427387904', limit: 1}});
     state.lastEventId = head.last_id ?? 0;
@@ -1001,8 +1044,11 @@ async function start() {
     if (err.status === 401 || err.name === 'AbortError') return;
     state.lastEventId = null;
   }
+  state.features = await features;
+  await first;
   loadHealth();
-  refreshAll();
+  loadMissions();
+  loadIncidents();
   loadSlos();
   openStream(state.session.signal);
   every(POLL_MS.robots, loadRobots);
