@@ -14,7 +14,7 @@ const TELEMETRY_WINDOW_S = 15 * 60;
 const TELEMETRY_STEP_S = 5;
 const ROBOT_ROWS = 1000;  // rows of the fleet table; a larger fleet shows counts of all
 const ROWS_FIRST = 100;  // rows drawn at once; the others follow ROWS_PER_TASK at a time
-const ROWS_PER_TASK = 300;
+const ROWS_PER_TASK = 150;
 const ROBOT_EVENTS_SHOWN = 15;
 const RESOLVED_SHOWN = 10;
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
@@ -352,10 +352,11 @@ function renderRobots() {
     if (from >= robots.length || seq !== state.robotsRendering) return;
     tbody.append(...robots.slice(from, from + ROWS_PER_TASK).map(robotRow));
     if (document.activeElement === document.body) refocus(); // its row was not drawn yet
-    setTimeout(more, 0, from + ROWS_PER_TASK);
+    later(from + ROWS_PER_TASK);
   };
-  // After the next frame, so that the first rows are painted before the others are laid out.
-  requestAnimationFrame(() => setTimeout(more, 0, ROWS_FIRST));
+  // Each part after the next frame: the rows so far are painted before more are laid out.
+  const later = (from) => requestAnimationFrame(() => setTimeout(more, 0, from));
+  later(ROWS_FIRST);
   const counts = state.robotCounts;
   const online = counts ? counts.online
     : state.robots.filter((r) => r.connectivity === 'online').length;
