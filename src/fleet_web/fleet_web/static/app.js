@@ -13,8 +13,6 @@ const DEBOUNCE_MS = 400;
 const TELEMETRY_WINDOW_S = 15 * 60;
 const TELEMETRY_STEP_S = 5;
 const ROBOT_ROWS = 1000;  // rows of the fleet table; a larger fleet shows counts of all
-const ROWS_FIRST = 100;  // rows drawn at once; the others follow ROWS_PER_TASK at a time
-const ROWS_PER_TASK = 150;
 const ROBOT_EVENTS_SHOWN = 15;
 const RESOLVED_SHOWN = 10;
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
@@ -38,7 +36,6 @@ const state = {
   session: null, // an AbortController for everything the signed-in session runs
   features: {incidents: false, slos: false},
   robots: [],
-  robotsRendering: 0, // counts renderings of the fleet table; a newer one stops an older one
   incidents: new Map(), // id -> incident (summary or detail)
   selected: null, // robot id shown in the drill-down
   detailEvents: [],
@@ -336,27 +333,11 @@ function robotRow(r) {
   return row;
 }
 
-// A table of 1,000 rows takes the browser about a second to lay out on a busy machine: the
-// first rows are drawn at once, the others are appended in later tasks, so the page shows
-// the fleet (and stays responsive) meanwhile. A newer rendering abandons an older one.
 function renderRobots() {
   const tbody = $('robot-rows');
   const focused = document.activeElement?.dataset?.robotId;
-  const seq = ++state.robotsRendering;
-  const robots = state.robots;
-  tbody.replaceChildren(...robots.slice(0, ROWS_FIRST).map(robotRow));
-  const refocus = () => focused
-    && tbody.querySelector(`tr[data-robot-id="${CSS.escape(focused)}"]`)?.focus();
-  refocus();
-  const more = (from) => {
-    if (from >= robots.length || seq !== state.robotsRendering) return;
-    tbody.append(...robots.slice(from, from + ROWS_PER_TASK).map(robotRow));
-    if (document.activeElement === document.body) refocus(); // its row was not drawn yet
-    later(from + ROWS_PER_TASK);
-  };
-  // Each part after the next frame: the rows so far are painted before more are laid out.
-  const later = (from) => requestAnimationFrame(() => setTimeout(more, 0, from));
-  later(ROWS_FIRST);
+  tbody.replaceChildren(...state.robots.map(robotRow));
+  if (focused) tbody.querySelector(`tr[data-robot-id="${CSS.escape(focused)}"]`)?.focus();
   const counts = state.robotCounts;
   const online = counts ? counts.online
     : state.robots.filter((r) => r.connectivity === 'online').length;
