@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--submit-rate', type=float, default=50.0,
                    help='POST /missions per second (default: %(default)s)')
     p.add_argument('--no-dashboard', action='store_true', help='skip the first-render check')
+    p.add_argument('--trace', type=pathlib.Path, default=None, metavar='DIR',
+                   help="write Chromium's timeline of the first render to DIR/cold.json and "
+                        'DIR/warm.json')
     add_common_args(p)
     return p
 
@@ -145,8 +148,31 @@ async def submit_load(base: str, rate: float, seconds: float) -> dict[str, Any]:
     return {'latency_ms': summary(lat, 1000.0, 1), 'codes': codes, 'rate': rate}
 
 
-def first_render(base: str, robots: int) -> dict[str, Any]:
-    """Navigate to the dashboard; seconds to the first robot row and to the fleet count."""
+def request_timing(request: Any) -> dict[str, Any]:
+    """A finished request of the page: path, bytes and its timing (ms from the navigation's
+    request start, as the browser reports them)."""
+    t = request.timing
+    sizes = request.sizes()
+    return {'path': request.url.split('//', 1)[-1].split('/', 1)[-1][:80],
+            'bytes': sizes.get('responseBodySize'),
+            'start': t['startTime'],
+            'wait_ms': round(t['responseStart'] - t['requestStart'], 1),
+            'took_ms': round(t['responseEnd'], 1)}
+
+
+def request_list(requests: list[Any]) -> list[dict[str, Any]]:
+    """The page's requests in order, each started ``start_ms`` after the first."""
+    rows = sorted((request_timing(r) for r in requests), key=lambda r: r['start'])
+    t0 = rows[0]['start'] if rows else 0.0
+    for row in rows:
+        row['start_ms'] = round(row.pop('start') - t0, 1)
+    return rows
+
+
+def first_render(base: str, robots: int, trace: pathlib.Path | None = None) -> dict[str, Any]:
+    """Navigate to the dashboard; seconds to the first robot row and to the fleet count, and
+    the page's requests. With ``trace``, Chromium's timeline of each navigation goes to
+    ``trace/cold.json`` and ``trace/warm.json`` (chrome://tracing format)."""
     from playwright import sync_api
     args = ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
             '--disable-component-update', '--disable-sync', '--no-first-run']
@@ -155,7 +181,13 @@ def first_render(base: str, robots: int) -> dict[str, Any]:
         try:
             page = browser.new_page(viewport={'width': 1280, 'height': 800})
             out: dict[str, Any] = {}
+            requests: list[Any] = []
+            page.on('requestfinished', lambda r: requests.append(r))
             for attempt in ('cold', 'warm'):
+                requests.clear()
+                if trace is not None:
+                    browser.start_tracing(page=page, path=str(trace / f'{attempt}.json'),
+                                          categories=['devtools.timeline', 'v8.execute'])
                 t0 = time.perf_counter()
                 page.goto(f'{base}/?token={TOKEN}')
                 page.locator('[data-testid="robot-row"]').first.wait_for(timeout=30_000)
@@ -167,7 +199,10 @@ def first_render(base: str, robots: int) -> dict[str, Any]:
                     arg=str(robots), timeout=30_000)
                 out[attempt] = {'first_row_s': round(first_row, 3),
                                 'count_s': round(time.perf_counter() - t0, 3),
-                                'count_text': count.inner_text().strip()}
+                                'count_text': count.inner_text().strip(),
+                                'requests': request_list(list(requests))}
+                if trace is not None:
+                    browser.stop_tracing()
             return out
         finally:
             browser.close()
@@ -254,7 +289,7 @@ def run_size(group: ProcessGroup, workdir: pathlib.Path, robots: int, window: fl
         if not args.no_dashboard and robots == max(args.robots) \
                 and pathlib.Path(CHROMIUM).exists():
             log(f'{robots} robots: dashboard first render')
-            render = first_render(base, robots)
+            render = first_render(base, robots, args.trace)
             log(f'  {render}')
         group.check_alive()
         final = watch.get()

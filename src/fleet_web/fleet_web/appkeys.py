@@ -7,7 +7,8 @@ without importing the factory that imports them (aiohttp's ``web.AppKey`` idiom)
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -21,16 +22,18 @@ from fleet_web.settings import BridgeServices, WebConfig
 
 @dataclass
 class RobotsPageCache:
-    """The last serialised ``GET /robots`` page and what it was built from.
+    """The serialised ``GET /robots`` pages of the current registry snapshot.
 
-    The backend hands out the same list object until the next registry snapshot, so a page
-    built from it can be served again as long as ``robots`` is that object and ``key`` (the
-    list's identity and the query) is unchanged.
+    The backend hands out the same snapshot object until the next one arrives, so a page
+    built from it can be served again as long as ``robots`` is that object: ``bodies`` maps
+    a query (limit, offset, connectivity) to its body, and is emptied when the snapshot
+    changes or holds ``max_pages`` queries.
     """
 
-    key: tuple[Any, ...] | None = None
-    robots: list[dict[str, Any]] | None = None
-    body: bytes = b''
+    robots: Sequence[dict[str, Any]] | None = None
+    size: int = -1
+    bodies: dict[tuple[int, int, str], bytes] = field(default_factory=dict)
+    max_pages: int = 32
 
 
 CONFIG = web.AppKey('config', WebConfig)

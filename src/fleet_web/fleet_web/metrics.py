@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Collection, Mapping
+from typing import Any, Collection, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from fleet_web.robots_snapshot import connectivity_counts
 from fleet_web.status import BridgeHealth
 
 TERMINAL = ('succeeded', 'failed', 'canceled')
@@ -120,13 +121,9 @@ class Metrics:
         for name in subscriptions:
             self.subscription_enabled.labels(name).set(0 if name in disabled else 1)
 
-    def set_robots(self, robots: list[dict[str, Any]]) -> None:
+    def set_robots(self, robots: Sequence[dict[str, Any]]) -> None:
         """Refresh the connectivity gauge from a robot list."""
-        counts = {'online': 0, 'stale': 0, 'offline': 0}
-        for robot in robots:
-            counts[robot.get('connectivity', 'offline')] = \
-                counts.get(robot.get('connectivity', 'offline'), 0) + 1
-        for state, n in counts.items():
+        for state, n in connectivity_counts(robots).items():
             self.robots.labels(state).set(n)
 
     def set_kpis(self, report: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ marked and catches up from the event log instead of growing memory.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 import json
 import time
 from typing import Any, Protocol
@@ -47,6 +48,7 @@ from fleet_web.api_errors import (
     Unavailable,
     Unprocessable,
 )
+from fleet_web.robots_snapshot import RobotsSnapshot
 
 NOT_FOUND, NOT_ACTIVE, INVALID, CONFLICT = 1, 2, 3, 4
 
@@ -70,7 +72,7 @@ class EventFeed:
 class FleetBackend(Protocol):
     """What the HTTP app needs from the fleet; the ROS node implements it, tests may fake it."""
 
-    async def list_robots(self, robot_id: str = '') -> list[dict[str, Any]]: ...
+    async def list_robots(self, robot_id: str = '') -> Sequence[dict[str, Any]]: ...
 
     async def get_events(self, after: int, limit: int, kinds: list[str],
                          robot_id: str = '') -> tuple[list[dict[str, Any]], int]: ...
@@ -132,8 +134,7 @@ class RosFleetBackend(Node):
                  **kwargs: Any) -> None:
         super().__init__('fleet_web', **kwargs)
         self.robots_max_age = robots_max_age
-        self._robots: list[dict[str, Any]] | None = None
-        self._robots_index: dict[str, dict[str, Any]] = {}
+        self._robots: RobotsSnapshot | None = None
         self._robots_at = 0.0
         self.declare_parameter('manager_namespace', manager_namespace)
         ns = self.get_parameter('manager_namespace').value.rstrip('/')
@@ -192,18 +193,18 @@ class RosFleetBackend(Node):
 
     # -- the registry snapshot -------------------------------------------------------------
     def _on_robots(self, msg: FleetRobots) -> None:
-        robots = [convert.robot_json(r) for r in msg.robots]
+        # Only hand the messages over: a robot is converted when a request reads it
+        # (RobotsSnapshot), not 10,000 of them every time the manager publishes.
         loop = self.loop
         if loop is None or loop.is_closed():
             return
-        loop.call_soon_threadsafe(self._store_robots, robots)
+        loop.call_soon_threadsafe(self._store_robots, msg.robots)
 
-    def _store_robots(self, robots: list[dict[str, Any]]) -> None:
-        self._robots = robots
-        self._robots_index = {r['id']: r for r in robots}
+    def _store_robots(self, msgs: list[Any]) -> None:
+        self._robots = RobotsSnapshot(msgs, convert.robot_json)
         self._robots_at = time.monotonic()
 
-    def _cached_robots(self) -> list[dict[str, Any]] | None:
+    def _cached_robots(self) -> RobotsSnapshot | None:
         """The manager's last registry snapshot while it is fresh, else None."""
         if self._robots is None or time.monotonic() - self._robots_at > self.robots_max_age:
             return None
@@ -269,15 +270,16 @@ class RosFleetBackend(Node):
             raise Unprocessable(message, getattr(resp, 'error_field', None) or None)
         return resp
 
-    async def list_robots(self, robot_id: str = '') -> list[dict[str, Any]]:
+    async def list_robots(self, robot_id: str = '') -> Sequence[dict[str, Any]]:
         """The registry: from the fresh fleet/robots snapshot when there is one (at most
         ``robots_max_age`` s old), else from the manager's list_robots service."""
         cached = self._cached_robots()
         if cached is not None:
             if not robot_id:
                 return cached
-            if robot_id in self._robots_index:
-                return [self._robots_index[robot_id]]
+            robot = cached.get(robot_id)
+            if robot is not None:
+                return [robot]
         resp = await self._call(self._srv['list_robots'], ListRobots.Request(robot_id=robot_id))
         return [convert.robot_json(r) for r in resp.robots]
 

@@ -19,6 +19,18 @@ const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
 const SEVERITY_RANK = {SEV0: 0, SEV1: 1, SEV2: 2, SEV3: 3};
 const STATE_RANK = {triggered: 0, acknowledged: 1, resolved: 2};
 
+// The fleet table is the first thing an operator needs. The browser opens at most six
+// connections to the server (one is the event stream), and the other panels' first calls
+// wait on the fleet manager, so the site map and the incident tools (map.js,
+// incident_ops.js, loaded after this module) hold their first calls until the table has
+// been drawn once, or until FIRST_RENDER_WAIT_MS have passed, through this promise.
+const FIRST_RENDER_WAIT_MS = 2000;
+let fleetShown;
+window.fleetFirstRender = Promise.race([
+  new Promise((resolve) => { fleetShown = resolve; }),
+  new Promise((resolve) => { setTimeout(resolve, FIRST_RENDER_WAIT_MS); }),
+]);
+
 const state = {
   token: null,
   session: null, // an AbortController for everything the signed-in session runs
@@ -263,13 +275,19 @@ function onEvent(event) {
 
 async function loadRobots() {
   try {
+    // A fleet larger than the table: the counts come from the server, not from the rows.
+    // They are asked for with the rows (not after them) when the fleet is not known yet to
+    // fit in the table.
+    const countsOf = () => Promise.all(['online', 'stale'].map(async (c) =>
+      [c, (await api('/robots', {query: {limit: 1, connectivity: c}})).total]));
+    const early = state.robotTotal === undefined || state.robotTotal > ROBOT_ROWS
+      ? countsOf() : null;
+    early?.catch(() => {}); // awaited below when needed; its rejection is not lost there
     const page = await api('/robots', {query: {limit: ROBOT_ROWS}});
     state.robots = page.items || [];
     state.robotTotal = page.total ?? state.robots.length;
-    // A fleet larger than the table: the counts come from the server, not from the rows.
     state.robotCounts = state.robotTotal > state.robots.length
-      ? Object.fromEntries(await Promise.all(['online', 'stale'].map(async (c) =>
-        [c, (await api('/robots', {query: {limit: 1, connectivity: c}})).total])))
+      ? Object.fromEntries(await (early || countsOf()))
       : null;
     showMsg($('fleet-error'), '');
     renderRobots();
@@ -329,6 +347,7 @@ function renderRobots() {
   $('robot-count').textContent = `${n} robot${n === 1 ? '' : 's'} · ${online} online`
     + (stale ? ` · ${stale} stale` : '')
     + (counts ? ` · the first ${state.robots.length} shown` : '');
+  fleetShown();
 }
 
 // -- robot drill-down -------------------------------------------------------------------------
@@ -992,8 +1011,14 @@ async function start() {
   $('main').hidden = false;
   $('sign-out').hidden = false;
   setLive('off', 'Connecting…');
-  state.features = await detectFeatures();
-  // Start the stream at the end of the log: the panels' snapshots cover what came before.
+  // The fleet table needs neither the OpenAPI document (which optional panels exist) nor
+  // the log's head (where the stream starts), both answered by the fleet manager and slow
+  // when it is busy: the three are asked for at once, and the table is drawn first.
+  const first = loadRobots();
+  const features = detectFeatures();
+  // Start the stream at the end of the log: the panels' snapshots cover what came before
+  // (the fleet's is read at about the same time as the head; the fleet poll covers a robot
+  // event that may fall between the two).
   try {
     const head = await api('/events', {query: {after: '4611686018427387904', limit: 1}});
     state.lastEventId = head.last_id ?? 0;
@@ -1001,8 +1026,11 @@ async function start() {
     if (err.status === 401 || err.name === 'AbortError') return;
     state.lastEventId = null;
   }
+  state.features = await features;
+  await first;
   loadHealth();
-  refreshAll();
+  loadMissions();
+  loadIncidents();
   loadSlos();
   openStream(state.session.signal);
   every(POLL_MS.robots, loadRobots);

@@ -261,10 +261,13 @@ function install() {
   const anchor = document.getElementById('incidents-panel');
   if (!anchor || document.getElementById('silences-panel')) return;
   anchor.after(silencePanel(), postmortemPanel());
-  refresh();
-  ops.timer = setInterval(refresh, POLL_MS);
-  new MutationObserver(refresh).observe(document.getElementById('main'),
-    {attributes: true, attributeFilter: ['hidden']});
+  // First calls after the fleet table's first drawing (app.js), which needs the connections.
+  (window.fleetFirstRender || Promise.resolve()).then(() => {
+    refresh();
+    ops.timer = setInterval(refresh, POLL_MS);
+    new MutationObserver(refresh).observe(document.getElementById('main'),
+      {attributes: true, attributeFilter: ['hidden']});
+  });
 }
 
 window.fleetIncidentOps = {refresh, seconds};

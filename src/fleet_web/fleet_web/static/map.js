@@ -507,10 +507,14 @@ function start() {
   if (map.running) return;
   map.running = true;
   map.abort = new AbortController();
-  loadSite();
   loadRobots();
-  loadMissions();
-  loadIncidents();
+  // The site, missions and incidents wait for the fleet table's first drawing (app.js).
+  (window.fleetFirstRender || Promise.resolve()).then(() => {
+    if (!map.running) return;
+    loadSite();
+    loadMissions();
+    loadIncidents();
+  });
   const every = (ms, fn) => map.timers.push(setInterval(() => {
     if (!document.hidden) fn();
   }, ms));

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import sqlite3
 import time
 from typing import Any
@@ -59,7 +60,7 @@ async def health(request: web.Request) -> web.Response:
     storage and webhook pump (``status`` is ``degraded`` while one of them is)."""
     backend = request.app[BACKEND]
     state = await backend.manager_state()
-    robots: list[Any] = []
+    robots: Sequence[Any] = []
     if state == 'active':
         try:
             robots = await backend.list_robots()

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from fleet_web import validate
+from fleet_web import robots_snapshot, validate
 from fleet_web.api_errors import BadRequest
 from fleet_web.appkeys import BACKEND, PRINCIPAL, ROBOTS_PAGE
 from fleet_web.views.common import json_response, page, page_window, scope
@@ -32,15 +32,18 @@ async def list_robots(request: web.Request) -> web.Response:
     limit, offset = page_window(request)
     connectivity = validate.query_choice(request, 'connectivity', CONNECTIVITY)
     robots = await request.app[BACKEND].list_robots()
-    key = (id(robots), len(robots), limit, offset, connectivity)
     memo = request.app[ROBOTS_PAGE]
-    if memo.key != key or memo.robots is not robots:
-        selected = ([r for r in robots if r['connectivity'] == connectivity] if connectivity
-                    else robots)
-        body = page(selected[offset:offset + limit], len(selected), limit, offset)
-        memo.key, memo.robots = key, robots
-        memo.body = json.dumps(body, separators=(',', ':')).encode()
-    return web.Response(body=memo.body, content_type='application/json')
+    if memo.robots is not robots or memo.size != len(robots):
+        memo.robots, memo.size, memo.bodies = robots, len(robots), {}
+    key = (limit, offset, connectivity)
+    body = memo.bodies.get(key)
+    if body is None:
+        items, total = robots_snapshot.page(robots, offset, limit, connectivity)
+        body = json.dumps(page(items, total, limit, offset), separators=(',', ':')).encode()
+        if len(memo.bodies) >= memo.max_pages:
+            memo.bodies.clear()
+        memo.bodies[key] = body
+    return web.Response(body=body, content_type='application/json')
 
 
 @scope('read')
