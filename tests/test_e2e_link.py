@@ -391,6 +391,10 @@ def test_agent_killed_mid_mission_requeued_at_once_and_completed_once(link: Link
     missions = Missions(link)
     wait_for(lambda: len(link.statuses) == 2, 30, message='two agents reporting')
     link.summary.wait_for(lambda m: m.online == 2, 30)  # both assignable, not only one
+    docks = {'robot1': (1.0, 1.0), 'robot2': (1.0, 9.0)}
+    wait_for(lambda: all(abs(link.statuses[r].pose.x - x) + abs(link.statuses[r].pose.y - y)
+                         < 0.5 for r, (x, y) in docks.items()), 30,
+             message='both robots reporting their poses at their docks')
     mid = missions.submit(12.0, 1.0, pinned='')  # nearest to robot1: about 22 s at 0.5 m/s
     mission = missions.wait_state(mid, 'active', 20)
     assert mission.robot_id == 'robot1'

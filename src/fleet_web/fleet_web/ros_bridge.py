@@ -126,6 +126,10 @@ class FleetBackend(Protocol):
     def unsubscribe(self, feed: EventFeed) -> None: ...
 
 
+DISCOVERY_GRACE = 30.0
+"""s after the bridge starts during which a call waits for DDS to discover its service."""
+
+
 class RosFleetBackend(Node):
     """The bridge node: service clients to the manager and the live event subscription."""
 
@@ -139,6 +143,7 @@ class RosFleetBackend(Node):
         self.declare_parameter('manager_namespace', manager_namespace)
         ns = self.get_parameter('manager_namespace').value.rstrip('/')
         self.timeout = timeout
+        self._started = time.monotonic()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._feeds: set[EventFeed] = set()
         prefix = f'{ns}/fleet' if ns else '/fleet'
@@ -235,7 +240,7 @@ class RosFleetBackend(Node):
     # -- calls ------------------------------------------------------------------------------
     async def _call(self, client: Any, request: Any) -> Any:
         loop = asyncio.get_running_loop()
-        if not client.service_is_ready():
+        if not client.service_is_ready() and not await self._discovered(client):
             raise Unavailable(f'the fleet manager is not reachable ({client.srv_name})')
         done: asyncio.Future[Any] = loop.create_future()
         ros_future = client.call_async(request)
@@ -269,6 +274,17 @@ class RosFleetBackend(Node):
                 raise ConflictError(message, getattr(resp, 'error_field', None) or None)
             raise Unprocessable(message, getattr(resp, 'error_field', None) or None)
         return resp
+
+    async def _discovered(self, client: Any) -> bool:
+        """Within DISCOVERY_GRACE s of the bridge's start, DDS may not have matched a
+        service yet although the manager is up: wait for it, up to the call timeout. Later,
+        a service that is not there means the manager is not, and the answer is at once."""
+        deadline = min(self._started + DISCOVERY_GRACE, time.monotonic() + self.timeout)
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            if client.service_is_ready():
+                return True
+        return False
 
     async def list_robots(self, robot_id: str = '') -> Sequence[dict[str, Any]]:
         """The registry: from the fresh fleet/robots snapshot when there is one (at most

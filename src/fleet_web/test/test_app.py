@@ -443,19 +443,21 @@ def test_event_kind_patterns_go_to_the_backend_and_bad_ones_are_400(
             assert status == 200
             assert [e['kind'] for e in body['items']] == ['incident.opened', 'mission.state']
             assert body['next_after'] == 3 and body['last_id'] == 5
-            assert backend.kind_queries[-1] == ['*.opened', 'mission.state']
+            assert [q for q in backend.kind_queries if q][-1] == ['*.opened', 'mission.state']
             status, body, _ = await s.req('GET', '/api/v1/events?kind=incident.*')
             assert [e['id'] for e in body['items']] == [2, 4]
             status, body, _ = await s.req('GET', '/api/v1/events?kind=')
             assert len(body['items']) == 5 and backend.kind_queries[-1] == []
-            queries = len(backend.kind_queries)
+            # Only the requests' queries count: the bridge's own pump reads the log too.
+            queries = sum(1 for q in backend.kind_queries if q)
             for bad in ('incident.[a-z]', 'mission state', 'a' * 101, 'x,robot/*'):
                 for path in ('/api/v1/events', '/api/v1/events/stream'):
                     status, body, _ = await s.req('GET', path, params={'kind': bad})
                     assert status == 400, (path, bad, body)
                     assert body['error']['code'] == 'bad_request'
                     assert body['error']['field'] == 'kind'
-            assert len(backend.kind_queries) == queries  # refused before reaching the fleet
+            # Refused before reaching the fleet.
+            assert sum(1 for q in backend.kind_queries if q) == queries
     run(check())
 
 
