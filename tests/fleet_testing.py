@@ -71,12 +71,32 @@ class RosGraph:
             self.nodes.remove(node)
         node.destroy_node()
 
-    def call(self, client: Any, request: Any, timeout: float = 10.0) -> Any:
-        """Call a service (waiting for it first) and return the response."""
+    def call(self, client: Any, request: Any, timeout: float = 10.0,
+             resend_after: float | None = None) -> Any:
+        """Call a service (waiting for it first) and return the response.
+
+        ``resend_after`` is for read-only requests: send the request again when no answer
+        came within that many seconds. A server that restarted moments ago can drop the
+        response to a request that reached it before DDS matched its reply writer with this
+        client's reader, and the client then waits for nothing.
+        """
         assert client.wait_for_service(timeout_sec=timeout), f'{client.srv_name} not available'
-        future = client.call_async(request)
-        wait_for(future.done, timeout, message=f'answer from {client.srv_name}')
-        return future.result()
+        deadline = time.monotonic() + timeout
+        sent = 0
+        while True:
+            future = client.call_async(request)
+            sent += 1
+            wait = deadline - time.monotonic()
+            if resend_after is not None:
+                wait = min(wait, resend_after)
+            try:
+                wait_for(future.done, max(wait, 0.0), message=f'answer from {client.srv_name}')
+                return future.result()
+            except AssertionError:
+                client.remove_pending_request(future)
+                if time.monotonic() >= deadline:
+                    raise AssertionError(f'no answer from {client.srv_name} in {timeout:g} s '
+                                         f'({sent} requests sent)') from None
 
     def _param_client(self, srv_type: Any, node_name: str, verb: str) -> Any:
         clients = self.__dict__.setdefault('_param_clients', {})
@@ -135,7 +155,14 @@ class Collector:
         """Return the first message (newest first) matching ``predicate`` within ``timeout``."""
         def found() -> Any:
             return next((m for m in reversed(self.snapshot()) if predicate(m)), None)
-        return wait_for(found, timeout, message='a matching message')
+        try:
+            return wait_for(found, timeout, message='a matching message')
+        except AssertionError:
+            messages = self.snapshot()
+            newest = repr(messages[-1]) if messages else 'none'
+            raise AssertionError(f'no matching message on {self.sub.topic_name} in '
+                                 f'{timeout:g} s; {len(messages)} received, the newest: '
+                                 f'{newest}') from None
 
 
 def free_port() -> int:

@@ -120,7 +120,8 @@ class Link:
         after = 0
         while True:
             resp = self.graph.call(self.get_events, GetEvents.Request(
-                after_id=after, limit=1000, kinds=['robot.event'], robot_id=robot), 20)
+                after_id=after, limit=1000, kinds=['robot.event'], robot_id=robot), 20,
+                resend_after=5)
             assert resp.success, resp.error_msg
             for e in resp.events:
                 p = json.loads(e.payload_json)
@@ -133,7 +134,7 @@ class Link:
         """Payloads (with the log time as ``_time``) of the robot's robot.link events."""
         import json
         resp = self.graph.call(self.get_events, GetEvents.Request(
-            after_id=0, limit=1000, kinds=['robot.link'], robot_id=robot), 20)
+            after_id=0, limit=1000, kinds=['robot.link'], robot_id=robot), 20, resend_after=5)
         assert resp.success, resp.error_msg
         return [dict(json.loads(e.payload_json), _time=e.stamp.sec + e.stamp.nanosec * 1e-9)
                 for e in resp.events]
@@ -229,6 +230,9 @@ def test_manager_outage_loses_nothing_and_applies_nothing_twice(link: Link,
     link.wait_subscribed(ROBOTS)
     wait_for(lambda: len(link.statuses) == 3, 30, message='three agents reporting')
     link.chatter(ROBOTS, 20, 20.0)  # some events before the outage, while the manager is up
+    # The agents' statuses may lag what they write: wait until they wrote everything, so no
+    # event of this first part reaches the manager after it was counted.
+    link.wait_written_settled(ROBOTS)
     before = link.wait_all_logged(ROBOTS, 60)
 
     assert link.manager is not None and link.manager.stop() == 0

@@ -112,7 +112,7 @@ class TestDemoLaunch(unittest.TestCase):
 
     def test_node_names_are_unique(self) -> None:
         namespaces = {'/', *(f'/{robot}' for robot in ROBOTS)}
-        expected = {('fleet_manager', '/'), ('fleet_web', '/'),
+        expected = {('fleet_manager', '/'), ('fleet_manager_api', '/'), ('fleet_web', '/'),
                     *((name, f'/{robot}') for robot in ROBOTS
                       for name in ('sim', 'fleet_agent'))}
         ours = {('launch_test_client', '/'), ('test_parameters', '/')}
@@ -127,7 +127,7 @@ class TestDemoLaunch(unittest.TestCase):
         counts = collections.Counter(graph())
         self.assertEqual({n: c for n, c in counts.items() if c > 1}, {}, 'duplicate names')
         robots = {n for n in counts if n[1] != '/'}
-        self.assertEqual(robots, expected - {('fleet_manager', '/'), ('fleet_web', '/')})
+        self.assertEqual(robots, {n for n in expected if n[1] != '/'})
 
     def test_fault_injection_through_sim_parameters(self, base) -> None:
         # This test may run first, right after the launch: robot1's process is up once the

@@ -6,7 +6,8 @@ logger, their own publishers and services) and the pipeline's
 :class:`~fleet_manager.pipeline.Outlet` (publish what was committed, send robot commands
 and acknowledgements, run after-commit work off the executor).
 
-Every service of the manager is served through :meth:`ManagerHost.create_service`: it
+Every service of the manager is served through :meth:`ManagerHost.create_service`, on the
+manager's API thread (:mod:`fleet_manager.api_thread`), holding the domain lock: it
 answers NOT_ACTIVE while the node is inactive or the store cannot be written, calls the
 handler, commits the changes the handler returns, and then completes the response.
 """
@@ -97,7 +98,7 @@ class ManagerHost:
                 if finish is not None:
                     finish(resp, stored)
             return resp
-        srv = self._node.create_service(srv_type, name, serve, qos_profile=SERVICE_QOS)
+        srv = self._node.api.create_service(srv_type, name, serve, SERVICE_QOS)
         self._entities.append(srv)
         return srv
 
@@ -107,7 +108,7 @@ class ManagerHost:
         if entity in self._entities:
             self._entities.remove(entity)
         if hasattr(entity, 'srv_type'):
-            self._node.destroy_service(entity)
+            self._node.api.destroy_service(entity)
         else:
             self._node.destroy_publisher(entity)
 

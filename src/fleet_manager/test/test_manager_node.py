@@ -231,15 +231,43 @@ def test_restart_restores_registry_and_event_log(graph: RosGraph,
 
 
 def manager_entities(manager: FleetManager) -> dict[str, list[str]]:
-    """Every DDS-backed entity the manager node created (its own lists: exact, and free of
-    other tests' nodes in the discovery graph)."""
+    """Every DDS-backed entity the manager node and its API node created (their own lists:
+    exact, and free of other tests' nodes in the discovery graph)."""
+    nodes = (manager, manager.api.node)
     return {
-        'publishers': sorted(p.topic_name for p in manager.publishers),
-        'subscriptions': sorted(s.topic_name for s in manager.subscriptions),
-        'services': sorted(s.srv_name for s in manager.services),
-        'clients': sorted(c.srv_name for c in manager.clients),
-        'waitables': sorted(type(w).__name__ for w in manager.waitables),
+        'publishers': sorted(p.topic_name for n in nodes for p in n.publishers),
+        'subscriptions': sorted(s.topic_name for n in nodes for s in n.subscriptions),
+        'services': sorted(s.srv_name for n in nodes for s in n.services),
+        'clients': sorted(c.srv_name for n in nodes for c in n.clients),
+        'waitables': sorted(type(w).__name__ for n in nodes for w in n.waitables),
     }
+
+
+def test_services_answer_while_the_node_executor_is_busy(graph: RosGraph,
+                                                          tmp_path: pathlib.Path) -> None:
+    """A request never waits in the node's executor queue (behind statuses and timers): the
+    API thread answers it while the executor is stuck in a long callback."""
+    import threading
+    manager = make_manager(graph, tmp_path)
+    client = Client(graph)
+    manager.trigger_configure()
+    manager.trigger_activate()
+    assert 'fleet/list_robots' in manager_entities(manager)['services']
+    assert 'fleet/list_robots' not in [s.srv_name for s in manager.services]
+    assert client.robots().success
+    inside, release = threading.Event(), threading.Event()
+
+    def busy() -> None:
+        inside.set()
+        release.wait(60)
+    timer = manager.create_timer(0.01, busy)
+    try:
+        assert inside.wait(10), 'the blocking callback never ran'
+        resp = client.robots()  # RosGraph.call fails after 10 s without an answer
+        assert resp.success and sorted(r.robot_id for r in resp.robots) == ['r1', 'r2']
+    finally:
+        manager.destroy_timer(timer)
+        release.set()
 
 
 def test_dds_entities_do_not_grow_with_the_fleet(graph: RosGraph,

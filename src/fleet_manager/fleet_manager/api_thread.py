@@ -1,0 +1,83 @@
+"""The manager's services, answered on a thread of their own.
+
+The manager node's executor takes thousands of robot statuses a second and runs the
+batches, ticks and saves on its timers. A service request queued on that executor would
+wait behind all of them; on a fleet of 10,000 robots that was hundreds of milliseconds for
+a mission submission. So every service of the manager lives on a small companion node,
+``<manager name>_api`` in the manager's namespace (the service names are the same as if
+the manager served them), spun by its own executor in its own thread.
+
+The domain is not thread-safe: :attr:`ApiThread.lock` is held by every callback that
+touches it, the manager's timers and lifecycle transitions on one side and each service
+call on the other. A request therefore waits for at most the one callback that holds the
+lock, never for the executor's queue; the manager keeps its callbacks short for this
+(batches, sliced saves).
+
+The companion node ignores the process's global ROS arguments: a ``__node:=`` remap meant
+for the manager would otherwise give both nodes the same name. It takes the manager's
+namespace explicitly instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, TypeVar
+
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+
+from fleet_common.ros import SpinThread
+
+API_NODE_SUFFIX = '_api'
+T = TypeVar('T')
+
+
+class ApiThread:
+    """A companion node for services, spun in its own thread; the lock both threads share."""
+
+    def __init__(self, manager: Any, lock: threading.RLock) -> None:
+        self.lock = lock
+        self.node = Node(manager.get_name() + API_NODE_SUFFIX,
+                         namespace=manager.get_namespace(), context=manager.context,
+                         use_global_arguments=False, start_parameter_services=False)
+        self._spin: SpinThread | None = None
+
+    def create_service(self, srv_type: Any, name: str, callback: Callable[[Any, Any], Any],
+                       qos: Any) -> Any:
+        """A service whose callback runs holding :attr:`lock`."""
+        def locked(req: Any, resp: Any) -> Any:
+            with self.lock:
+                return callback(req, resp)
+        return self.node.create_service(srv_type, name, locked, qos_profile=qos)
+
+    def destroy_service(self, service: Any) -> None:
+        self.node.destroy_service(service)
+
+    def start(self) -> None:
+        """Start answering (idempotent)."""
+        if self._spin is None:
+            self._spin = SpinThread([self.node], context=self.node.context,
+                                    name='fleet-manager-api',
+                                    executor=SingleThreadedExecutor(context=self.node.context))
+            self._spin.start()
+
+    def stop(self) -> None:
+        """Stop answering: the call being answered finishes first (idempotent)."""
+        if self._spin is not None:
+            self._spin.stop()
+            self._spin.executor.shutdown(timeout_sec=1.0)
+            self._spin = None
+
+    def close(self) -> None:
+        """Stop and destroy the companion node."""
+        self.stop()
+        self.node.destroy_node()
+
+
+def locked(lock: threading.RLock, fn: Callable[[], T]) -> Callable[[], T]:
+    """``fn`` run holding ``lock`` (for the manager's timer callbacks)."""
+    def run() -> T:
+        with lock:
+            return fn()
+    run.__name__ = getattr(fn, '__name__', 'locked')
+    return run
