@@ -50,9 +50,11 @@ DAYS = 3650
 """Validity of the CA and the enclave certificates (days)."""
 
 READ_SERVICES = ('list_robots', 'get_events', 'get_mission', 'list_missions',
-                 'list_incidents', 'get_incident', 'get_telemetry', 'get_report', 'site')
+                 'list_incidents', 'get_incident', 'get_telemetry', 'get_report', 'site',
+                 'audit')
 WRITE_SERVICES = ('submit_mission', 'cancel_mission', 'set_robot_service', 'robot_command',
-                  'ack_incident', 'resolve_incident')
+                  'ack_incident', 'resolve_incident', 'incident_ops', 'desired_state',
+                  'rollouts', 'log_bridge_event')
 LIFECYCLE_SERVICES = ('get_state', 'change_state', 'get_available_states',
                       'get_available_transitions', 'get_transition_graph')
 FLEET_TOPICS = ('events', 'robots', 'summary', 'missions', 'incidents', 'markers')

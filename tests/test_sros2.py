@@ -27,7 +27,9 @@ pytestmark = pytest.mark.skipif(shutil.which('openssl') is None, reason='openssl
 SCRIPT = REPO / 'scripts' / 'sros2_keystore.py'
 ROBOTS = ('robot1', 'robot2')
 WRITE = ('submit_mission', 'cancel_mission', 'set_robot_service', 'robot_command',
-         'ack_incident', 'resolve_incident')
+         'ack_incident', 'resolve_incident', 'incident_ops', 'desired_state', 'rollouts',
+         'log_bridge_event')
+MANAGER_SOURCES = REPO / 'src' / 'fleet_manager' / 'fleet_manager'
 
 
 @pytest.fixture(scope='module')
@@ -85,6 +87,28 @@ def test_one_enclave_per_node_with_a_certificate_and_signed_documents(
     governance = (keystore / 'enclaves' / 'governance.xml').read_text()
     assert '<allow_unauthenticated_participants>false' in governance
     assert '<enable_join_access_control>true' in governance
+
+
+def manager_service_names() -> set[str]:
+    """Every fleet/<name> service the manager's sources create (the services table and the
+    features' create_service calls)."""
+    import re
+    pattern = re.compile(r"(?:create_service\(|^\s*\()\w+, 'fleet/(\w+)'", re.MULTILINE)
+    return {m for path in MANAGER_SOURCES.glob('*.py') for m in pattern.findall(
+        path.read_text())}
+
+
+def test_the_bridge_may_call_every_service_the_manager_serves(
+        keystore: pathlib.Path) -> None:
+    table = grants(keystore)
+    services = manager_service_names()
+    assert {'list_robots', 'submit_mission', 'site', 'rollouts'} <= services
+    for service in sorted(services):
+        request, reply = f'rq/fleet/{service}Request', f'rr/fleet/{service}Reply'
+        assert allowed(table['/fleet/bridge']['publish'], request), service
+        assert allowed(table['/fleet/bridge']['subscribe'], reply), service
+        assert allowed(table['/fleet/manager']['subscribe'], request), service
+        assert allowed(table['/fleet/manager']['publish'], reply), service
 
 
 def test_only_the_bridge_calls_write_services_and_only_agents_publish_robot_reports(
