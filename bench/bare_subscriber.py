@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import time
 
@@ -36,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import rclpy
 
-    from fleet_common.ros import make_executor, spin
+    from fleet_common.ros import init, make_executor, spin
     from fleet_manager.ingest import STATUS_QOS
     from fleet_msgs.msg import RobotStatus
 
@@ -56,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                        'robots': len(per_robot)}, fh)
         os.replace(tmp, args.stats)
 
-    rclpy.init(args=None)
+    stop = init([])  # Ctrl-C and SIGTERM end the spin loop (not an exception mid-callback)
     node = rclpy.create_node('bench_bare_subscriber')
     node.create_subscription(RobotStatus, args.topic, on_status, STATUS_QOS)
     if args.stats:
@@ -64,15 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     executor = make_executor()
     executor.add_node(node)
 
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
     print(f'bare_subscriber: counting RobotStatus on {args.topic}', flush=True)
     try:
-        spin(executor)
-    except KeyboardInterrupt:
-        pass
+        spin(executor, stop)
     finally:
         write()
         print(f'bare_subscriber: received {total["n"]} from {len(per_robot)} robots', flush=True)

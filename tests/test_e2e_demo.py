@@ -112,3 +112,21 @@ def test_fresh_demo_is_quiet_and_ctrl_c_is_clean(tmp_path: pathlib.Path) -> None
         assert (home / 'previous' / 'fleet.db').exists()
     finally:
         assert demo.ctrl_c() == 0, demo.proc.tail()
+
+
+def test_ctrl_c_while_the_demo_starts_is_a_clean_stop(tmp_path: pathlib.Path) -> None:
+    """Ctrl-C before the processes set their signal handlers: they end by the signal itself,
+    which is a stop like any other (exit 0, no "not every process cleanly")."""
+    home = tmp_path / 'demo'
+    home.mkdir()
+    proc = Proc('demo', ['-m', 'fleet_sim.demo', '--robots', '2', '--port', str(free_port()),
+                         '--database', str(home / 'fleet.db'), '--missions', '0'],
+                tmp_path, fleet_env(FLEET_TOKEN=TOKEN))
+    wait_for(lambda: 'the bridge is starting' in proc.output(), timeout=60, interval=0.02,
+             message='the demo starting its processes')
+    os.killpg(proc.popen.pid, signal.SIGINT)
+    proc.popen.wait(60)
+    output = proc.output()
+    assert proc.popen.returncode == 0, output[-3000:]
+    assert 'fleet_demo: stopped; database closed' in output, output[-3000:]
+    assert not [w for w in NOISE if w in output], output[-3000:]

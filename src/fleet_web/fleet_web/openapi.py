@@ -346,7 +346,10 @@ def _service_paths() -> dict[str, Any]:
                     'manager_state': {'type': 'string', 'enum': [
                         'active', 'inactive', 'unconfigured', 'finalized', 'transitioning',
                         'unreachable']},
-                    'robots': {'type': 'integer'}, 'version': {'type': 'string'},
+                    'robots': {'type': ['integer', 'null'],
+                               'description': 'robots the manager knows; null when it '
+                                              'cannot say (inactive or unreachable)'},
+                    'version': {'type': 'string'},
                     'storage': _ref('Condition'),
                     'webhooks': {'type': 'object', 'properties': {
                         'pump': _ref('Condition'), 'worker': _ref('Condition'),

@@ -290,6 +290,9 @@ def test_health_tells_inactive_from_unreachable(web_yaml: pathlib.Path,
                 status, body, _ = await s.req('GET', '/api/v1/health', token=None)
                 assert status == 200
                 assert (body['manager'], body['manager_state']) == (manager, state)
+                # The robot count is the active manager's; otherwise nobody knows it.
+                expected = len(await backend.list_robots()) if state == 'active' else None
+                assert body['robots'] == expected, (state, body['robots'])
                 assert body['status'] == 'ok' and body['storage'] == {'status': 'ok'}
                 assert body['webhooks']['pump'] == {'status': 'ok'}
     run(check())

@@ -60,17 +60,18 @@ async def health(request: web.Request) -> web.Response:
     storage and webhook pump (``status`` is ``degraded`` while one of them is)."""
     backend = request.app[BACKEND]
     state = await backend.manager_state()
-    robots: Sequence[Any] = []
+    robots: Sequence[Any] | None = None  # unknown unless an active manager says
     if state == 'active':
         try:
             robots = await backend.list_robots()
         except Unavailable:
-            robots = []
+            robots = None
     services = request.app[SERVICES]
     parts = bridge_status(services)
     return json_response({'status': 'ok' if services.health.healthy else 'degraded',
                           'manager': MANAGER_STATES.get(state, 'inactive'),
-                          'manager_state': state, 'robots': len(robots),
+                          'manager_state': state,
+                          'robots': len(robots) if robots is not None else None,
                           'version': request.app[CONFIG].version, **parts})
 
 
