@@ -67,8 +67,8 @@ class SpinThread:
     """An executor spinning ``nodes`` in a background thread until :meth:`stop`."""
 
     def __init__(self, nodes: Iterable[Any] = (), context: Any = None,
-                 name: str = 'rclpy-executor', executor: Any = None) -> None:
-        self.executor = executor if executor is not None else make_executor(context)
+                 name: str = 'rclpy-executor') -> None:
+        self.executor = make_executor(context)
         self._context = context if context is not None else rclpy.get_default_context()
         for n in nodes:
             self.executor.add_node(n)

@@ -11,7 +11,10 @@ The domain is not thread-safe: :attr:`ApiThread.lock` is held by every callback 
 touches it, the manager's timers and lifecycle transitions on one side and each service
 call on the other. A request therefore waits for at most the one callback that holds the
 lock, never for the executor's queue; the manager keeps its callbacks short for this
-(batches, sliced saves).
+(batches, sliced saves). The thread's executor is the same kind as the node's
+(:func:`fleet_common.ros.make_executor`): rclpy's EventsExecutor answers a request in
+about half the time the SingleThreadedExecutor takes (1.4-1.9 ms against 3.7-10 ms for
+a mission submission, measured on a loaded 2-core machine).
 
 The companion node ignores the process's global ROS arguments: a ``__node:=`` remap meant
 for the manager would otherwise give both nodes the same name. It takes the manager's
@@ -23,7 +26,6 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, TypeVar
 
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 from fleet_common.ros import SpinThread
@@ -57,8 +59,7 @@ class ApiThread:
         """Start answering (idempotent)."""
         if self._spin is None:
             self._spin = SpinThread([self.node], context=self.node.context,
-                                    name='fleet-manager-api',
-                                    executor=SingleThreadedExecutor(context=self.node.context))
+                                    name='fleet-manager-api')
             self._spin.start()
 
     def stop(self) -> None:
