@@ -121,8 +121,7 @@ class FleetManager(LifecycleNode):
         self._lock = threading.RLock()
         self.api = ApiThread(self, self._lock)
         """The companion node and thread that answer the manager's services."""
-        self._robot_states = convert.RobotStates()
-        self._robots_next_at = 0.0
+        self._snapshots = RobotsSnapshots()
         self._ingest_health = IngestHealth(1.0)
         self._pruned_at = 0.0
         self._retention: StoreRetention | None = None
@@ -227,12 +226,13 @@ class FleetManager(LifecycleNode):
                                    self._request_assignment)
         for srv_type, name, handler, finish in services.table():
             self.host.create_service(srv_type, name, handler, finish)
-        self._timers = [self.create_timer(period, locked(self._lock, callback)) for
-                        period, callback in ((p.ingest_period, self._on_ingest),
-                                             (p.tick_period, self._on_tick),
-                                             (p.summary_period, self._publish_summary),
-                                             (p.robot_flush_period / FLUSH_SLICES,
-                                              self._flush_robots))]
+        # The ingest, tick and summary callbacks take the domain lock themselves, only for
+        # the part that needs it (decoding and publishing happen outside it).
+        self._timers = [self.create_timer(p.ingest_period, self._on_ingest),
+                        self.create_timer(p.tick_period, self._on_tick),
+                        self.create_timer(p.summary_period, self._publish_summary),
+                        self.create_timer(p.robot_flush_period / FLUSH_SLICES,
+                                          locked(self._lock, self._flush_robots))]
 
     def _configure_features(self, p: manager_params.ManagerParams, config_dir: str) -> str:
         assert self.host is not None and self.store is not None and self.domain is not None
@@ -279,21 +279,12 @@ class FleetManager(LifecycleNode):
                            config_dir: str) -> None:
         """Log the configuration files' digests; name the ones changed since last time."""
         assert self.store is not None and self.pipeline is not None
-        files = {'fleet': fleet_path,
-                 'slos': p.slo_config or os.path.join(config_dir, 'slos.yaml'),
-                 'workflows': p.workflows_config or os.path.join(config_dir, 'workflows.yaml')}
-        digests = {}
-        for name, file in files.items():
-            try:
-                with open(file, 'rb') as fh:
-                    digests[name] = hashlib.sha256(fh.read()).hexdigest()[:16]
-            except OSError:
-                digests[name] = ''
         last = self.store.events_since(0.0, kinds=['manager.configured'])
-        previous = last[-1].payload.get('digests', {}) if last else {}
-        changed = sorted(k for k, v in digests.items() if previous and previous.get(k) != v)
-        self.pipeline.commit(Changes(events=[NewEvent.of(ManagerConfigured(
-            files, digests, changed))]))
+        self.pipeline.commit(Changes(events=[configured_event(
+            {'fleet': fleet_path,
+             'slos': p.slo_config or os.path.join(config_dir, 'slos.yaml'),
+             'workflows': p.workflows_config or os.path.join(config_dir, 'workflows.yaml')},
+            last[-1].payload.get('digests', {}) if last else {})]))
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = True
@@ -371,13 +362,23 @@ class FleetManager(LifecycleNode):
                                     throttle_duration_sec=10.0)
 
     def _on_ingest(self) -> None:
-        """Apply the statuses and robot events received since the last batch."""
-        if not self._ready():
-            return
-        assert self.wire is not None and self.intake is not None and self.params is not None
+        """Apply the statuses and robot events received since the last batch (taken from
+        the wire and decoded before the domain lock is taken)."""
+        with self._lock:
+            if not self._ready():
+                return
+        assert self.wire is not None and self.params is not None
         now = self.now()
-        changes = Changes()
         statuses = self.wire.take_statuses(now, self.params.max_statuses_per_batch)
+        events = [convert.event_report_from_msg(m)
+                  for m in self.wire.take_events(self.params.max_events_per_batch)]
+        with self._lock:
+            self._apply_input(statuses, events, now)
+
+    def _apply_input(self, statuses: list[tuple[Any, float]], events: list[Any],
+                     now: float) -> None:
+        assert self.wire is not None and self.intake is not None
+        changes = Changes()
         if statuses:
             batch = self.intake.statuses(statuses, now)
             changes.add(batch.result)
@@ -392,10 +393,8 @@ class FleetManager(LifecycleNode):
                 self._want_assign = True
         changes.events.extend(self._ingest_health.observe(
             self.wire.lag if statuses else 0.0, self.wire.statuses_coalesced, now))
-        events = self.wire.take_events(self.params.max_events_per_batch)
         if events:
-            batch_e = self.intake.events([convert.event_report_from_msg(m) for m in events],
-                                         now)
+            batch_e = self.intake.events(events, now)
             changes.add(batch_e.result)
             changes.marks.update(batch_e.marks)
             changes.acks |= batch_e.acks
@@ -408,7 +407,15 @@ class FleetManager(LifecycleNode):
             self._commit(changes)
 
     def _on_tick(self) -> None:
-        """Timeouts, retries, periodic feature work and an assignment round."""
+        """Timeouts, retries, periodic feature work and an assignment round; then the
+        fleet/robots snapshot if a robot's connectivity changed."""
+        with self._lock:
+            self._tick()
+        if self._robots_changed:
+            self._robots_changed = False
+            self._publish_robots()
+
+    def _tick(self) -> None:
         if not self._ready():
             return
         assert self.domain is not None
@@ -435,9 +442,6 @@ class FleetManager(LifecycleNode):
             self._commit(changes)
         if events:
             self._robots_changed = True
-        if self._robots_changed:
-            self._robots_changed = False
-            self._publish_robots()
 
     def _request_assignment(self) -> None:
         self._want_assign = True
@@ -476,26 +480,60 @@ class FleetManager(LifecycleNode):
 
     # -- snapshots for the bridge ------------------------------------------------------------
     def _publish_robots(self) -> None:
-        """Publish the whole registry on fleet/robots, paced by its cost (ROBOTS_COST_FACTOR)."""
-        if self.domain is None or 'robots' not in self._pubs:
-            return
-        start = time.monotonic()
-        if start < self._robots_next_at:
-            self._robots_changed = True
-            return
-        msgs = self._robot_states.snapshot(self.domain.registry.records())
-        self._pubs['robots'].publish(FleetRobots(stamp=convert.to_time_msg(self.now()),
-                                                 robots=msgs))
-        spent = time.monotonic() - start
-        self._robots_next_at = start + min(ROBOTS_MAX_INTERVAL, ROBOTS_COST_FACTOR * spent)
+        if self.domain is not None and 'robots' in self._pubs and self._active:
+            if not self._snapshots.publish(self._pubs['robots'], self._lock,
+                                           self.domain.registry,
+                                           convert.to_time_msg(self.now())):
+                self._robots_changed = True  # too soon after the last one: at a later tick
 
     def _publish_summary(self) -> None:
-        if not self._active or self.domain is None or self.wire is None \
-                or self.intake is None:
-            return
+        with self._lock:
+            if not self._active or self.domain is None or self.wire is None \
+                    or self.intake is None:
+                return
+            summary = fleet_summary(self.domain, self.wire, self.intake,
+                                    convert.to_time_msg(self.now()))
         self._publish_robots()
-        self._pubs['summary'].publish(fleet_summary(self.domain, self.wire, self.intake,
-                                                    convert.to_time_msg(self.now())))
+        self._pubs['summary'].publish(summary)
+
+
+class RobotsSnapshots:
+    """fleet/robots: the whole registry, paced by its cost (ROBOTS_COST_FACTOR).
+
+    Only the list of records is taken under the domain lock; the conversion reads the
+    records after it is released (a robot changed by a service call meanwhile shows either
+    way, and the next snapshot has it right)."""
+
+    def __init__(self) -> None:
+        self._states = convert.RobotStates()
+        self._next_at = 0.0
+
+    def publish(self, publisher: Any, lock: threading.RLock, registry: Registry,
+                stamp: Any) -> bool:
+        """Publish a snapshot unless the last one was too recent; True if published."""
+        start = time.monotonic()
+        if start < self._next_at:
+            return False
+        with lock:
+            records = list(registry.records())
+        publisher.publish(FleetRobots(stamp=stamp, robots=self._states.snapshot(records)))
+        spent = time.monotonic() - start
+        self._next_at = start + min(ROBOTS_MAX_INTERVAL, ROBOTS_COST_FACTOR * spent)
+        return True
+
+
+def configured_event(files: dict[str, str], previous: dict[str, str]) -> NewEvent:
+    """The manager.configured event: each file's digest, and which changed since
+    ``previous`` (the digests of the last such event)."""
+    digests = {}
+    for name, file in files.items():
+        try:
+            with open(file, 'rb') as fh:
+                digests[name] = hashlib.sha256(fh.read()).hexdigest()[:16]
+        except OSError:
+            digests[name] = ''
+    changed = sorted(k for k, v in digests.items() if previous and previous.get(k) != v)
+    return NewEvent.of(ManagerConfigured(files, digests, changed))
 
 
 def fleet_summary(domain: Domain, wire: RobotWire, intake: Intake, stamp: Any) -> FleetSummary:
