@@ -16,6 +16,11 @@ lock, never for the executor's queue; the manager keeps its callbacks short for 
 about half the time the SingleThreadedExecutor takes (1.4-1.9 ms against 3.7-10 ms for
 a mission submission, measured on a loaded 2-core machine).
 
+The thread starts at configure (it answers NOT_ACTIVE until the activation) or, when the
+manager activates itself right after configuring (its default), at the activation: requests
+sent while it configures then wait for it instead of being refused. From then on until
+cleanup it answers (NOT_ACTIVE while the manager is deactivated).
+
 The companion node ignores the process's global ROS arguments: a ``__node:=`` remap meant
 for the manager would otherwise give both nodes the same name. It takes the manager's
 namespace explicitly instead.

@@ -121,6 +121,9 @@ class FleetManager(LifecycleNode):
         self._lock = threading.RLock()
         self.api = ApiThread(self, self._lock)
         """The companion node and thread that answer the manager's services."""
+        self.answer_while_inactive = True
+        """Answer from configure on (NOT_ACTIVE until activated). False when the
+        activation follows at once: requests sent while configuring then wait for it."""
         self._snapshots = RobotsSnapshots()
         self._ingest_health = IngestHealth(1.0)
         self._pruned_at = 0.0
@@ -183,7 +186,8 @@ class FleetManager(LifecycleNode):
             self._teardown()
             return self._refuse(f'parameter database: cannot write {p.database}: {exc}')
         assert self.domain is not None
-        self.api.start()
+        if self.answer_while_inactive:
+            self.api.start()
         self.get_logger().info(
             f'configured: fleet {fleet.source} ({len(fleet.robots)} robots listed), '
             f'store {p.database} ({len(self.domain.registry.records())} robots, '
@@ -291,6 +295,7 @@ class FleetManager(LifecycleNode):
         self._want_assign = True
         if self.wire is not None:
             self.wire.accepting = True
+        self.api.start()  # after a deactivate it keeps answering, with NOT_ACTIVE
         self.get_logger().info('active')
         return super().on_activate(state)
 
@@ -306,13 +311,7 @@ class FleetManager(LifecycleNode):
         self._teardown()
         return TransitionCallbackReturn.SUCCESS
 
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._teardown()
-        return TransitionCallbackReturn.SUCCESS
-
-    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._teardown()
-        return TransitionCallbackReturn.SUCCESS
+    on_shutdown = on_error = on_cleanup  # each releases everything
 
     def close(self) -> None:
         """Release everything (saving the registry and closing the store); idempotent."""
@@ -603,6 +602,7 @@ def main(args: list[str] | None = None) -> None:
     executor.add_node(node)
     try:
         if not options.no_autostart:
+            node.answer_while_inactive = False
             if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
                 node.get_logger().fatal(f'configuration failed: {node.configure_error}')
                 raise SystemExit(1)
