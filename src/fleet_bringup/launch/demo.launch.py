@@ -16,6 +16,7 @@ already set.
 """
 
 import os
+import pathlib
 
 from launch import LaunchContext, LaunchDescription
 from launch.actions import (
@@ -23,6 +24,7 @@ from launch.actions import (
     IncludeLaunchDescription,
     OpaqueFunction,
     SetEnvironmentVariable,
+    SetLaunchConfiguration,
 )
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
@@ -30,6 +32,7 @@ from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 from fleet_common.launcher import ENV as STOP_WITH_PID
+from fleet_sim.demo import write_demo_fleet
 
 PASSED_ON = ('params_file', 'fleet_config', 'database', 'web_config', 'web_state', 'host',
              'port')
@@ -50,7 +53,9 @@ def arguments() -> list:
         DeclareLaunchArgument(
             'fleet_config', default_value=PathJoinSubstitution([config, 'fleet.yaml']),
             description='Fleet definition: robots (their docks are where the simulated '
-                        'robots start), capabilities, docks and named areas.'),
+                        'robots start), capabilities, docks and named areas. The launch '
+                        'uses a copy with exactly `robots` robots (its first ones, then '
+                        'robots of its robot_defaults), written beside the database.'),
         DeclareLaunchArgument('database', default_value='demo/fleet.db',
                               description='Path of the SQLite fleet store.'),
         DeclareLaunchArgument(
@@ -66,12 +71,26 @@ def arguments() -> list:
     ]
 
 
-def _robots(context: LaunchContext) -> list:
-    """Return one fleet_sim process per robot (its nodes: /robotN/sim, /robotN/fleet_agent)."""
+def _robot_count(context: LaunchContext) -> int:
     text = LaunchConfiguration('robots').perform(context)
     if not text.isdigit() or int(text) < 1:
         raise ValueError(f'demo.launch.py: robots must be a whole number of at least 1; '
                          f'got {text!r}')
+    return int(text)
+
+
+def _fleet_of_n(context: LaunchContext) -> list:
+    """Point fleet_config at a copy of it with exactly ``robots`` robots (as ``make demo``
+    does), so the manager lists no robot that is not simulated."""
+    database = os.path.abspath(LaunchConfiguration('database').perform(context))
+    path = write_demo_fleet(LaunchConfiguration('fleet_config').perform(context),
+                            _robot_count(context), pathlib.Path(os.path.dirname(database)))
+    return [SetLaunchConfiguration('fleet_config', str(path))]
+
+
+def _robots(context: LaunchContext) -> list:
+    """Return one fleet_sim process per robot (its nodes: /robotN/sim, /robotN/fleet_agent)."""
+    count = _robot_count(context)
     fleet_config = LaunchConfiguration('fleet_config').perform(context)
     # No name= here: a process-wide __node remap would give the simulator and the agent
     # the same name. The nodes name themselves.
@@ -79,7 +98,7 @@ def _robots(context: LaunchContext) -> list:
                  arguments=[f'robot{i}', '--fleet-config', fleet_config],
                  parameters=[LaunchConfiguration('params_file')],
                  additional_env={STOP_WITH_PID: str(os.getpid())})
-            for i in range(1, int(text) + 1)]
+            for i in range(1, count + 1)]
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -89,6 +108,7 @@ def generate_launch_description() -> LaunchDescription:
         *arguments(),
         SetEnvironmentVariable('ROS_AUTOMATIC_DISCOVERY_RANGE', EnvironmentVariable(
             'ROS_AUTOMATIC_DISCOVERY_RANGE', default_value='LOCALHOST')),
+        OpaqueFunction(function=_fleet_of_n),
         IncludeLaunchDescription(
             PythonLaunchDescriptionSource(fleet),
             launch_arguments=[*((name, LaunchConfiguration(name)) for name in PASSED_ON),

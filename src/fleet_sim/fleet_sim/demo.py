@@ -110,6 +110,19 @@ def demo_fleet(base: dict[str, Any], robots: int) -> dict[str, Any]:
     return out
 
 
+def write_demo_fleet(base_path: str, robots: int, folder: pathlib.Path) -> pathlib.Path:
+    """Write ``folder/fleet.yaml``: the fleet definition at ``base_path`` made exactly
+    ``robots`` robots long (:func:`demo_fleet`, map files anchored); return its path.
+    Raises ConfigError naming the file when ``base_path`` cannot be read."""
+    fleet = anchor_map_files(demo_fleet(read_yaml(base_path), robots),
+                             pathlib.Path(base_path).parent)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / 'fleet.yaml'
+    path.write_text('# Written by fleet_demo from ' + str(base_path) + '\n'
+                    + yaml.safe_dump(fleet, sort_keys=False))
+    return path
+
+
 class Stack:
     """The demo's processes."""
 
@@ -194,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2)
     base_path = args.fleet_config or config_file('fleet.yaml')
     try:
-        base = read_yaml(base_path)
+        read_yaml(base_path)
     except ConfigError as exc:
         print(f'fleet_demo: {exc}', file=sys.stderr)
         raise SystemExit(2) from None
@@ -204,10 +217,7 @@ def main(argv: list[str] | None = None) -> None:
         set_aside_previous_run(database)
     logs = home / 'logs'
     logs.mkdir(parents=True, exist_ok=True)
-    fleet_path = home / 'fleet.yaml'
-    fleet = anchor_map_files(demo_fleet(base, args.robots), pathlib.Path(base_path).parent)
-    fleet_path.write_text('# Written by fleet_demo from ' + str(base_path) + '\n'
-                          + yaml.safe_dump(fleet, sort_keys=False))
+    fleet_path = write_demo_fleet(base_path, args.robots, home)
     token = os.environ.get('FLEET_TOKEN') or secrets.token_urlsafe(24)
     env = dict(os.environ, FLEET_TOKEN=token, PYTHONUNBUFFERED='1',
                ROS_HOME=str(home / 'ros_home'))
