@@ -94,6 +94,11 @@ def drawn(page: Any) -> list[str]:
     return page.locator('[data-testid="robot-row"]').evaluate_all(ROW_IDS)
 
 
+def focused(page: Any) -> str | None:
+    """The robot id of the focused row, if a robot row has the focus."""
+    return page.evaluate('document.activeElement?.dataset?.robotId || null')
+
+
 def scroll_to(page: Any, fraction: float) -> None:
     page.get_by_test_id('fleet-scroll').evaluate(
         '(el, f) => { el.scrollTop = f * (el.scrollHeight - el.clientHeight); }', fraction)
@@ -144,7 +149,21 @@ def test_fleet_table_draws_a_window_and_reaches_every_robot(big_fleet: BigFleet)
             assert page.locator('#detail-title').inner_text() == 'Robot robot250'
             wait_for(lambda: 'online' in page.locator('#detail-status').inner_text(),
                      timeout=10, message='the details of robot250 to say online')
-            page.locator('#detail-close').click()
+            page.locator('#detail-close').click()  # the focus goes back to robot250's row
+            wait_for(lambda: focused(page) == 'robot250', timeout=5,
+                     message=f'the focus on robot250 (on {focused(page)!r})')
+
+            # The keys move the focus through the whole fleet, not only the rows drawn.
+            for key, want_id in (('End', f'robot{FLEET_SIZE}'), ('Home', 'robot1'),
+                                 ('ArrowDown', 'robot2'), ('PageDown', None)):
+                page.keyboard.press(key)
+                if want_id is None:  # a page further down, past the rows first drawn
+                    wait_for(lambda: int((focused(page) or 'robot0')[5:]) > 10, timeout=15,
+                             message=f'a page down from robot2 (on {focused(page)!r})')
+                else:
+                    wait_for(lambda w=want_id: focused(page) == w, timeout=15,
+                             message=f'{key}: the focus on {want_id} (on {focused(page)!r})')
+            assert len(drawn(page)) <= MAX_DRAWN
 
             # Search over the whole fleet: ids with "robot25", in natural order.
             page.get_by_test_id('robot-search').fill('robot25')

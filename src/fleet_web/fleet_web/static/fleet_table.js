@@ -42,6 +42,7 @@ export class FleetTable {
     this.scrollTimer = null;
     this.frame = 0;
     scroller.addEventListener('scroll', () => this.onScroll(), {passive: true});
+    tbody.addEventListener('keydown', (ev) => this.onKey(ev));
     window.addEventListener('resize', () => this.onScroll());
   }
 
@@ -105,7 +106,10 @@ export class FleetTable {
   /** Draw the rows in view from what has been read; ask for blocks not read yet. */
   render() {
     const [start, end] = this.rowRange();
-    const focused = document.activeElement?.dataset?.robotId;
+    // Focus stays on its robot, or else on its place (a row that was still being read).
+    const active = document.activeElement;
+    const focused = this.tbody.contains(active) ? active.dataset.robotId : undefined;
+    const focusedRow = this.tbody.contains(active) ? active.dataset.row : undefined;
     const rows = [];
     if (start > 0) rows.push(this.spacer(start));
     for (let i = start; i < end; i += 1) {
@@ -125,15 +129,24 @@ export class FleetTable {
       rows.push(tr);
     }
     this.tbody.replaceChildren(...rows);
-    if (focused) {
-      this.tbody.querySelector(`tr[data-robot-id="${CSS.escape(focused)}"]`)?.focus();
-    }
+    const refocus = (focused && this.tbody.querySelector(
+      `tr[data-robot-id="${CSS.escape(focused)}"]`))
+      || (focusedRow && this.tbody.querySelector(`tr[data-row="${focusedRow}"]`));
+    refocus?.focus({preventScroll: true});
     if (!this.search) this.scheduleBlocks(0);
   }
 
-  /** Scroll the view so that row `i` is in it. */
-  scrollToRow(i) {
-    this.scroller.scrollTop = Math.max(0, i * this.rowPx - this.rowPx);
+  /** Move the focus to row `i` (of the view), scrolling it into view below the header. */
+  focusRow(i) {
+    const s = this.scroller;
+    const head = this.tbody.parentElement.tHead?.offsetHeight || 0;
+    const top = i * this.rowPx;
+    if (top < s.scrollTop) s.scrollTop = top;
+    else if (head + top + this.rowPx > s.scrollTop + s.clientHeight) {
+      s.scrollTop = head + top + this.rowPx - s.clientHeight;
+    }
+    this.render();
+    this.tbody.querySelector(`tr[data-row="${i}"]`)?.focus({preventScroll: true});
   }
 
   // -- inside -------------------------------------------------------------------------------
@@ -211,6 +224,20 @@ export class FleetTable {
     }
   }
 
+  /** Arrow keys, Page Up/Down, Home and End move through the whole view, not only the rows
+   * drawn (Tab leaves the table after the rows drawn). */
+  onKey(ev) {
+    const row = ev.target.closest?.('tr[data-row]');
+    const page = Math.max(1, Math.floor(this.scroller.clientHeight / this.rowPx) - 1);
+    const to = {ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page}[ev.key];
+    const jump = ev.key === 'Home' || ev.key === 'End';
+    if (!row || this.count === 0 || (to === undefined && !jump)) return;
+    ev.preventDefault();
+    const i = ev.key === 'Home' ? 0 : ev.key === 'End' ? this.count - 1
+      : Math.min(this.count - 1, Math.max(0, Number(row.dataset.row) + to));
+    this.focusRow(i);
+  }
+
   onScroll() {
     if (this.frame) return;
     this.frame = requestAnimationFrame(() => {
@@ -253,6 +280,7 @@ export class FleetTable {
     td.textContent = '…';
     const tr = document.createElement('tr');
     tr.className = 'placeholder';
+    tr.tabIndex = -1;
     tr.append(td);
     return tr;
   }
