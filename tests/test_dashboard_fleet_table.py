@@ -11,41 +11,26 @@ tests/artifacts/ (git-ignored).
 
 from __future__ import annotations
 
-import os
 import pathlib
 from typing import Any, Iterator
 
 import pytest
+from test_dashboard import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, sync_api
 import yaml
 
 from fleet_sim.demo import anchor_map_files, demo_fleet
 from fleet_testing import REPO, ApiClient, Proc, fleet_env, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
+if sync_api is None or not pathlib.Path(CHROMIUM).exists():
+    pytestmark = [pytestmark, pytest.mark.skip(
+        reason='needs Debian\'s chromium and the playwright package (see test_dashboard)')]
 
 TOKEN = 'fleet-table-test-token'
-CHROMIUM = '/usr/bin/chromium'
-CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-                 '--disable-component-update', '--disable-sync', '--no-first-run',
-                 '--disable-quic']
 FLEET_SIZE = 300
 RUNNING = ('robot1', 'robot250')
 MAX_DRAWN = 60  # rows in the page at once: a window, far fewer than the fleet
-ARTIFACTS = REPO / 'tests' / 'artifacts'
-ROW_IDS = ('rs => rs.map(r => r.dataset.robotId)')
-
-try:
-    from playwright import sync_api
-except ImportError:
-    sync_api = None
-if not os.access(CHROMIUM, os.X_OK):
-    pytestmark = [pytestmark, pytest.mark.skip(
-        reason=f'{CHROMIUM} is not installed (apt-get install chromium; '
-               'scripts/setup.sh --test-deps does it as root)')]
-elif sync_api is None:
-    pytestmark = [pytestmark, pytest.mark.skip(
-        reason='the playwright package is not installed (pip install -r '
-               'requirements/test.txt; scripts/setup.sh --test-deps does it)')]
+ROW_IDS = 'rs => rs.map(r => r.dataset.robotId)'
 
 
 class BigFleet(ApiClient):

@@ -171,8 +171,10 @@ export class FleetTable {
     return [start, this.known ? Math.min(this.count, end) : end];
   }
 
-  /** First and last block of the rows to draw (block 0 before the fleet's size is known). */
+  /** First and last block of the rows to draw (block 0 before the fleet's size is known:
+   * the first request then goes out before anything asks the page for its layout). */
   blockRange() {
+    if (!this.known) return [0, 0];
     const [start, end] = this.rowRange();
     if (end <= start) return [0, 0];
     return [Math.floor(start / BLOCK), Math.floor((end - 1) / BLOCK)];
