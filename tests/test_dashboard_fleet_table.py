@@ -15,7 +15,7 @@ import pathlib
 from typing import Any, Iterator
 
 import pytest
-from test_dashboard import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, sync_api
+from test_dashboard import ARTIFACTS, CHROMIUM, open_page, sync_api
 import yaml
 
 from fleet_sim.demo import anchor_map_files, demo_fleet
@@ -93,11 +93,7 @@ def test_fleet_table_draws_a_window_and_reaches_every_robot(big_fleet: BigFleet)
     problems: list[str] = []
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={'width': 1280, 'height': 800})
-        page.on('console', lambda m: problems.append(f'console.{m.type}: {m.text}')
-                if m.type == 'error' else None)
-        page.on('pageerror', lambda e: problems.append(f'page error: {e}'))
+        browser, page = open_page(pw, problems)
         try:
             page.goto(f'{big_fleet.url}/?token={TOKEN}')
             count = page.get_by_test_id('robot-count')
