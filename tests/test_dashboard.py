@@ -110,6 +110,17 @@ def graph() -> Iterator[RosGraph]:
 
 
 
+def open_page(pw: Any, problems: list[str]) -> tuple[Any, Any]:
+    """Launch Debian's Chromium and open a 1280x800 page whose console errors and uncaught
+    exceptions are appended to ``problems``; return (browser, page)."""
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={'width': 1280, 'height': 800})
+    page.on('console', lambda m: problems.append(f'console.{m.type}: {m.text}')
+            if m.type == 'error' else None)
+    page.on('pageerror', lambda e: problems.append(f'page error: {e}'))
+    return browser, page
+
+
 def save_screenshot(page: Any, tmp_path: pathlib.Path, name: str) -> pathlib.Path:
     """Save a screenshot to tests/artifacts/<name> and to the test's tmp dir."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -131,11 +142,7 @@ def test_dashboard_shows_the_fleet_and_acknowledges_a_live_incident(
 
     problems: list[str] = []
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={'width': 1280, 'height': 800})
-        page.on('console', lambda m: problems.append(f'console.{m.type}: {m.text}')
-                if m.type == 'error' else None)
-        page.on('pageerror', lambda e: problems.append(f'page error: {e}'))
+        browser, page = open_page(pw, problems)
         try:
             page.goto(f'{demo.url}/?token={TOKEN}')
 

@@ -6,13 +6,15 @@
 // Optional APIs (incidents, SLOs) are used when the server's OpenAPI document lists them;
 // otherwise their panel says so instead of calling a missing route.
 
+import {BLOCK, FleetTable} from './fleet_table.js';
+
 const API = '/api/v1';
 const TOKEN_KEY = 'fleet.token';
 const POLL_MS = {robots: 5000, missions: 5000, incidents: 10000, slos: 30000, health: 30000};
 const DEBOUNCE_MS = 400;
 const TELEMETRY_WINDOW_S = 15 * 60;
 const TELEMETRY_STEP_S = 5;
-const ROBOT_ROWS = 1000;  // rows of the fleet table; a larger fleet shows counts of all
+const SEARCH_DEBOUNCE_MS = 250;  // the fleet table's search waits for a pause in typing
 const ROBOT_EVENTS_SHOWN = 15;
 const RESOLVED_SHOWN = 10;
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
@@ -35,9 +37,10 @@ const state = {
   token: null,
   session: null, // an AbortController for everything the signed-in session runs
   features: {incidents: false, slos: false},
-  robots: [],
+  detailRobot: null, // the robot shown in the drill-down (read with the table, or alone)
   incidents: new Map(), // id -> incident (summary or detail)
   selected: null, // robot id shown in the drill-down
+  robotTotal: undefined, // robots in the whole fleet, once read
   detailEvents: [],
   lastEventId: null,
   timers: [],
@@ -273,30 +276,60 @@ function onEvent(event) {
 
 // -- fleet table ------------------------------------------------------------------------------
 
+// The table (fleet_table.js) draws only the rows in view and reads only those; the count
+// above it is of the whole fleet, whatever the table is filtered to.
+let table = null;
+
+/** How many robots the whole fleet has (`total`, when asked for), online and stale. */
+async function fleetCounts(withTotal) {
+  const kinds = withTotal ? ['', 'online', 'stale'] : ['online', 'stale'];
+  const totals = await Promise.all(kinds.map(async (c) =>
+    (await api('/robots', {query: {limit: 1, connectivity: c}})).total));
+  return Object.fromEntries(kinds.map((c, k) => [c || 'total', totals[k]]));
+}
+
+function countRows(robots) {
+  const of = (c) => robots.filter((r) => r.connectivity === c).length;
+  return {total: robots.length, online: of('online'), stale: of('stale')};
+}
+
 async function loadRobots() {
   try {
-    // A fleet larger than the table: the counts come from the server, not from the rows.
-    // They are asked for with the rows (not after them) when the fleet is not known yet to
-    // fit in the table.
-    const countsOf = () => Promise.all(['online', 'stale'].map(async (c) =>
-      [c, (await api('/robots', {query: {limit: 1, connectivity: c}})).total]));
-    const early = state.robotTotal === undefined || state.robotTotal > ROBOT_ROWS
-      ? countsOf() : null;
+    // The counts are asked for with the rows (not after them), unless the whole fleet is
+    // known to fit in the table's first block, where the rows count themselves.
+    const fits = !table.filtered && state.robotTotal !== undefined && state.robotTotal <= BLOCK;
+    const early = fits ? null : fleetCounts(table.filtered);
     early?.catch(() => {}); // awaited below when needed; its rejection is not lost there
-    const page = await api('/robots', {query: {limit: ROBOT_ROWS}});
-    state.robots = page.items || [];
-    state.robotTotal = page.total ?? state.robots.length;
-    state.robotCounts = state.robotTotal > state.robots.length
-      ? Object.fromEntries(await (early || countsOf()))
-      : null;
+    await table.refresh();
+    const first = table.firstBlock();
+    const counts = early ? await early
+      : first && table.count <= first.length ? countRows(first) : await fleetCounts(false);
+    state.robotTotal = counts.total ?? table.count;
     showMsg($('fleet-error'), '');
-    renderRobots();
-    if (state.selected) renderDetailStatus();
+    renderCounts(counts);
+    if (state.selected) refreshDetailRobot();
   } catch (err) {
     if (err.name !== 'AbortError' && err.status !== 401) {
       showMsg($('fleet-error'), `Robots could not be loaded: ${err.message}`, true);
     }
   }
+}
+
+function renderCounts({online, stale}) {
+  const n = state.robotTotal;
+  $('robot-count').textContent = `${n} robot${n === 1 ? '' : 's'} · ${online} online`
+    + (stale ? ` · ${stale} stale` : '');
+  const match = $('robot-match');
+  match.hidden = !table.filtered;
+  match.textContent = table.filtered ? `${table.count} of ${n} match` : '';
+  fleetShown();
+}
+
+/** Filter the table to what the search box and the link filter say. */
+function applyFilter() {
+  const changed = table.setFilter({search: $('robot-search').value,
+    connectivity: $('robot-filter').value});
+  if (changed) loadRobots();
 }
 
 function batteryCell(value) {
@@ -334,26 +367,14 @@ function robotRow(r) {
 }
 
 function renderRobots() {
-  const tbody = $('robot-rows');
-  const focused = document.activeElement?.dataset?.robotId;
-  tbody.replaceChildren(...state.robots.map(robotRow));
-  if (focused) tbody.querySelector(`tr[data-robot-id="${CSS.escape(focused)}"]`)?.focus();
-  const counts = state.robotCounts;
-  const online = counts ? counts.online
-    : state.robots.filter((r) => r.connectivity === 'online').length;
-  const stale = counts ? counts.stale
-    : state.robots.filter((r) => r.connectivity === 'stale').length;
-  const n = counts ? state.robotTotal : state.robots.length;
-  $('robot-count').textContent = `${n} robot${n === 1 ? '' : 's'} · ${online} online`
-    + (stale ? ` · ${stale} stale` : '')
-    + (counts ? ` · the first ${state.robots.length} shown` : '');
-  fleetShown();
+  table.render();
 }
 
 // -- robot drill-down -------------------------------------------------------------------------
 
 function selectRobot(id) {
   state.selected = id;
+  state.detailRobot = table.find(id) || null;
   state.detailEvents = [];
   renderRobots();
   const panel = $('robot-detail');
@@ -385,7 +406,7 @@ function closeDetail() {
 }
 
 function renderDetailStatus() {
-  const r = state.robots.find((x) => x.id === state.selected);
+  const r = state.detailRobot;
   const box = $('detail-status');
   if (!box) return;
   if (!r) {
@@ -399,6 +420,24 @@ function renderDetailStatus() {
     h('dt', {}, 'Software'), h('dd', {}, r.software_version || '—'),
     h('dt', {}, 'Capabilities'), h('dd', {}, (r.capabilities || []).join(', ') || '—'),
     h('dt', {}, 'Last seen'), h('dd', {}, ago(r.last_seen))));
+}
+
+/** Read the selected robot again: from the table's rows, or alone when it is not among them
+ * (scrolled away or filtered out). */
+async function refreshDetailRobot() {
+  const id = state.selected;
+  let robot = table.find(id);
+  if (!robot) {
+    try {
+      robot = await api(`/robots/${encodeURIComponent(id)}`);
+    } catch (err) {
+      if (err.status !== 404) return;
+      robot = null;
+    }
+  }
+  if (id !== state.selected) return;
+  state.detailRobot = robot;
+  renderDetailStatus();
 }
 
 async function loadDetail(id) {
@@ -434,7 +473,7 @@ function renderCharts(samples, error = '') {
 
 async function loadDetailMission(id) {
   const box = $('detail-mission');
-  const robot = state.robots.find((r) => r.id === id);
+  const robot = state.detailRobot;
   const missionId = robot?.current_mission_id;
   if (!missionId) {
     box.replaceChildren(h('p', {class: 'muted'}, 'No mission.'));
@@ -1054,7 +1093,7 @@ function signOut(message = '') {
   stop();
   state.token = null;
   sessionStorage.removeItem(TOKEN_KEY);
-  state.robots = [];
+  state.detailRobot = null;
   state.incidents.clear();
   state.selected = null;
   $('main').hidden = true;
@@ -1109,6 +1148,21 @@ function tickTimes() {
 }
 
 function init() {
+  table = new FleetTable({api, rowOf: robotRow, scroller: $('fleet-scroll'),
+    tbody: $('robot-rows'), columns: 8,
+    emptyText: (filtered) => (filtered ? 'No robot matches.' : 'No robots yet.')});
+  $('robot-search').addEventListener('input', () => {
+    clearTimeout(state.pending.get('search'));
+    state.pending.set('search', setTimeout(() => {
+      state.pending.delete('search');
+      applyFilter();
+    }, SEARCH_DEBOUNCE_MS));
+  });
+  $('robot-filter').addEventListener('change', applyFilter);
+  $('fleet-tools').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    applyFilter();
+  });
   $('sign-in-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     const token = $('token-input').value.trim();

@@ -507,10 +507,11 @@ function start() {
   if (map.running) return;
   map.running = true;
   map.abort = new AbortController();
-  loadRobots();
-  // The site, missions and incidents wait for the fleet table's first drawing (app.js).
+  // The robots (up to 1,000 of them), site, missions and incidents wait for the fleet
+  // table's first drawing (app.js): the table's first rows and counts come first.
   (window.fleetFirstRender || Promise.resolve()).then(() => {
     if (!map.running) return;
+    loadRobots();
     loadSite();
     loadMissions();
     loadIncidents();
