@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable, Sequence
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 
+from fleet_common.cdr import CDR_LE, read_string
 from fleet_manager import convert
 from fleet_manager.core.config import FleetConfig
 from fleet_manager.core.link import LinkBook
@@ -57,23 +58,12 @@ ACKS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
                       durability=DurabilityPolicy.VOLATILE)
 
 
-_U32 = struct.Struct('<I')
 _SEQ_STAMP = struct.Struct('<QiI')
 _F32 = struct.Struct('<f')
 _POSE = struct.Struct('<ddd')
 _PROGRESS = struct.Struct('<IffII')
 _LINK = struct.Struct('<QQQ')
 _MODES = {m.value: m for m in Mode}
-_CDR_LE = b'\x00\x01'
-"""The encapsulation header of little-endian plain CDR, what Fast DDS sends."""
-
-
-def _string(raw: bytes, at: int) -> tuple[str, int]:
-    at += -(at - 4) % 4  # CDR alignment counts from after the 4-byte header
-    n = _U32.unpack_from(raw, at)[0]
-    if n < 1 or at + 4 + n > len(raw):
-        raise ValueError('string out of bounds')
-    return raw[at + 4:at + 3 + n].decode(), at + 4 + n
 
 
 def decode_status(raw: bytes) -> StatusReport | None:
@@ -82,21 +72,21 @@ def decode_status(raw: bytes) -> StatusReport | None:
     ``convert.status_from_msg(deserialize_message(raw, RobotStatus))`` would build it but
     without the message objects; None for any other encoding or a malformed message (the
     caller then deserializes it with rclpy)."""
-    if raw[:2] != _CDR_LE:
+    if raw[:2] != CDR_LE:
         return None
     try:
-        robot_id, at = _string(raw, 4)
+        robot_id, at = read_string(raw, 4)
         at += -(at - 4) % 8
         seq, sec, nanosec = _SEQ_STAMP.unpack_from(raw, at)
-        version, at = _string(raw, at + 16)
+        version, at = read_string(raw, at + 16)
         mode = raw[at]
         at += 1 + (-(at + 1 - 4) % 4)
         battery: float | None = _F32.unpack_from(raw, at)[0]
         at += 4
         at += -(at - 4) % 8
         x, y, theta = _POSE.unpack_from(raw, at)
-        frame_id, at = _string(raw, at + 24)
-        mission, at = _string(raw, at)
+        frame_id, at = read_string(raw, at + 24)
+        mission, at = read_string(raw, at)
         at += -(at - 4) % 4
         attempt, progress, remaining, waypoint, recoveries = _PROGRESS.unpack_from(raw, at)
         at += 20
@@ -121,7 +111,7 @@ def decode_status(raw: bytes) -> StatusReport | None:
 def robot_key(raw: bytes) -> bytes:
     """Return the robot id of a serialized RobotStatus as its UTF-8 bytes (the callback's
     key; read from the CDR encoding: ``robot_id`` is the message's first field)."""
-    if raw[:2] == _CDR_LE and len(raw) >= 9:
+    if raw[:2] == CDR_LE and len(raw) >= 9:
         n = int.from_bytes(raw[4:8], 'little')
         return raw[8:7 + n]
     return deserialize_message(raw, RobotStatus).robot_id.encode()

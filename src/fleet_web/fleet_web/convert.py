@@ -49,18 +49,31 @@ def _num(value: float) -> float | None:
 
 def robot_json(r: RobotState) -> dict[str, Any]:
     """Return a robot's API representation."""
+    return robot_dict(r.robot_id, r.connectivity, r.mode, r.battery,
+                      (r.pose.x, r.pose.y, r.pose.theta), r.last_seen.sec, r.last_seen.nanosec,
+                      r.software_version, r.decommissioned, list(r.capabilities),
+                      r.current_mission_id)
+
+
+def robot_dict(robot_id: str, connectivity: str, mode: int, battery: float,
+               pose: tuple[float, float, float], seen_sec: int, seen_nanosec: int,
+               software_version: str, decommissioned: bool, capabilities: list[str],
+               current_mission_id: str) -> dict[str, Any]:
+    """Return a robot's API representation from the fields of a ``RobotState``, in the
+    order the message declares them (``last_seen`` as its two parts)."""
+    x, y, theta = pose
     return {
-        'id': r.robot_id,
-        'connectivity': r.connectivity,
-        'mode': MODES.get(r.mode, 'unknown'),
-        'battery': _num(r.battery),
-        'pose': {'x': round(r.pose.x, 4), 'y': round(r.pose.y, 4),
-                 'theta': round(r.pose.theta, 4)},
-        'last_seen': iso(r.last_seen),
-        'software_version': r.software_version,
-        'decommissioned': r.decommissioned,
-        'capabilities': list(r.capabilities),
-        'current_mission_id': r.current_mission_id or None,
+        'id': robot_id,
+        'connectivity': connectivity,
+        'mode': MODES.get(mode, 'unknown'),
+        'battery': _num(battery),
+        'pose': {'x': round(x, 4), 'y': round(y, 4), 'theta': round(theta, 4)},
+        'last_seen': None if seen_sec == 0 and seen_nanosec == 0
+        else iso_from_epoch(seen_sec + seen_nanosec * 1e-9),
+        'software_version': software_version,
+        'decommissioned': decommissioned,
+        'capabilities': capabilities,
+        'current_mission_id': current_mission_id or None,
     }
 
 

@@ -21,7 +21,9 @@ from lifecycle_msgs.srv import GetState
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
 
+from fleet_common.cdr import CDR_LE
 from fleet_msgs.msg import FleetEvent, FleetRobots
 from fleet_msgs.srv import (
     CancelMission,
@@ -48,7 +50,7 @@ from fleet_web.api_errors import (
     Unavailable,
     Unprocessable,
 )
-from fleet_web.robots_snapshot import RobotsSnapshot
+from fleet_web.robots_snapshot import RobotsFeed, RobotsSnapshot
 
 NOT_FOUND, NOT_ACTIVE, INVALID, CONFLICT = 1, 2, 3, 4
 
@@ -138,8 +140,8 @@ class RosFleetBackend(Node):
                  **kwargs: Any) -> None:
         super().__init__('fleet_web', **kwargs)
         self.robots_max_age = robots_max_age
-        self._robots: RobotsSnapshot | None = None
-        self._robots_at = 0.0
+        self._robots = RobotsFeed(lambda text: self.get_logger().warning(
+            text, throttle_duration_sec=60.0))
         self.declare_parameter('manager_namespace', manager_namespace)
         ns = self.get_parameter('manager_namespace').value.rstrip('/')
         self.timeout = timeout
@@ -185,9 +187,10 @@ class RosFleetBackend(Node):
         self._srv['get_state'] = self.create_client(
             GetState, f'{ns}/{node_name}/get_state' if ns else f'/{node_name}/get_state',
             callback_group=answers)
+        # Serialized (raw): see _on_robots.
         self.create_subscription(FleetRobots, f'{prefix}/robots', self._on_robots, QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
-            durability=DurabilityPolicy.TRANSIENT_LOCAL))
+            durability=DurabilityPolicy.TRANSIENT_LOCAL), raw=True)
         self.create_subscription(FleetEvent, f'{prefix}/events', self._on_event, QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=1000, reliability=ReliabilityPolicy.RELIABLE,
             durability=DurabilityPolicy.VOLATILE))
@@ -197,23 +200,27 @@ class RosFleetBackend(Node):
         self.loop = loop
 
     # -- the registry snapshot -------------------------------------------------------------
-    def _on_robots(self, msg: FleetRobots) -> None:
-        # Only hand the messages over: a robot is converted when a request reads it
-        # (RobotsSnapshot), not 10,000 of them every time the manager publishes.
+    def _on_robots(self, raw: bytes) -> None:
+        # The snapshot is taken serialized: rclpy's deserialization of 10,000 robots holds
+        # the interpreter for 100-300 ms and stalled every HTTP answer meanwhile. The loop
+        # indexes the bytes in slices (RobotsFeed), and a robot is converted when a request
+        # reads it (RobotsSnapshot), not 10,000 of them every time the manager publishes.
         loop = self.loop
         if loop is None or loop.is_closed():
             return
-        loop.call_soon_threadsafe(self._store_robots, msg.robots)
+        arrived = time.monotonic()
+        if raw[:2] == CDR_LE:
+            loop.call_soon_threadsafe(self._robots.receive, raw, arrived)
+        else:  # another encoding (a big-endian host): rclpy reads it, at rclpy's cost
+            msgs = deserialize_message(raw, FleetRobots).robots
+            loop.call_soon_threadsafe(self._store_messages, msgs, arrived)
 
-    def _store_robots(self, msgs: list[Any]) -> None:
-        self._robots = RobotsSnapshot(msgs, convert.robot_json)
-        self._robots_at = time.monotonic()
+    def _store_messages(self, msgs: list[Any], arrived: float) -> None:
+        self._robots.replace(RobotsSnapshot(msgs, convert.robot_json), arrived)
 
     def _cached_robots(self) -> RobotsSnapshot | None:
         """The manager's last registry snapshot while it is fresh, else None."""
-        if self._robots is None or time.monotonic() - self._robots_at > self.robots_max_age:
-            return None
-        return self._robots
+        return self._robots.fresh(self.robots_max_age)
 
     # -- live events ------------------------------------------------------------------------
     def _on_event(self, msg: FleetEvent) -> None:
