@@ -32,7 +32,7 @@ class RobotsPageCache:
 
     robots: Sequence[dict[str, Any]] | None = None
     size: int = -1
-    bodies: dict[tuple[int, int, str], bytes] = field(default_factory=dict)
+    bodies: dict[tuple[int, int, str, str], bytes] = field(default_factory=dict)
     max_pages: int = 32
 
 

@@ -400,7 +400,9 @@ def _robot_paths() -> dict[str, Any]:
             '400': _error('bad query parameter')}, [
             LIMIT, OFFSET, _q('connectivity', {'type': 'string',
                                                'enum': ['online', 'stale', 'offline']},
-                              'filter')])},
+                              'filter'),
+            _q('id_contains', {'type': 'string', 'maxLength': 64},
+               'only robots whose id contains this text (case-insensitive)')])},
         '/api/v1/robots/{robot_id}': {'get': _op('One robot', 'read', {
             '200': _json('the robot', _ref('Robot')), '404': _error('unknown robot')},
             [ROBOT_ID])},

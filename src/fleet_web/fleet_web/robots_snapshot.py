@@ -81,8 +81,7 @@ class RobotsSnapshot(Sequence[Robot]):
     def get(self, robot_id: str) -> Robot | None:
         """The robot with this id, or None."""
         if self._index is None:
-            ids = self._ids if self._ids is not None else [r.robot_id for r in self._records]
-            self._index = {robot_id: k for k, robot_id in enumerate(ids)}
+            self._index = {robot_id: k for k, robot_id in enumerate(self.ids())}
         k = self._index.get(robot_id)
         return None if k is None else self._one(k)
 
@@ -92,23 +91,34 @@ class RobotsSnapshot(Sequence[Robot]):
             self._states = [r.connectivity for r in self._records]
         return self._states
 
-    def select(self, connectivity: str) -> list[int]:
-        """Positions of the robots of this connectivity."""
-        return [k for k, c in enumerate(self.connectivities()) if c == connectivity]
+    def ids(self) -> Sequence[str]:
+        """Every robot's id, in order (nothing converted)."""
+        return self._ids if self._ids is not None else [r.robot_id for r in self._records]
+
+    def select(self, connectivity: str, id_contains: str = '') -> list[int]:
+        """Positions of the robots of this connectivity ('' for any) whose id contains
+        ``id_contains`` (case-insensitive; '' for any)."""
+        needle = id_contains.lower()
+        states = self.connectivities()
+        ids = self.ids()
+        return [k for k in range(len(ids)) if (not connectivity or states[k] == connectivity)
+                and needle in ids[k].lower()]
 
 
-def page(robots: Sequence[Robot], offset: int, limit: int,
-         connectivity: str = '') -> tuple[list[Robot], int]:
-    """One page of ``robots`` (optionally of one connectivity) and how many there are in all.
+def page(robots: Sequence[Robot], offset: int, limit: int, connectivity: str = '',
+         id_contains: str = '') -> tuple[list[Robot], int]:
+    """One page of ``robots`` (optionally of one connectivity, and of ids containing
+    ``id_contains``, case-insensitive) and how many there are in all.
 
     On a :class:`RobotsSnapshot` only the page's robots are converted."""
     if not isinstance(robots, RobotsSnapshot):
-        selected = [r for r in robots if r['connectivity'] == connectivity] if connectivity \
-            else list(robots)
+        needle = id_contains.lower()
+        selected = [r for r in robots if (not connectivity or r['connectivity'] == connectivity)
+                    and needle in r['id'].lower()]
         return selected[offset:offset + limit], len(selected)
-    if not connectivity:
+    if not connectivity and not id_contains:
         return robots[offset:offset + limit], len(robots)
-    positions = robots.select(connectivity)
+    positions = robots.select(connectivity, id_contains)
     return [robots[k] for k in positions[offset:offset + limit]], len(positions)
 
 

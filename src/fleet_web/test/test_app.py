@@ -263,6 +263,12 @@ def test_public_routes_and_errors(web_yaml: pathlib.Path, tmp_path: pathlib.Path
             assert status == 200 and '/api/v1/missions' in body['paths']
             status, body, _ = await s.req('GET', '/api/v1/robots/nope')
             assert status == 404 and body['error']['code'] == 'not_found'
+            status, body, _ = await s.req('GET', '/api/v1/robots?id_contains=R1')
+            assert status == 200 and [r['id'] for r in body['items']] == ['r1'], body
+            status, body, _ = await s.req('GET', '/api/v1/robots?id_contains=nobody')
+            assert status == 200 and body['items'] == [] and body['total'] == 0, body
+            status, body, _ = await s.req('GET', '/api/v1/robots?id_contains=' + 'x' * 65)
+            assert status == 400 and body['error']['field'] == 'id_contains', body
             status, body, _ = await s.req('GET', '/api/v1/nowhere')
             assert status == 404 and body == {'error': {'code': 'not_found',
                                                         'message': 'Not Found', 'field': None}}

@@ -72,3 +72,17 @@ def test_converts_only_what_is_read_and_once(msgs: list[RobotState]) -> None:
     page(snap, 0, 3, 'stale')
     snap.get('robot7')
     assert counting.calls == 3
+
+
+@pytest.mark.parametrize('connectivity', ['', 'stale'])
+@pytest.mark.parametrize('needle', ['ROBOT1', 'ot2', 'nobody'])
+def test_id_contains_pages_match_the_list(msgs: list[RobotState], connectivity: str,
+                                          needle: str) -> None:
+    full = [convert.robot_json(m) for m in msgs]
+    got = page(RobotsSnapshot(msgs, convert.robot_json), 0, 100, connectivity, needle)
+    assert got == page(full, 0, 100, connectivity, needle)
+    expected = [r['id'] for r in full if needle.lower() in r['id'].lower()
+                and (not connectivity or r['connectivity'] == connectivity)]
+    assert [r['id'] for r in got[0]] == expected and got[1] == len(expected)
+    if needle == 'ROBOT1' and not connectivity:
+        assert expected[:2] == ['robot1', 'robot10']  # case-insensitive, in fleet order

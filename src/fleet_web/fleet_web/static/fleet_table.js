@@ -9,8 +9,8 @@
 // The rows come from the API a block of BLOCK robots at a time, in the server's (natural)
 // order and, when the operator picks one, of one connectivity; only the blocks in view are
 // asked for, and a refresh (poll or event) asks again for those alone. A search by robot id
-// reads the whole fleet (of that connectivity) in the API's largest pages, at most once per
-// SEARCH_REFRESH_MS, and windows the matches the same way.
+// reads the matches (the server filters: `id_contains`) in the API's largest pages, at most
+// once per SEARCH_REFRESH_MS, and windows them the same way.
 
 export const BLOCK = 100; // robots per API request of the table
 const OVERSCAN = 8; // rows drawn beyond each edge of the view
@@ -188,7 +188,7 @@ export class FleetTable {
 
   async readMatches() {
     const query = (offset) => this.api('/robots', {query: {limit: SEARCH_PAGE,
-      offset: offset || null, connectivity: this.connectivity}});
+      offset: offset || null, connectivity: this.connectivity, id_contains: this.search}});
     const first = await query(0);
     const rest = [];
     for (let offset = SEARCH_PAGE; offset < (first.total || 0); offset += SEARCH_PAGE) {

@@ -23,22 +23,25 @@ def who_is(request: web.Request, body: dict[str, Any]) -> str:
     with the API key it came through (``alice (key ops)``), or the key's name alone."""
     operator = validate.text(body.get('operator', ''), 'operator', MAX_OPERATOR)
     return request[PRINCIPAL].who(operator)
+MAX_ID_CONTAINS = 64  # characters of GET /robots?id_contains=
 MAX_TELEMETRY_SPAN = 7 * 24 * 3600.0  # s: the widest since..until of a telemetry query
 
 
 @scope('read')
 async def list_robots(request: web.Request) -> web.Response:
-    """A page of the registry, optionally of one connectivity."""
+    """A page of the registry, optionally of one connectivity and of ids containing a text
+    (``id_contains``, case-insensitive)."""
     limit, offset = page_window(request)
     connectivity = validate.query_choice(request, 'connectivity', CONNECTIVITY)
+    id_contains = validate.query_text(request, 'id_contains', MAX_ID_CONTAINS)
     robots = await request.app[BACKEND].list_robots()
     memo = request.app[ROBOTS_PAGE]
     if memo.robots is not robots or memo.size != len(robots):
         memo.robots, memo.size, memo.bodies = robots, len(robots), {}
-    key = (limit, offset, connectivity)
+    key = (limit, offset, connectivity, id_contains)
     body = memo.bodies.get(key)
     if body is None:
-        items, total = robots_snapshot.page(robots, offset, limit, connectivity)
+        items, total = robots_snapshot.page(robots, offset, limit, connectivity, id_contains)
         body = json.dumps(page(items, total, limit, offset), separators=(',', ':')).encode()
         if len(memo.bodies) >= memo.max_pages:
             memo.bodies.clear()
