@@ -11,16 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import threading
 from typing import Any, Callable, Iterable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
 from fleet_common.launcher import stop_with_launcher
+from fleet_common.ros import SpinThread
 
 
 def init_ros(args: list[str] | None = None) -> None:
@@ -29,28 +28,22 @@ def init_ros(args: list[str] | None = None) -> None:
 
 
 class Spinner:
-    """An rclpy executor spinning ``nodes`` in a daemon thread."""
+    """An rclpy executor spinning ``nodes`` in a daemon thread: the EventsExecutor where
+    rclpy has it (:func:`fleet_common.ros.make_executor`). Every callback of the bridge only
+    hands its message or answer to the asyncio loop, so one thread takes them all."""
 
-    def __init__(self, nodes: Iterable[Any], threads: int = 4) -> None:
-        self.executor = MultiThreadedExecutor(num_threads=threads)
-        for n in nodes:
-            self.executor.add_node(n)
-        self._thread = threading.Thread(target=self._spin, name='rclpy-executor', daemon=True)
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except rclpy.executors.ExternalShutdownException:
-            pass
+    def __init__(self, nodes: Iterable[Any]) -> None:
+        self._spin = SpinThread(nodes, name='rclpy-executor')
+        self.executor = self._spin.executor
 
     def start(self) -> 'Spinner':
-        self._thread.start()
+        self._spin.start()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop spinning and wait (bounded) for the thread to end."""
+        self._spin.stop(timeout)
         self.executor.shutdown(timeout_sec=timeout)
-        self._thread.join(timeout)
 
 
 def stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
