@@ -88,13 +88,15 @@ class SpinThread:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop spinning and wait (at most ``timeout`` s) for the thread to end."""
+        """Stop spinning, wait (at most ``timeout`` s) for the thread to end, and shut the
+        executor down (the callback running at the time finishes first)."""
         self._stop.set()
         wake = getattr(self.executor, 'wake', None)
         if wake is not None:
             wake()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        self.executor.shutdown(timeout_sec=timeout)
 
 
 PARAMETER_ERRORS = (InvalidParameterTypeException, InvalidParameterValueException)

@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator
 
 from rclpy.node import Node
 
 from fleet_common.ros import SpinThread
 
 API_NODE_SUFFIX = '_api'
-T = TypeVar('T')
 
 
 class DomainLock:
@@ -131,7 +130,6 @@ class ApiThread:
         """Stop answering: the call being answered finishes first (idempotent)."""
         if self._spin is not None:
             self._spin.stop()
-            self._spin.executor.shutdown(timeout_sec=1.0)
             self._spin = None
 
     def close(self) -> None:
@@ -139,11 +137,3 @@ class ApiThread:
         self.stop()
         self.node.destroy_node()
 
-
-def locked(lock: DomainLock, fn: Callable[[], T]) -> Callable[[], T]:
-    """``fn`` run holding ``lock`` (for the manager's timer callbacks)."""
-    def run() -> T:
-        with lock:
-            return fn()
-    run.__name__ = getattr(fn, '__name__', 'locked')
-    return run

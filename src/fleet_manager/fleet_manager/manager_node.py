@@ -33,7 +33,7 @@ from fleet_common.paths import config_file
 from fleet_common.ros import PARAMETER_ERRORS, init, make_executor, spin
 from fleet_manager import convert
 from fleet_manager import params as manager_params
-from fleet_manager.api_thread import ApiThread, DomainLock, locked
+from fleet_manager.api_thread import ApiThread, DomainLock
 from fleet_manager.core.assignment import make_policy
 from fleet_manager.core.config import FleetConfig, load_fleet_config
 from fleet_manager.core.errors import ConfigError
@@ -123,8 +123,7 @@ class FleetManager(LifecycleNode):
         self.api = ApiThread(self, self._lock)
         """The companion node and thread that answer the manager's services."""
         self.answer_while_inactive = True
-        """Answer from configure on (NOT_ACTIVE until activated). False when the
-        activation follows at once: requests sent while configuring then wait for it."""
+        """Answer from configure on (False: from the activation; see api_thread)."""
         self._snapshots = RobotsSnapshots()
         self._ingest_health = IngestHealth(1.0)
         self._pruned_at = 0.0
@@ -231,13 +230,11 @@ class FleetManager(LifecycleNode):
                                    self._request_assignment)
         for srv_type, name, handler, finish in services.table():
             self.host.create_service(srv_type, name, handler, finish)
-        # The ingest, tick and summary callbacks take the domain lock themselves, only for
-        # the part that needs it (decoding and publishing happen outside it).
         self._timers = [self.create_timer(p.ingest_period, self._on_ingest),
                         self.create_timer(p.tick_period, self._on_tick),
                         self.create_timer(p.summary_period, self._publish_summary),
                         self.create_timer(p.robot_flush_period / FLUSH_SLICES,
-                                          locked(self._lock, self._flush_robots))]
+                                          self._flush_robots)]
 
     def _configure_features(self, p: manager_params.ManagerParams, config_dir: str) -> str:
         assert self.host is not None and self.store is not None and self.domain is not None
@@ -459,26 +456,29 @@ class FleetManager(LifecycleNode):
         """Save a slice of the robots whose latest status changed (every such robot once per
         ``robot_flush_period``; all of them with ``force``); prune old telemetry, events,
         missions."""
-        if (not force and not self._ready()) or self.domain is None or self.pipeline is None:
-            return
-        now = self.now()
-        round_starts = self._unsaved.round_starts
-        changes = Changes(robots=self._unsaved.take_all() if force else self._unsaved.take())
-        if changes.robots:
-            try:
-                self.pipeline.commit(changes)
-            except StorageUnavailable:
-                pass  # kept by the pipeline for its retry
-        p = self.domain.params
-        if now - self._pruned_at > 60.0 and not self.pipeline.blocked:
-            self._pruned_at = now
-            self.domain.board.prune(now, p.mission_memory)
-        if self._retention is not None and not force and round_starts \
-                and not self.pipeline.blocked:
-            try:
-                self._retention.run(now)  # bounded batches of old events and telemetry
-            except sqlite3.Error as exc:
-                self.get_logger().warning(f'pruning events and telemetry: {exc}')
+        with self._lock:
+            if (not force and not self._ready()) or self.domain is None \
+                    or self.pipeline is None:
+                return
+            now = self.now()
+            round_starts = self._unsaved.round_starts
+            changes = Changes(robots=self._unsaved.take_all() if force
+                              else self._unsaved.take())
+            if changes.robots:
+                try:
+                    self.pipeline.commit(changes)
+                except StorageUnavailable:
+                    pass  # kept by the pipeline for its retry
+            p = self.domain.params
+            if now - self._pruned_at > 60.0 and not self.pipeline.blocked:
+                self._pruned_at = now
+                self.domain.board.prune(now, p.mission_memory)
+            if self._retention is not None and not force and round_starts \
+                    and not self.pipeline.blocked:
+                try:
+                    self._retention.run(now)  # bounded batches of old events and telemetry
+                except sqlite3.Error as exc:
+                    self.get_logger().warning(f'pruning events and telemetry: {exc}')
 
     # -- snapshots for the bridge ------------------------------------------------------------
     def _publish_robots(self) -> None:

@@ -206,18 +206,17 @@ def main(argv: list[str] | None = None) -> None:
         print('fleet_demo: --robots-per-process must be at least 1', file=sys.stderr)
         raise SystemExit(2)
     base_path = args.fleet_config or config_file('fleet.yaml')
+    database = pathlib.Path(args.database).absolute()
+    home = database.parent
     try:
-        read_yaml(base_path)
+        fleet_path = write_demo_fleet(base_path, args.robots, home)
     except ConfigError as exc:
         print(f'fleet_demo: {exc}', file=sys.stderr)
         raise SystemExit(2) from None
-    database = pathlib.Path(args.database).absolute()
-    home = database.parent
     if not args.keep_state:
         set_aside_previous_run(database)
     logs = home / 'logs'
     logs.mkdir(parents=True, exist_ok=True)
-    fleet_path = write_demo_fleet(base_path, args.robots, home)
     token = os.environ.get('FLEET_TOKEN') or secrets.token_urlsafe(24)
     env = dict(os.environ, FLEET_TOKEN=token, PYTHONUNBUFFERED='1',
                ROS_HOME=str(home / 'ros_home'))

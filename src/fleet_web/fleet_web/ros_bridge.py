@@ -18,7 +18,6 @@ from typing import Any, Protocol
 
 from lifecycle_msgs.msg import State as LifecycleState
 from lifecycle_msgs.srv import GetState
-from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
@@ -173,21 +172,12 @@ class RosFleetBackend(Node):
             'site': (JsonCall, 'site'),
             'incident_ops': (JsonCall, 'incident_ops'),
         }
-        # The answers to the manager's services have their own, reentrant callback group,
-        # so that an executor with several threads may take them in parallel with the
-        # topics. The bridge's own executor is the EventsExecutor (runtime.Spinner): every
-        # callback only hands its message or answer to the asyncio loop, so one thread
-        # takes them all in arrival order (the MultiThreadedExecutor's Python wait loop
-        # delayed answers by up to 0.7 s at 10,000 robots).
-        answers = ReentrantCallbackGroup()
-        self._srv = {key: self.create_client(srv_type, f'{prefix}/{name}', qos_profile=deep,
-                                             callback_group=answers)
+        self._srv = {key: self.create_client(srv_type, f'{prefix}/{name}', qos_profile=deep)
                      for key, (srv_type, name) in services.items()}
         self.declare_parameter('manager_node', manager_node)
         node_name = self.get_parameter('manager_node').value
         self._srv['get_state'] = self.create_client(
-            GetState, f'{ns}/{node_name}/get_state' if ns else f'/{node_name}/get_state',
-            callback_group=answers)
+            GetState, f'{ns}/{node_name}/get_state' if ns else f'/{node_name}/get_state')
         # Serialized (raw): see _on_robots.
         self.create_subscription(FleetRobots, f'{prefix}/robots', self._on_robots, QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Any, Callable, Iterable
+from typing import Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -19,31 +19,11 @@ import rclpy
 from rclpy.signals import SignalHandlerOptions
 
 from fleet_common.launcher import stop_with_launcher
-from fleet_common.ros import SpinThread
 
 
 def init_ros(args: list[str] | None = None) -> None:
     """rclpy.init without rclpy's signal handlers (the asyncio loop handles signals)."""
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-
-
-class Spinner:
-    """An rclpy executor spinning ``nodes`` in a daemon thread: the EventsExecutor where
-    rclpy has it (:func:`fleet_common.ros.make_executor`). Every callback of the bridge only
-    hands its message or answer to the asyncio loop, so one thread takes them all."""
-
-    def __init__(self, nodes: Iterable[Any]) -> None:
-        self._spin = SpinThread(nodes, name='rclpy-executor')
-        self.executor = self._spin.executor
-
-    def start(self) -> 'Spinner':
-        self._spin.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop spinning and wait (bounded) for the thread to end."""
-        self._spin.stop(timeout)
-        self.executor.shutdown(timeout_sec=timeout)
 
 
 def stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:

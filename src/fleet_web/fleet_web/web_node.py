@@ -9,10 +9,11 @@ import sys
 import rclpy
 
 from fleet_common.paths import config_file
+from fleet_common.ros import SpinThread
 from fleet_web.app import BridgeServices, create_app, load_services
 from fleet_web.errors import ConfigError
 from fleet_web.ros_bridge import RosFleetBackend
-from fleet_web.runtime import Spinner, init_ros, serve, stop_on_signals
+from fleet_web.runtime import init_ros, serve, stop_on_signals
 from fleet_web.settings import web_config
 
 
@@ -65,7 +66,10 @@ def main(argv: list[str] | None = None) -> None:
               'protected route will answer 401', file=sys.stderr)
     init_ros(argv)
     node = RosFleetBackend(timeout=args.timeout)
-    spinner = Spinner([node]).start()
+    # One thread takes every callback: each only hands its message or answer to the loop.
+    # (The EventsExecutor: rclpy's MultiThreadedExecutor's Python wait loop delayed service
+    # answers by up to 0.7 s at 10,000 robots.)
+    spinner = SpinThread([node]).start()
     try:
         asyncio.run(_run(args, node, services))
     except OSError as exc:
