@@ -21,7 +21,7 @@ import os
 import sqlite3
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 import rclpy
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -40,7 +40,7 @@ from fleet_manager.core.errors import ConfigError
 from fleet_manager.core.ingest_health import IngestHealth
 from fleet_manager.core.intake import Intake
 from fleet_manager.core.link import LinkBook, LinkSettings, Verdict
-from fleet_manager.core.missions import MissionBoard, MissionSettings
+from fleet_manager.core.missions import MissionBoard, MissionSettings, plan_round
 from fleet_manager.core.model import Connectivity, NewEvent, RobotRecord
 from fleet_manager.core.registry import Registry, RegistrySettings
 from fleet_manager.core.save_rounds import SaveRounds
@@ -272,8 +272,8 @@ class FleetManager(LifecycleNode):
             feature.replay(history, now)
         self.pipeline = Pipeline(
             self.store, self.domain.board.take_dirty,
-            lambda r: self.domain.registry.get(r) if self.domain and r in self.domain.registry
-            else None, self.features, self.host, self.host.next_command_id, self.now)
+            self.domain.registry.find, self.features, self.host, self.host.next_command_id,
+            self.now)
         self.host.pipeline = self.pipeline
         return ''
 
@@ -404,11 +404,9 @@ class FleetManager(LifecycleNode):
         fleet/robots snapshot if a robot's connectivity changed."""
         with self._lock:
             assign = self._tick()
-        if assign:  # in a lock hold of its own: it reads the whole fleet
-            with self._lock:
-                if self._ready() and self.domain is not None:
-                    self._commit(Changes().add(self.domain.board.assign(self._assignable(),
-                                                                        self.now())))
+        if assign and self.domain is not None:
+            self._want_assign |= assignment_round(self._lock, self.domain, self._ready,
+                                                  self._assignable, self.now, self._commit)
         if self._robots_changed:
             self._robots_changed = False
             self._publish_robots()
@@ -522,6 +520,29 @@ class RobotsSnapshots:
         spent = time.monotonic() - start
         self._next_at = start + min(ROBOTS_MAX_INTERVAL, ROBOTS_COST_FACTOR * spent)
         return True
+
+
+def assignment_round(lock: DomainLock, domain: Domain, ready: Callable[[], bool],
+                     robots: Callable[[], list[RobotRecord]], now: Callable[[], float],
+                     commit: Callable[[Changes], None]) -> bool:
+    """One assignment round, holding the domain lock only to copy its input and to apply
+    its decisions: the planning between (10,000 robots: about 30 ms) runs without it, so a
+    service call does not wait for it. True when a decision went stale meanwhile and a
+    round is due again."""
+    board = domain.board
+    with lock:
+        if not ready():
+            return False
+        inp = board.round_input(robots())
+    if inp is None:
+        return False
+    plan = plan_round(inp)
+    with lock:
+        if not ready():
+            return True
+        res, stale = board.apply_round(plan, domain.registry.find, now())
+        commit(Changes().add(res))
+    return stale
 
 
 def log_configuration(pipeline: Pipeline | None, store: FleetStore,

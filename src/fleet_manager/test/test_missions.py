@@ -16,6 +16,7 @@ from fleet_manager.core.missions import (
     Pruned,
     SendToDock,
     Waypoint,
+    plan_round,
 )
 from fleet_manager.core.model import Connectivity, Mode
 from manager_factories import make_fleet, make_request, make_robot
@@ -163,6 +164,70 @@ def test_battery_floor_and_docking() -> None:
     # Charging robot above the floor takes work again.
     res = b.assign([make_robot('r1', 1, 0, battery=0.5, mode=Mode.CHARGING, dock='d1')], 3.0)
     assert [type(c) for c in res.commands] == [Dispatch]
+
+
+def planned(b: MissionBoard, robots: list) -> tuple:
+    """A round planned from the board as it is now, and the records by id."""
+    inp = b.round_input(robots)
+    assert inp is not None
+    return plan_round(inp), {r.robot_id: r for r in robots}
+
+
+def test_planning_a_round_changes_nothing_on_the_board() -> None:
+    b = board()
+    b.submit(make_request(0, 0), ROBOTS, 0.0)
+    plan, _ = planned(b, [make_robot('r1'), make_robot('r2', 9, 9)])
+    assert [(a.mission_id, a.robot_id) for a in plan.assignments] == [('m1', 'r1')]
+    assert b.get('m1').state == MissionState.QUEUED and b.take_dirty() == [b.get('m1')]
+    assert b.get('m1').attempts == 0 and b.mission_of('r1') is None
+    assert b.round_input([]) is not None
+    b.cancel('m1', '', 1.0)
+    assert b.round_input([make_robot('r1')]) is None  # nothing queued: no round
+
+
+@pytest.mark.parametrize('meanwhile', ['robot offline', 'robot took a mission',
+                                       'mission canceled', 'capability gone'])
+def test_a_decision_gone_stale_before_it_is_applied_is_dropped(meanwhile: str) -> None:
+    b = board()
+    b.submit(make_request(0, 0, capabilities=('tote',)), ROBOTS, 0.0)
+    robots = [make_robot('r1'), make_robot('r2', 9, 9)]
+    plan, by_id = planned(b, robots)
+    assert plan.assignments[0].robot_id == 'r1'
+    # What changes between the planning (without the lock) and the application (with it):
+    if meanwhile == 'robot offline':
+        by_id['r1'].connectivity = Connectivity.OFFLINE
+    elif meanwhile == 'robot took a mission':
+        by_id['r1'].current_mission_id = 'other'
+    elif meanwhile == 'mission canceled':
+        b.cancel('m1', 'client', 0.5)
+    else:
+        by_id['r1'].capabilities = ('lift',)
+    res, stale = b.apply_round(plan, by_id.get, 1.0)
+    assert stale and res.commands == [] and res.events == []
+    if meanwhile != 'mission canceled':
+        assert b.get('m1').state == MissionState.QUEUED and b.get('m1').attempts == 0
+        # The next round, planned afresh, gives it to the other robot.
+        res, stale = b.apply_round(planned(b, robots)[0], by_id.get, 2.0)
+        assert not stale and [c.robot_id for c in res.commands] == ['r2']
+
+
+def test_applied_round_docks_the_robots_low_at_planning_and_clears_recharged_ones() -> None:
+    b = board(battery_floor=0.3)
+    b.submit(make_request(), ROBOTS, 0.0)
+    low, ok = make_robot('r1', 5, 5, battery=0.2, dock='d1'), make_robot('r2', 9, 9)
+    plan, by_id = planned(b, [low, ok])
+    assert plan.low_battery == ('r1',)
+    res, stale = b.apply_round(plan, by_id.get, 1.0)
+    assert not stale and res.commands[0] == SendToDock('r1', 'd1')
+    assert [type(c) for c in res.commands] == [SendToDock, Dispatch]
+    # Recharged: r1 is no longer docking, so it may be sent again once low (rounds run
+    # while a mission pinned to an absent robot stays queued).
+    b.submit(make_request(pinned_robot='r3'), ROBOTS, 2.0)
+    low.battery, low.mode = 0.9, Mode.CHARGING
+    assert b.apply_round(planned(b, [low])[0], by_id.get, 3.0)[0].commands == []
+    low.battery, low.mode = 0.1, Mode.IDLE
+    res, _ = b.apply_round(planned(b, [low])[0], by_id.get, 5.0)
+    assert res.commands == [SendToDock('r1', 'd1')]
 
 
 def test_decommission_requeues_assigned_and_optionally_active() -> None:

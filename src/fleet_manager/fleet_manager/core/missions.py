@@ -21,7 +21,7 @@ from typing import Any, Callable, Container, Iterable
 import uuid
 
 from fleet_common.events import EventKind, MissionStateChanged, RobotDock
-from fleet_manager.core.assignment import AssignmentPolicy, MissionView, RobotView
+from fleet_manager.core.assignment import Assignment, AssignmentPolicy, MissionView, RobotView
 from fleet_manager.core.config import FleetConfig
 from fleet_manager.core.errors import Conflict, NotFound, ValidationError
 from fleet_manager.core.model import Connectivity, Mode, NewEvent, RobotRecord
@@ -162,6 +162,16 @@ class Mission:
     paused: bool = False
     """The robot executing it reports that it is paused."""
 
+    def begin_attempt(self, robot_id: str, now: float) -> None:
+        """Count a new attempt, on ``robot_id`` from ``now`` (the state is the board's)."""
+        self.attempts += 1
+        self.robot_id = robot_id
+        self.tried_robots.append(robot_id)
+        self.progress = 0.0
+        self.recoveries = 0
+        self.dispatched_at = now
+        self.paused = False
+
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict."""
         data = asdict(self)
@@ -287,6 +297,54 @@ def validate_request(req: MissionRequest, fleet: FleetConfig, robot_ids: Contain
                 and not need <= set(fleet.default_capabilities):
             raise ValidationError('capabilities', 'no single robot in the fleet has all of '
                                   f'{", ".join(sorted(need))}')
+
+
+@dataclass(frozen=True)
+class RoundInput:
+    """What an assignment round decides from, copied from the board
+    (:meth:`MissionBoard.round_input`)."""
+
+    missions: tuple[MissionView, ...]
+    robots: tuple[RobotRecord, ...]
+    busy: frozenset[str]
+    """Robots with an assigned or active mission."""
+    battery_floor: float
+    policy: AssignmentPolicy
+
+
+@dataclass(frozen=True)
+class RoundPlan:
+    """An assignment round's decisions, for :meth:`MissionBoard.apply_round`."""
+
+    assignments: tuple[Assignment, ...]
+    low_battery: tuple[str, ...]
+    """Robots below the battery floor and not charging: the round may send them to dock."""
+
+
+def available(rec: RobotRecord, busy: Container[str], floor: float) -> bool:
+    """True when ``rec`` may take a mission: online, in service, idle or charging, not
+    ``busy``, with its battery at or above ``floor``."""
+    return (rec.connectivity == Connectivity.ONLINE and not rec.decommissioned
+            and rec.mode in (Mode.IDLE, Mode.CHARGING) and rec.robot_id not in busy
+            and not rec.current_mission_id
+            and rec.battery is not None and rec.battery >= floor)
+
+
+def plan_round(inp: RoundInput) -> RoundPlan:
+    """Decide a round from ``inp`` alone.
+
+    It reads the robot records but changes nothing, so the manager runs it without its
+    domain lock (on 10,000 robots it is the costly step, tens of milliseconds);
+    :meth:`MissionBoard.apply_round` then checks every decision against the board as it
+    is by then. Only the available robots are candidates, so a large fleet's round costs
+    what its free robots cost.
+    """
+    floor, busy = inp.battery_floor, inp.busy
+    views = [RobotView(r.robot_id, r.pose.x, r.pose.y, frozenset(r.capabilities), True)
+             for r in inp.robots if available(r, busy, floor)]
+    low = tuple(r.robot_id for r in inp.robots
+                if r.battery is not None and r.battery < floor and r.mode != Mode.CHARGING)
+    return RoundPlan(tuple(inp.policy.assign(inp.missions, views)), low)
 
 
 class MissionBoard:
@@ -433,12 +491,6 @@ class MissionBoard:
         return m, res
 
     # -- assignment ----------------------------------------------------------------------
-    def _available(self, rec: RobotRecord, busy: set[str]) -> bool:
-        return (rec.connectivity == Connectivity.ONLINE and not rec.decommissioned
-                and rec.mode in (Mode.IDLE, Mode.CHARGING) and rec.robot_id not in busy
-                and not rec.current_mission_id and rec.robot_id not in self._docking
-                and rec.battery is not None and rec.battery >= self._settings.battery_floor)
-
     @property
     def battery_floor(self) -> float:
         """The state of charge below which a robot takes no mission and docks."""
@@ -447,41 +499,56 @@ class MissionBoard:
     def check_dock(self, rec: RobotRecord) -> Result:
         """Send ``rec`` to its dock if it is idle with its battery below the floor."""
         res = Result()
-        self._maybe_dock(rec, set(self._by_robot), res)
+        self._maybe_dock(rec, self._by_robot, res)
         return res
 
     def assign(self, robots: Iterable[RobotRecord], now: float) -> Result:
-        """Run one assignment round; low-battery idle robots are sent to their docks (and a
-        robot that reported a battery below the floor is, by :meth:`check_dock`)."""
-        res = Result()
-        queued = [self._missions[i] for i in self._queued]
-        if not queued:
-            return res
-        robots = list(robots)
-        busy = set(self._by_robot)
-        for rec in robots:
-            self._maybe_dock(rec, busy, res)
-        # Only the available robots: a large fleet's round costs what its free robots cost.
-        views = [RobotView(r.robot_id, r.pose.x, r.pose.y, frozenset(r.capabilities), True)
-                 for r in robots if self._available(r, busy)]
-        missions = [MissionView(m.id, m.priority, m.created_at, m.waypoints[0].x,
-                                m.waypoints[0].y, frozenset(m.capabilities), m.pinned_robot,
-                                frozenset(m.tried_robots)) for m in queued]
-        for a in self._policy.assign(missions, views):
-            m = self._missions[a.mission_id]
-            m.attempts += 1
-            m.robot_id = a.robot_id
-            m.tried_robots.append(a.robot_id)
-            m.progress = 0.0
-            m.recoveries = 0
-            m.dispatched_at = now
-            m.paused = False
+        """Run one whole assignment round (:meth:`round_input`, :func:`plan_round`,
+        :meth:`apply_round`)."""
+        inp = self.round_input(robots)
+        if inp is None:
+            return Result()
+        return self.apply_round(plan_round(inp), {r.robot_id: r for r in inp.robots}.get,
+                                now)[0]
+
+    def round_input(self, robots: Iterable[RobotRecord]) -> RoundInput | None:
+        """Copy what a round decides from (None when no mission is queued); the caller's
+        lock is needed for this step only."""
+        if not self._queued:
+            return None
+        missions = tuple(MissionView(m.id, m.priority, m.created_at, m.waypoints[0].x,
+                                     m.waypoints[0].y, frozenset(m.capabilities),
+                                     m.pinned_robot, frozenset(m.tried_robots))
+                         for m in (self._missions[i] for i in self._queued))
+        return RoundInput(missions, tuple(robots), frozenset(self._by_robot),
+                          self._settings.battery_floor, self._policy)
+
+    def apply_round(self, plan: RoundPlan, robot: Callable[[str], RobotRecord | None],
+                    now: float) -> tuple[Result, bool]:
+        """Carry out ``plan`` on the board as it is now (``robot``: the current record of an
+        id): low-battery idle robots are sent to their docks (and a robot that reported a
+        battery below the floor is, by :meth:`check_dock`), then each assignment whose
+        mission is still queued and whose robot is still available is made. Returns the
+        result, and True when a decision went stale meanwhile (a round is due again)."""
+        res, stale = Result(), False
+        for robot_id in (*plan.low_battery, *(self._docking - set(plan.low_battery))):
+            rec = robot(robot_id)
+            if rec is not None:
+                self._maybe_dock(rec, self._by_robot, res)
+        for a in plan.assignments:
+            m, rec = self._missions.get(a.mission_id), robot(a.robot_id)
+            if m is None or m.id not in self._queued or rec is None \
+                    or not available(rec, self._by_robot, self._settings.battery_floor) \
+                    or not set(m.capabilities) <= set(rec.capabilities):
+                stale = True
+                continue
+            m.begin_attempt(a.robot_id, now)
             res.events.append(self._set(m, MissionState.ASSIGNED, now,
                                         f'nearest available robot ({a.cost:.1f} m)'))
             res.commands.append(Dispatch(m, a.robot_id, m.attempts))
-        return res
+        return res, stale
 
-    def _maybe_dock(self, rec: RobotRecord, busy: set[str], res: Result) -> None:
+    def _maybe_dock(self, rec: RobotRecord, busy: Container[str], res: Result) -> None:
         if rec.mode == Mode.CHARGING or rec.battery is None \
                 or rec.battery >= self._settings.battery_floor:
             self._docking.discard(rec.robot_id)

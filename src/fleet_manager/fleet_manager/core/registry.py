@@ -86,6 +86,10 @@ class Registry:
         except KeyError:
             raise NotFound(f'unknown robot {robot_id!r}') from None
 
+    def find(self, robot_id: str) -> RobotRecord | None:
+        """Return the robot's record, or None for an unknown id."""
+        return self._robots.get(robot_id)
+
     def records(self) -> list[RobotRecord]:
         """Return every record, in the natural order of robot ids (robot2 before robot10)."""
         if self._order is None or len(self._order) != len(self._robots):
