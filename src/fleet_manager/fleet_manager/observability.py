@@ -131,6 +131,10 @@ class ObservabilityFeature:
         if self.engine is not None and now - self._evaluated_at >= self._evaluate_period:
             self._evaluated_at = now
             for name in self._kinds('availability'):
+                # Everyone's state up to now first, in a few grouped credits: each sample
+                # then only sets its robot's state (one credit per robot cost 60-80 ms
+                # at 10,000 robots).
+                self.engine.recorder(name).advance(now)
                 for rec in self._host.robots():
                     if not rec.decommissioned:
                         self.engine.record(name, HealthSample.of(

@@ -185,6 +185,8 @@ class RolloutsFeature:
         if not self._bootstrapped:
             self._bootstrapped = True
             out.add(self._bootstrap(now))
+        if not self.rollouts.controller.active() and self.desired.desired is None:
+            return out or None  # nothing to roll out or reconcile: no view of the fleet
         views = self._views()
         out.add(self.rollouts.tick(views, self.budget(), now))
         idle = {r for r, v in views.items() if v.idle and v.online} - self.reserved()

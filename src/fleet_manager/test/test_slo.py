@@ -7,6 +7,8 @@ seconds ending at an aligned `now` covers (now - W, now].
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from fleet_manager.core.errors import ValidationError
@@ -500,3 +502,27 @@ def test_status_as_dict_is_plain() -> None:
                                  'change': 'none', 'burn_long': 0.0, 'burn_short': 0.0,
                                  'enough_data': False}  # one minute of a 1 h window
     assert data['latency'] is None and data['sli'] == 1.0
+
+
+def test_a_fleet_sampled_at_once_counts_as_one_credit_per_robot_would() -> None:
+    """The manager advances the recorder before sampling the whole fleet (a few grouped
+    credits); the counts equal those of one credit per robot and sample."""
+    rng = random.Random(7)
+    spec = availability_spec(['06:00-14:00', '20:00-22:00'])
+    grouped, single = SloEngine([spec]), SloEngine([spec])
+    robots = [f'r{i}' for i in range(200)]
+    t = T0 + 5 * HOUR
+    for _ in range(60):
+        t += rng.choice([60.0, 600.0, 3 * HOUR])
+        if rng.random() < 0.2:
+            robots.append(f'r{len(robots)}')  # joins: counted from its first sample
+        grouped.recorder('avail').advance(t)
+        for robot in robots:
+            sample = HealthSample(t, robot, rng.random() < 0.9)
+            grouped.record('avail', sample)
+            single.record('avail', sample)
+    grouped.evaluate(t + HOUR)
+    single.evaluate(t + HOUR)
+    a, b = grouped.status('avail'), single.status('avail')
+    assert a is not None and b is not None and b.bad > 0
+    assert (a.good, a.bad) == (pytest.approx(b.good), pytest.approx(b.bad))

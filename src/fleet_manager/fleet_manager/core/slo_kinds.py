@@ -128,11 +128,16 @@ class AvailabilityRecorder(SliRecorder[HealthSample | HealthInterval]):
         state.healthy = event.healthy
 
     def advance(self, now: float) -> None:
-        """Account every robot's current state up to ``now``."""
+        """Account every robot's current state up to ``now``: robots in the same state since
+        the same time are credited together (a fleet sampled at once is a few credits)."""
+        groups: dict[tuple[float, bool], int] = {}
         for state in self._robots.values():
             if now > state.since:
-                self._credit(state.since, now, state.healthy)
+                key = (state.since, state.healthy)
+                groups[key] = groups.get(key, 0) + 1
                 state.since = now
+        for (since, healthy), robots in groups.items():
+            self._credit(since, now, healthy, robots)
 
     def remove_robot(self, robot: str, time: float) -> None:
         """Account ``robot`` up to ``time`` and stop counting it (decommissioned)."""
@@ -140,11 +145,11 @@ class AvailabilityRecorder(SliRecorder[HealthSample | HealthInterval]):
         if state is not None and time > state.since:
             self._credit(state.since, time, state.healthy)
 
-    def _credit(self, start: float, end: float, healthy: bool) -> None:
+    def _credit(self, start: float, end: float, healthy: bool, robots: int = 1) -> None:
         hours = self.spec.operating_hours
         parts = hours.clip(start, end) if hours is not None else [(start, end)]
         for low, high in parts:
-            self.series.add_interval(low, high, healthy)
+            self.series.add_interval(low, high, healthy, robots)
 
 
 @dataclass(frozen=True)

@@ -154,8 +154,9 @@ class SliSeries:
         """Add one good or bad event (of ``weight``) at ``time``; see :meth:`add`."""
         return self.add(time, weight, 0.0) if good else self.add(time, 0.0, weight)
 
-    def add_interval(self, start: float, end: float, good: bool) -> None:
-        """Add the seconds of ``(start, end]`` as good or bad, split across the buckets.
+    def add_interval(self, start: float, end: float, good: bool, times: int = 1) -> None:
+        """Add the seconds of ``(start, end]`` as good or bad, ``times`` over (as many robots
+        in that state), split across the buckets.
 
         Each bucket gets the part of the interval it covers; parts older than the retention
         are skipped.
@@ -170,7 +171,7 @@ class SliSeries:
             low = max(start, index * self._step)
             high = min(end, (index + 1) * self._step)
             if high > low:
-                self.record(high, good, high - low)
+                self.record(high, good, (high - low) * times)
             index += 1
 
     def add_latency(self, time: float, value: float) -> None:
