@@ -13,13 +13,14 @@ and a :class:`~fleet_manager.core.drift.DriftBook`, and returns
   changes; their ``config.reconciled`` events become ``config.reconciled``;
 * **tick**: robots whose agent holds another configuration are sent theirs (again after
   ``resend_after`` s), and drifted robots of ``reconcile`` groups are sent their declared
-  parameters (``set_parameters``) while idle, at most every ``reconcile_retry`` s.
+  parameters (``set_parameters``) while idle, at most every ``reconcile_retry`` s; a tick
+  sends at most :data:`SENDS_PER_TICK` of each, the rest at the next ticks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Container, Iterable, Mapping
 
 from fleet_common.events import (
     ConfigApplied,
@@ -44,6 +45,10 @@ from fleet_manager.pipeline import Changes, RobotCommandRequest
 
 RECONCILER = 'reconciler'
 """The ``who`` of parameter sets the manager sends to reconcile drift."""
+SENDS_PER_TICK = 250
+"""Configurations, and parameter sets, that one tick sends at most. The rest go at the next
+ticks (configurations round-robin from where the last tick stopped), so a site of 10,000
+robots that all need theirs, or whose agents do not answer, is never one long commit."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ class DesiredFlow:
         self.desired: DesiredState | None = (load_desired(revision['files']) if revision
                                              else None)
         self.book = DriftBook(RobotConfig.from_dict(c) for c in configs)
+        self._next_config = 0
+        """Where the next tick's search for robots due their configuration starts."""
 
     # -- robots --------------------------------------------------------------------------
     def labels(self, rec: RobotRecord) -> Labels:
@@ -177,20 +184,38 @@ class DesiredFlow:
         return changes
 
     # -- the clock -----------------------------------------------------------------------
-    def tick(self, robots: list[RobotRecord], idle: set[str], now: float) -> Changes:
+    def tick(self, robots: list[RobotRecord], idle: Container[str], now: float) -> Changes:
         """Send configurations that are due and reconcile drifted idle robots."""
         if self.desired is None:
             return Changes()
         self._refresh(r for r in robots if self.book.get(r.robot_id).expected is None)
         online = [r.robot_id for r in robots if r.connectivity.value == 'online'
                   and not r.decommissioned]
-        s = self.settings
-        due = [r for r in online if self.book.config_due(r, now, s.resend_after)]
-        changes = self._send_configs(due, now, RECONCILER, f'revision {self.revision}')
+        changes = self._send_configs(self._due_configs(online, now), now, RECONCILER,
+                                     f'revision {self.revision}')
+        reconciles = 0
         for robot_id in online:
-            if robot_id in idle and self.book.reconcile_due(robot_id, now, s.reconcile_retry):
+            if robot_id in idle and self.book.reconcile_due(robot_id, now,
+                                                            self.settings.reconcile_retry):
                 changes.add(self._reconcile(robot_id, now))
+                reconciles += 1
+                if reconciles == SENDS_PER_TICK:
+                    break
         return changes
+
+    def _due_configs(self, online: list[str], now: float) -> list[str]:
+        """Robots due their configuration, at most SENDS_PER_TICK, searched round-robin from
+        where the last tick stopped: a robot never waits behind others sent again and again."""
+        n, due = len(online), []
+        start = self._next_config % n if n else 0
+        for k in range(n):
+            robot_id = online[(start + k) % n]
+            if self.book.config_due(robot_id, now, self.settings.resend_after):
+                due.append(robot_id)
+                if len(due) == SENDS_PER_TICK:
+                    self._next_config = start + k + 1
+                    break
+        return due
 
     def _send_configs(self, robot_ids: list[str], now: float, who: str,
                       reason: str) -> Changes:

@@ -185,12 +185,21 @@ class RolloutsFeature:
         if not self._bootstrapped:
             self._bootstrapped = True
             out.add(self._bootstrap(now))
-        if not self.rollouts.controller.active() and self.desired.desired is None:
-            return out or None  # nothing to roll out or reconcile: no view of the fleet
-        views = self._views()
-        out.add(self.rollouts.tick(views, self.budget(), now))
-        idle = {r for r, v in views.items() if v.idle and v.online} - self.reserved()
-        out.add(self.desired.tick(self._host_robots(), idle, now))
+        # The views of the whole fleet only while a rollout needs them (10,000 robots:
+        # 15-20 ms); nothing at all while there is nothing to roll out or reconcile.
+        rolling = bool(self.rollouts.controller.active())
+        if not rolling and self.desired.desired is None:
+            return out or None
+        robots = self._host_robots()
+        if rolling:
+            views = self._views()
+            out.add(self.rollouts.tick(views, self.budget(), now))
+            idle = {r for r, v in views.items() if v.idle and v.online}
+        else:
+            busy = self._busy()
+            idle = {r.robot_id for r in robots if not r.decommissioned
+                    and r.connectivity == Connectivity.ONLINE and _idle(r, busy)}
+        out.add(self.desired.tick(robots, idle - self.reserved(), now))
         return out or None
 
     def _bootstrap(self, now: float) -> Changes | None:
@@ -227,8 +236,7 @@ class RolloutsFeature:
     def _views(self) -> dict[str, RobotView]:
         """Every robot in service as the rollout controller sees it."""
         assert self._host is not None and self.desired is not None
-        busy = {m.robot_id for m in self._host.missions()
-                if m.robot_id and m.state.value in ('assigned', 'active')}
+        busy = self._busy()
         views = {}
         for rec in self._host.robots():
             if rec.decommissioned:
@@ -236,12 +244,16 @@ class RolloutsFeature:
             labels = self._labels.get(rec.robot_id)
             if labels is None:
                 labels = self._labels[rec.robot_id] = self.desired.labels(rec)
-            idle = (rec.mode in (Mode.IDLE, Mode.CHARGING) and not rec.current_mission_id
-                    and rec.robot_id not in busy)
             views[rec.robot_id] = RobotView(rec.robot_id,
-                                            rec.connectivity == Connectivity.ONLINE, idle,
-                                            rec.software_version, labels)
+                                            rec.connectivity == Connectivity.ONLINE,
+                                            _idle(rec, busy), rec.software_version, labels)
         return views
+
+    def _busy(self) -> set[str]:
+        """Robots with an assigned or active mission."""
+        assert self._host is not None
+        return {m.robot_id for m in self._host.missions()
+                if m.robot_id and m.state.value in ('assigned', 'active')}
 
     # -- services ----------------------------------------------------------------------------
     def _serve(self, actions: dict[str, Action]) -> Callable[[Any, Any], Any]:
@@ -485,3 +497,9 @@ def applied_special_files(store: Any, directory: str) -> dict[str, str]:
         path.write_text(text, encoding='utf-8')
         out[name] = str(path)
     return out
+
+
+def _idle(rec: RobotRecord, busy: set[str]) -> bool:
+    """Not on a mission, not assigned one (``busy``), idle or charging."""
+    return (rec.mode in (Mode.IDLE, Mode.CHARGING) and not rec.current_mission_id
+            and rec.robot_id not in busy)
