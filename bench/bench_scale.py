@@ -85,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--submit-rate', type=float, default=50.0,
                    help='POST /missions per second (default: %(default)s)')
     p.add_argument('--no-dashboard', action='store_true', help='skip the first-render check')
+    p.add_argument('--desired-state', type=pathlib.Path, default=None, metavar='DIR',
+                   help="the manager's desired_state_dir (e.g. "
+                        'src/fleet_bringup/config/desired): configuration as code at scale. '
+                        'The simulated robots have no agents, so none confirms its '
+                        'configuration and the manager keeps sending them (paced)')
     p.add_argument('--trace', type=pathlib.Path, default=None, metavar='DIR',
                    help="write Chromium's timeline of the first render to DIR/cold.json and "
                         'DIR/warm.json')
@@ -215,8 +220,9 @@ def run_size(group: ProcessGroup, workdir: pathlib.Path, robots: int, window: fl
              args: argparse.Namespace) -> dict[str, Any]:
     port = free_port()
     base = f'http://127.0.0.1:{port}'
+    extra = {'desired_state_dir': args.desired_state.resolve()} if args.desired_state else {}
     manager = group.start('manager', manager_args(
-        workdir / 'fleet.db', accept_unknown_robots='true'))
+        workdir / 'fleet.db', accept_unknown_robots='true', **extra))
     bare_stats = workdir / 'bare.json'
     bare = group.start('bare', [str(BENCH_DIR / 'bare_subscriber.py'), '--stats',
                                 str(bare_stats), '--stats-period', '0.5'])
@@ -313,9 +319,13 @@ def main(argv: list[str] | None = None) -> int:
                                          else [1000, 3000, 5000, 10000]))
     window = args.window or (20.0 if args.quick else 60.0)
     top_window = args.top_window or (window if args.quick else 300.0)
+    if args.desired_state is not None and not args.desired_state.is_dir():
+        print(f'{NAME}: --desired-state {args.desired_state}: not a directory', file=sys.stderr)
+        return 2
     res = Result(NAME, args.quick, {'robots': args.robots, 'window_s': window,
                                     'top_window_s': top_window, 'rate_hz': 1.0,
-                                    'submit_rate': args.submit_rate})
+                                    'submit_rate': args.submit_rate,
+                                    'desired_state': str(args.desired_state or '')})
     root = pathlib.Path(tempfile.mkdtemp(prefix='bench_scale_'))
     sizes = []
     stops = []
