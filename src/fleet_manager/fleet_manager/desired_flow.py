@@ -166,7 +166,8 @@ class DesiredFlow:
 
     def forget_agent_config(self, robot_id: str) -> None:
         """The robot's agent restarted (a new outbox): assume it holds no configuration."""
-        self.book.get(robot_id).reported_digest = ''
+        rec = self.book.get(robot_id)
+        rec.reported_digest, rec.unconfirmed = '', 0
 
     def _drift(self, robot_id: str, change: DriftChange | None) -> Changes:
         rec = self.book.get(robot_id)
@@ -225,7 +226,7 @@ class DesiredFlow:
             e = rec.expected
             if e is None:
                 continue
-            rec.sent_digest, rec.sent_at = e.digest, now
+            self.book.sent(robot_id, e.digest, now)
             changes.commands.append(RobotCommandRequest(
                 robot_id, 'configure', {'revision': e.revision, 'config_digest': e.digest,
                                         'nodes': {n: dict(v) for n, v in e.params.items()}},

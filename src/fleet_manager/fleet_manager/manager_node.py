@@ -400,10 +400,14 @@ class FleetManager(LifecycleNode):
             self._commit(changes)
 
     def _on_tick(self) -> None:
-        """Timeouts, retries, periodic feature work and an assignment round; then the
-        fleet/robots snapshot if a robot's connectivity changed."""
+        """Timeouts, retries, each feature's work and an assignment round, each in a lock
+        hold of its own; then fleet/robots if a robot's connectivity changed."""
         with self._lock:
             assign = self._tick()
+        for feature in list(self.features):  # each in a lock hold of its own
+            with self._lock:
+                if self._ready() and (changes := feature.tick(self.now())):
+                    self._commit(changes)
         if assign and self.domain is not None:
             self._want_assign |= assignment_round(self._lock, self.domain, self._ready,
                                                   self._assignable, self.now, self._commit)
@@ -412,7 +416,7 @@ class FleetManager(LifecycleNode):
             self._publish_robots()
 
     def _tick(self) -> bool:
-        """Everything of a tick but the assignment round; True when one is due."""
+        """The registry's and the board's part of a tick; True when a round is due."""
         if not self._ready():
             return False
         assert self.domain is not None
@@ -430,8 +434,6 @@ class FleetManager(LifecycleNode):
         res.extend(board.redispatch(now))
         changes = Changes(events=list(events)).add(res)
         changes.robots |= {e.robot_id for e in events}
-        for feature in self.features:
-            changes.add(feature.tick(now))
         if changes:
             self._commit(changes)
         if events:

@@ -147,7 +147,8 @@ class ManagerParams:
         'fleetctl apply changes the desired state. Empty: none.')
     config_resend_after: float = param(
         10.0, "Time before a robot whose agent reports another configuration than its "
-        'declared one is sent it again.', unit='s', bounds=(0.1, DAY_S))
+        'declared one is sent it again (doubled after each send no report confirms, up to '
+        '32 times as long).', unit='s', bounds=(0.1, DAY_S))
     reconcile_retry: float = param(
         30.0, 'Time between attempts to set the declared parameters on a drifted robot of a '
         'reconcile group.', unit='s', bounds=(0.1, DAY_S))

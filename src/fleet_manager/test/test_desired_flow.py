@@ -72,3 +72,24 @@ def test_a_robot_never_waits_behind_robots_sent_again_and_again() -> None:
     third = sent(flow.tick(robots, set(), 1.0), 'configure')
     assert third[:100] == [r.robot_id for r in robots[-100:]]
     assert len(third) == SENDS_PER_TICK
+
+
+def test_an_unconfirmed_configuration_is_sent_again_less_and_less_often() -> None:
+    flow = DesiredFlow(make_fleet(1), None, [], DesiredSettings(resend_after=1.0))
+    flow.apply({'groups.yaml': ALL, 'parameters.yaml': PARAMS}, 'dana', 'test', 0.0, [])
+    robots = [make_robot('r1')]
+    times = [k * 0.5 for k in range(400) if sent(flow.tick(robots, set(), k * 0.5), 'configure')]
+    # after 1, 2, 4, 8, 16 s, then every 32 s (RESEND_BACKOFF_MAX) instead of every second
+    assert times[:7] == [0.0, 1.0, 3.0, 7.0, 15.0, 31.0, 63.0]
+    assert [b - a for a, b in zip(times[5:], times[6:])] == [32.0] * (len(times) - 6)
+    # An agent that restarts (it holds none again) gets it one resend_after after the last
+    # send, not 32; a report that confirms it ends the resends.
+    last = times[-1]
+    flow.forget_agent_config('r1')
+    assert sent(flow.tick(robots, set(), last + 1.0), 'configure') == ['r1']
+    e = flow.book.get('r1').expected
+    assert e is not None
+    flow.on_report('r1', {'revision': e.revision, 'config_digest': e.digest, 'nodes': {}},
+                   last + 2.0)
+    assert flow.book.get('r1').unconfirmed == 0
+    assert not sent(flow.tick(robots, set(), last + 100.0), 'configure')

@@ -114,6 +114,17 @@ class Drifted:
     actual: Any
 
 
+RESEND_BACKOFF_MAX = 32
+"""A configuration no report confirms is sent again after ``resend_after``, then after twice,
+four times... as long, at most this many times as long (an agent that cannot take it is not
+sent it, and the event log not written, every ``resend_after`` for ever)."""
+
+
+def resend_wait(resend_after: float, unconfirmed: int) -> float:
+    """How long after the last of ``unconfirmed`` unconfirmed sends the next one is due."""
+    return resend_after * min(2 ** max(unconfirmed - 1, 0), RESEND_BACKOFF_MAX)
+
+
 @dataclass
 class RobotConfig:
     """The manager's book of one robot's configuration."""
@@ -131,6 +142,9 @@ class RobotConfig:
     installed_version: str = ''
     """The version of the robot's last successful install ('' when never installed)."""
     reported_version: str = ''
+    unconfirmed: int = 0
+    """Sends of ``sent_digest`` that no report confirmed yet (not stored: a restart starts
+    the back-off over)."""
 
     def version_drift(self) -> bool:
         """True when the robot reports a version other than the one last installed."""
@@ -213,6 +227,8 @@ class DriftBook:
         """Take an agent's report; return the change of the robot's drift state, if any."""
         rec = self.get(robot_id)
         rec.reported_digest, rec.reported_at = report.config_digest, report.time
+        if report.config_digest == rec.sent_digest:
+            rec.unconfirmed = 0
         e = rec.expected
         if e is None or report.config_digest != e.digest:
             return None  # about another configuration: the expected one is sent again
@@ -264,9 +280,15 @@ class DriftBook:
         if e is None or rec.reported_digest == e.digest:
             return False
         if rec.sent_digest == e.digest and rec.sent_at is not None \
-                and now - rec.sent_at < resend_after:
+                and now - rec.sent_at < resend_wait(resend_after, rec.unconfirmed):
             return False
         return True
+
+    def sent(self, robot_id: str, digest: str, now: float) -> None:
+        """The configuration ``digest`` was sent to the robot at ``now``."""
+        rec = self.get(robot_id)
+        rec.unconfirmed = rec.unconfirmed + 1 if rec.sent_digest == digest else 1
+        rec.sent_digest, rec.sent_at = digest, now
 
     def reconcile_due(self, robot_id: str, now: float, retry_after: float) -> bool:
         """True when the robot's drifted parameters should be set now (policy reconcile,
