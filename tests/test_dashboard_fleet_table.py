@@ -16,9 +16,8 @@ from typing import Any, Iterator
 
 import pytest
 from test_dashboard import ARTIFACTS, CHROMIUM, open_page, sync_api
-import yaml
 
-from fleet_sim.demo import anchor_map_files, demo_fleet
+from fleet_sim.demo import write_demo_fleet
 from fleet_testing import REPO, ApiClient, Proc, fleet_env, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -41,10 +40,8 @@ class BigFleet(ApiClient):
         self.port = free_port()
         self.url = f'http://127.0.0.1:{self.port}'
         self.base = f'{self.url}/api/v1'
-        shipped = REPO / 'src' / 'fleet_bringup' / 'config' / 'fleet.yaml'
-        fleet = demo_fleet(anchor_map_files(yaml.safe_load(shipped.read_text()),
-                                            shipped.parent), FLEET_SIZE)
-        (tmp / 'fleet.yaml').write_text(yaml.safe_dump(fleet))
+        write_demo_fleet(str(REPO / 'src' / 'fleet_bringup' / 'config' / 'fleet.yaml'),
+                         FLEET_SIZE, tmp)
         (tmp / 'web.yaml').write_text('rate_limit: {per_second: 1000, burst: 1000}\n')
         env = fleet_env(FLEET_TOKEN=TOKEN)
         self.procs = [

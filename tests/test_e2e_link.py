@@ -113,35 +113,29 @@ class Link:
                  30, message=f'agents of {robots} subscribed to their diagnostics')
 
     # -- what the manager logged -------------------------------------------------------------
+    def events(self, kind: str, robot_id: str = '', after_id: int = 0) -> Iterator[Any]:
+        """Every ``kind`` event (of ``robot_id``, if given) in the log after ``after_id``,
+        read a page at a time."""
+        while True:
+            resp = self.graph.call(self.get_events, GetEvents.Request(
+                after_id=after_id, limit=1000, kinds=[kind], robot_id=robot_id), 20,
+                resend_after=5)
+            assert resp.success, resp.error_msg
+            yield from resp.events
+            if len(resp.events) < 1000:
+                return
+            after_id = resp.events[-1].id
+
     def logged(self, robot: str) -> list[tuple[int, int, dict[str, Any]]]:
         """(epoch, seq, payload) of every robot.event of ``robot`` in the log, in log order."""
         import json
-        out: list[tuple[int, int, dict[str, Any]]] = []
-        after = 0
-        while True:
-            resp = self.graph.call(self.get_events, GetEvents.Request(
-                after_id=after, limit=1000, kinds=['robot.event'], robot_id=robot), 20,
-                resend_after=5)
-            assert resp.success, resp.error_msg
-            for e in resp.events:
-                p = json.loads(e.payload_json)
-                out.append((int(p['epoch']), int(p['seq']), p))
-            if len(resp.events) < 1000:
-                return out
-            after = resp.events[-1].id
+        payloads = (json.loads(e.payload_json) for e in self.events('robot.event', robot))
+        return [(int(p['epoch']), int(p['seq']), p) for p in payloads]
 
     def count_logged(self, kind: str, after_id: int = 0) -> tuple[int, int]:
         """(how many ``kind`` events the log has after ``after_id``, the newest one's id)."""
-        count, newest = 0, 0
-        while True:
-            resp = self.graph.call(self.get_events, GetEvents.Request(
-                after_id=after_id, limit=1000, kinds=[kind]), 20, resend_after=5)
-            assert resp.success, resp.error_msg
-            count += len(resp.events)
-            newest = resp.events[-1].id if resp.events else newest
-            if len(resp.events) < 1000:
-                return count, newest
-            after_id = resp.events[-1].id
+        ids = [e.id for e in self.events(kind, after_id=after_id)]
+        return len(ids), ids[-1] if ids else 0
 
     def robot_link_events(self, robot: str) -> list[dict[str, Any]]:
         """Payloads (with the log time as ``_time``) of the robot's robot.link events."""

@@ -63,8 +63,7 @@ class ManagerHost:
         return float(self._node.now())
 
     def robot(self, robot_id: str) -> RobotRecord | None:
-        registry = self._domain.registry
-        return registry.get(robot_id) if robot_id in registry else None
+        return self._domain.registry.find(robot_id)
 
     def robots(self) -> list[RobotRecord]:
         return self._domain.registry.records()

@@ -517,7 +517,7 @@ class RobotsSnapshots:
         if start < self._next_at:
             return False
         with lock:
-            records = list(registry.records())
+            records = registry.records()  # a new list: the registry's dict is not shared
         publisher.publish(FleetRobots(stamp=stamp, robots=self._states.snapshot(records)))
         spent = time.monotonic() - start
         self._next_at = start + min(ROBOTS_MAX_INTERVAL, ROBOTS_COST_FACTOR * spent)
@@ -543,7 +543,8 @@ def assignment_round(lock: DomainLock, domain: Domain, ready: Callable[[], bool]
         if not ready():
             return True
         res, stale = board.apply_round(plan, domain.registry.find, now())
-        commit(Changes().add(res))
+        if res.events or res.commands:
+            commit(Changes().add(res))
     return stale
 
 

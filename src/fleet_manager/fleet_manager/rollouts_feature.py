@@ -190,15 +190,11 @@ class RolloutsFeature:
         rolling = bool(self.rollouts.controller.active())
         if not rolling and self.desired.desired is None:
             return out or None
-        robots = self._host_robots()
+        robots, busy = self._host_robots(), self._busy()
         if rolling:
-            views = self._views()
-            out.add(self.rollouts.tick(views, self.budget(), now))
-            idle = {r for r, v in views.items() if v.idle and v.online}
-        else:
-            busy = self._busy()
-            idle = {r.robot_id for r in robots if not r.decommissioned
-                    and r.connectivity == Connectivity.ONLINE and _idle(r, busy)}
+            out.add(self.rollouts.tick(self._views(robots, busy), self.budget(), now))
+        idle = {r.robot_id for r in robots if not r.decommissioned
+                and r.connectivity == Connectivity.ONLINE and _idle(r, busy)}
         out.add(self.desired.tick(robots, idle - self.reserved(), now))
         return out or None
 
@@ -233,12 +229,12 @@ class RolloutsFeature:
         rec = self._host.robot(robot_id) if self._host is not None else None
         return rec.software_version if rec is not None else ''
 
-    def _views(self) -> dict[str, RobotView]:
-        """Every robot in service as the rollout controller sees it."""
-        assert self._host is not None and self.desired is not None
-        busy = self._busy()
+    def _views(self, robots: list[RobotRecord], busy: set[str]) -> dict[str, RobotView]:
+        """Every robot in service as the rollout controller sees it (``busy``: with an
+        assigned or active mission)."""
+        assert self.desired is not None
         views = {}
-        for rec in self._host.robots():
+        for rec in robots:
             if rec.decommissioned:
                 continue
             labels = self._labels.get(rec.robot_id)
@@ -359,7 +355,8 @@ class RolloutsFeature:
     def _create(self, body: dict[str, Any], who: str, reason: str
                 ) -> tuple[dict[str, Any], Changes]:
         assert self.desired is not None and self.rollouts is not None
-        request = self.rollouts.request(body, self.desired.desired, self._views())
+        views = self._views(self._host_robots(), self._busy())
+        request = self.rollouts.request(body, self.desired.desired, views)
         rollout, out = self.rollouts.controller.create(request, self.budget(), self._now(),
                                                        who, reason)
         return rollout.to_dict(), self.rollouts.changes(out)

@@ -23,6 +23,9 @@ import time
 from typing import Any, Callable, List
 
 GOAL_DISTANCE = 10000.0  # m; far enough that no robot arrives during a run
+WARMUP_S = 3.0
+"""s before the first idle window: DDS discovery's first burst of traffic is not the steady
+state measured (it has no end to wait for)."""
 
 
 def cpu_seconds() -> float:
@@ -141,7 +144,7 @@ def main() -> None:
     idle: List[float] = []
     navigating: List[float] = []
     try:
-        time.sleep(3.0)  # discovery settles
+        time.sleep(WARMUP_S)  # a measurement's warm-up, not a wait for a condition
         idle = measure(args.seconds, args.robots, args.repeat)
         if args.idle_only:
             return

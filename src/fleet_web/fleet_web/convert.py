@@ -16,9 +16,14 @@ MODES = {0: 'unknown', 1: 'idle', 2: 'working', 3: 'charging', 4: 'error', 5: 'p
 
 def iso(t: TimeMsg) -> str | None:
     """Return ISO-8601 UTC (``...Z``) for a Time, or None for zero."""
-    if t.sec == 0 and t.nanosec == 0:
+    return iso_parts(t.sec, t.nanosec)
+
+
+def iso_parts(sec: int, nanosec: int) -> str | None:
+    """Return ISO-8601 UTC (``...Z``) for a Time's two fields, or None for zero."""
+    if sec == 0 and nanosec == 0:
         return None
-    return iso_from_epoch(t.sec + t.nanosec * 1e-9)
+    return iso_from_epoch(sec + nanosec * 1e-9)
 
 
 def iso_from_epoch(seconds: float) -> str:
@@ -68,8 +73,7 @@ def robot_dict(robot_id: str, connectivity: str, mode: int, battery: float,
         'mode': MODES.get(mode, 'unknown'),
         'battery': _num(battery),
         'pose': {'x': round(x, 4), 'y': round(y, 4), 'theta': round(theta, 4)},
-        'last_seen': None if seen_sec == 0 and seen_nanosec == 0
-        else iso_from_epoch(seen_sec + seen_nanosec * 1e-9),
+        'last_seen': iso_parts(seen_sec, seen_nanosec),
         'software_version': software_version,
         'decommissioned': decommissioned,
         'capabilities': capabilities,

@@ -110,7 +110,8 @@ class RobotsScan:
     """An index of one serialized FleetRobots, built a slice at a time.
 
     Raises :class:`CdrError` at construction for anything but little-endian plain CDR (the
-    caller then deserializes with rclpy) and from :meth:`step` for a malformed message."""
+    bridge deserializes other encodings with rclpy before they get here) and from
+    :meth:`step` for a malformed message."""
 
     def __init__(self, raw: bytes) -> None:
         if raw[:2] != CDR_LE or len(raw) < _ROBOTS_AT:

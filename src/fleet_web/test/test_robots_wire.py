@@ -11,6 +11,7 @@ import time
 from builtin_interfaces.msg import Time
 import pytest
 from rclpy.serialization import deserialize_message, serialize_message
+from test_webhooks import wait_until
 
 from fleet_common.cdr import CdrError
 from fleet_msgs.msg import FleetRobots, Pose2D, RobotState
@@ -122,8 +123,7 @@ def test_the_feed_indexes_in_slices_and_lets_the_loop_serve_meanwhile() -> None:
             if not turns[-1]:
                 loop.call_soon(tick)
         loop.call_soon(tick)
-        while feed.snapshot is None:
-            await asyncio.sleep(0.001)
+        await wait_until(lambda: feed.snapshot is not None, 'the snapshot indexed')
 
     asyncio.run(main())
     assert errors == []
@@ -142,7 +142,9 @@ def test_the_newest_waiting_snapshot_replaces_the_one_indexed() -> None:
         feed.receive(first, 1.0)
         feed.receive(second, 2.0)  # arrives while the first is indexed: waits, then dropped
         feed.receive(third, 3.0)
-        while feed.received_at < 3.0:
+        deadline = time.monotonic() + 15.0
+        while feed.received_at < 3.0:  # every turn of the loop, to see each snapshot
+            assert time.monotonic() < deadline, 'the third snapshot was never indexed'
             if feed.snapshot is not None and (not seen or seen[-1] != len(feed.snapshot)):
                 seen.append(len(feed.snapshot))
             await asyncio.sleep(0)
@@ -158,11 +160,10 @@ def test_a_malformed_snapshot_is_reported_and_the_last_good_one_stays() -> None:
 
     async def main() -> None:
         feed.receive(good, time.monotonic())
-        while feed.snapshot is None:
-            await asyncio.sleep(0)
+        await wait_until(lambda: feed.snapshot is not None, 'the good snapshot indexed')
         feed.receive(bad[:len(bad) // 2], time.monotonic())
         feed.receive(b'\x00\x00' + bad[2:], time.monotonic())
-        await asyncio.sleep(0.01)
+        await wait_until(lambda: len(errors) >= 2, 'both bad snapshots reported')
 
     asyncio.run(main())
     assert len(errors) == 2 and all('fleet/robots snapshot dropped' in e for e in errors)

@@ -50,7 +50,8 @@ export class FleetTable {
     return Boolean(this.connectivity || this.search);
   }
 
-  /** Show only robots of `connectivity` ('' for all) whose id contains `search`. */
+  /** Show only robots of `connectivity` ('' for all) whose id contains `search`. True when
+   * the filter changed: the caller then refreshes the table. */
   setFilter({connectivity = this.connectivity, search = this.search} = {}) {
     search = search.trim();
     if (connectivity === this.connectivity && search === this.search) return null;
@@ -58,7 +59,7 @@ export class FleetTable {
     this.filterGen += 1;
     this.blocks = new Map();
     this.scroller.scrollTop = 0;
-    return this.refresh();
+    return true;
   }
 
   /** Read the rows in view (or the search's matches) again and draw them. Resolves to the
@@ -194,9 +195,7 @@ export class FleetTable {
     for (let offset = SEARCH_PAGE; offset < (first.total || 0); offset += SEARCH_PAGE) {
       rest.push(query(offset));
     }
-    const needle = this.search.toLowerCase();
-    return [first, ...await Promise.all(rest)].flatMap((p) => p.items || [])
-      .filter((r) => r.id.toLowerCase().includes(needle));
+    return [first, ...await Promise.all(rest)].flatMap((p) => p.items || []);
   }
 
   /** Ask (after `delay` ms) for the blocks in view that have not been read. */

@@ -65,7 +65,7 @@ async def health(request: web.Request) -> web.Response:
         try:
             robots = await backend.list_robots()
         except Unavailable:
-            robots = None
+            pass  # unknown, like an inactive manager's
     services = request.app[SERVICES]
     parts = bridge_status(services)
     return json_response({'status': 'ok' if services.health.healthy else 'degraded',
